@@ -1,0 +1,150 @@
+//! The v1 hashing helpers, byte-compatible with `ai_audit.hashing`.
+
+use sha2::{Digest, Sha256};
+use unicode_normalization::UnicodeNormalization;
+
+use super::value::Value;
+use super::write::write_value_sorted;
+use crate::receipt::Receipt;
+
+/// Lowercase hex SHA-256 of `bytes`.
+#[must_use]
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Python's `str.isspace()` set, which `re`'s `\s` and `str.strip()` use: 0x09–0x0D, 0x1C–0x1F,
+/// 0x20, 0x85, 0xA0, U+1680, U+2000–U+200A, U+2028, U+2029, U+202F, U+205F, U+3000.
+/// (Rust's `char::is_whitespace` differs: it lacks 0x1C–0x1F.)
+fn is_python_space(c: char) -> bool {
+    matches!(c,
+        '\u{9}'..='\u{d}' | '\u{1c}'..='\u{20}' | '\u{85}' | '\u{a0}' | '\u{1680}'
+        | '\u{2000}'..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}')
+}
+
+/// The `input_c14n` hash: SHA-256 of the NFKC-normalized text with runs of whitespace collapsed
+/// to one space, stripped, and lowercased (full Unicode lowercasing).
+///
+/// ```
+/// use audit_runtime::canonical::canonicalize_input;
+/// assert_eq!(canonicalize_input("  Hello\u{1c}\tWORLD "), canonicalize_input("hello world"));
+/// ```
+#[must_use]
+pub fn canonicalize_input(text: &str) -> String {
+    let normalized: String;
+    let text = if text.is_ascii() {
+        text
+    } else {
+        normalized = text.nfkc().collect();
+        &normalized
+    };
+    let mut collapsed = String::with_capacity(text.len());
+    let mut in_space = false;
+    for c in text.chars() {
+        if is_python_space(c) {
+            if !in_space {
+                collapsed.push(' ');
+                in_space = true;
+            }
+        } else {
+            collapsed.push(c);
+            in_space = false;
+        }
+    }
+    let stripped = collapsed.trim_matches(' ');
+    sha256_hex(stripped.to_lowercase().as_bytes())
+}
+
+/// The `output_hash`: SHA-256 of the UTF-8 bytes, with no normalization.
+#[must_use]
+pub fn hash_output(text: &str) -> String {
+    sha256_hex(text.as_bytes())
+}
+
+/// The `state_digest`: SHA-256 of the parts joined with `|`.
+#[must_use]
+pub fn hash_state<S: AsRef<str>>(parts: &[S]) -> String {
+    let mut h = Sha256::new();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            h.update(b"|");
+        }
+        h.update(p.as_ref().as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// SHA-256 of a value's canonical bytes (keys sorted recursively, compact, orjson spelling).
+///
+/// ```
+/// use audit_runtime::canonical::{hash_json, Object, Value};
+/// let v = Value::from(Object::new().with("b", 1).with("a", 2));
+/// assert_eq!(hash_json(&v), audit_runtime::canonical::sha256_hex(br#"{"a":2,"b":1}"#));
+/// ```
+#[must_use]
+pub fn hash_json(value: &Value) -> String {
+    let mut out = Vec::with_capacity(256);
+    write_value_sorted(value, &mut out);
+    sha256_hex(&out)
+}
+
+/// Reserved for `hash_json` over types that have no JSON form; currently no value fails.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+#[error("value has no canonical JSON form")]
+pub struct HashJsonError;
+
+impl Receipt {
+    /// Sets `input_c14n` to [`canonicalize_input`] of `text`.
+    #[must_use]
+    pub fn with_input_text(mut self, text: &str) -> Self {
+        self.input_c14n = canonicalize_input(text);
+        self
+    }
+
+    /// Sets `output_hash` to [`hash_output`] of `text`.
+    #[must_use]
+    pub fn with_output_text(mut self, text: &str) -> Self {
+        self.output_hash = hash_output(text);
+        self
+    }
+
+    /// Sets `state_digest` to [`hash_state`] of `parts`.
+    #[must_use]
+    pub fn with_state<S: AsRef<str>>(mut self, parts: &[S]) -> Self {
+        self.state_digest = hash_state(parts);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_whitespace_set_is_exact() {
+        let py: Vec<u32> = vec![
+            0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000,
+            0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028,
+            0x2029, 0x202f, 0x205f, 0x3000,
+        ];
+        let ours: Vec<u32> = (0..0x11000u32)
+            .filter_map(char::from_u32)
+            .filter(|c| is_python_space(*c))
+            .map(u32::from)
+            .collect();
+        assert_eq!(ours, py);
+    }
+
+    #[test]
+    fn collapses_strips_and_lowercases() {
+        assert_eq!(
+            canonicalize_input("\u{1f}A\u{3000}\u{3000}B\u{85}"),
+            sha256_hex(b"a b")
+        );
+        assert_eq!(canonicalize_input("ΟΔΟΣ"), sha256_hex("οδος".as_bytes()));
+        assert_eq!(canonicalize_input("İ"), sha256_hex("i\u{307}".as_bytes()));
+        assert_eq!(canonicalize_input("ﬁ"), sha256_hex(b"fi"));
+        assert_eq!(hash_state(&["", ""]), sha256_hex(b"|"));
+    }
+}

@@ -1,0 +1,359 @@
+//! Ed25519 keys: generation, loading from hex, the environment or a file, fingerprints and
+//! C2SP signed-note key IDs. Secret keys are zeroized on drop and never printed.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// Why a key could not be generated or loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The text is not hexadecimal.
+    #[error("{what} is not hexadecimal (expected {expected_len} hex characters)")]
+    NotHex {
+        /// Which key (`signing key`, `public key`).
+        what: &'static str,
+        /// Expected number of hex characters.
+        expected_len: usize,
+    },
+    /// The key has the wrong length.
+    #[error("{what} has {found} hex characters; expected {expected_len} ({bytes} bytes)")]
+    WrongLength {
+        /// Which key.
+        what: &'static str,
+        /// Hex characters found.
+        found: usize,
+        /// Hex characters expected.
+        expected_len: usize,
+        /// Bytes expected.
+        bytes: usize,
+    },
+    /// The 32 bytes are not a valid Ed25519 public key (not a curve point, or of small order).
+    #[error("public key {hex} is not a valid Ed25519 point")]
+    InvalidPoint {
+        /// The key in hex.
+        hex: String,
+    },
+    /// The key file could not be read.
+    #[error("cannot read key file {path}; check the path and its permissions")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The environment variable holds something that is not Unicode.
+    #[error("environment variable {name} is not valid Unicode")]
+    EnvNotUnicode {
+        /// The variable.
+        name: String,
+    },
+    /// The operating system's random number generator failed.
+    #[error("the operating system's random number generator failed: {0}")]
+    Rng(String),
+}
+
+fn decode_hex<const N: usize>(text: &str, what: &'static str) -> Result<[u8; N], KeyError> {
+    let t = text.trim();
+    if t.len() != N * 2 {
+        return Err(KeyError::WrongLength {
+            what,
+            found: t.len(),
+            expected_len: N * 2,
+            bytes: N,
+        });
+    }
+    let mut out = [0u8; N];
+    hex::decode_to_slice(t, &mut out).map_err(|_| KeyError::NotHex {
+        what,
+        expected_len: N * 2,
+    })?;
+    Ok(out)
+}
+
+/// An Ed25519 signing key (the 32-byte seed). Zeroized on drop; `Debug` shows only the
+/// fingerprint of its public half.
+///
+/// ```
+/// use audit_runtime::SigningKey;
+/// let sk = SigningKey::from_hex(&"01".repeat(32))?;
+/// assert_eq!(sk.verifying_key().fingerprint(), "8a88e3dd7409f195");
+/// assert!(!format!("{sk:?}").contains("0101"));
+/// # Ok::<(), audit_runtime::KeyError>(())
+/// ```
+#[derive(Clone)]
+pub struct SigningKey(ed25519_dalek::SigningKey);
+
+impl SigningKey {
+    /// A fresh key from the operating system's random number generator.
+    ///
+    /// # Errors
+    /// [`KeyError::Rng`] if the operating system cannot provide randomness.
+    pub fn generate() -> Result<Self, KeyError> {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        getrandom::fill(seed.as_mut()).map_err(|e| KeyError::Rng(e.to_string()))?;
+        Ok(Self(ed25519_dalek::SigningKey::from_bytes(&seed)))
+    }
+
+    /// A key from its 32-byte seed.
+    #[must_use]
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self(ed25519_dalek::SigningKey::from_bytes(seed))
+    }
+
+    /// A key from 64 hex characters (surrounding whitespace is ignored), the format of
+    /// `AI_AUDIT_SIGNING_KEY` and `ai-audit gen-key`.
+    ///
+    /// # Errors
+    /// [`KeyError::WrongLength`] or [`KeyError::NotHex`].
+    pub fn from_hex(text: &str) -> Result<Self, KeyError> {
+        let seed = Zeroizing::new(decode_hex::<32>(text, "signing key")?);
+        Ok(Self::from_seed(&seed))
+    }
+
+    /// The key in the environment variable `name`, or `None` when it is unset or empty.
+    ///
+    /// # Errors
+    /// As [`SigningKey::from_hex`], or [`KeyError::EnvNotUnicode`].
+    pub fn from_env(name: &str) -> Result<Option<Self>, KeyError> {
+        match std::env::var(name) {
+            Ok(v) if v.trim().is_empty() => Ok(None),
+            Ok(v) => {
+                let v = Zeroizing::new(v);
+                Self::from_hex(&v).map(Some)
+            }
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err(KeyError::EnvNotUnicode {
+                name: name.to_owned(),
+            }),
+        }
+    }
+
+    /// The key stored as hex in a file (surrounding whitespace is ignored).
+    ///
+    /// # Errors
+    /// [`KeyError::Io`], or as [`SigningKey::from_hex`].
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, KeyError> {
+        let path = path.as_ref();
+        let text =
+            Zeroizing::new(
+                std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+                    path: path.to_owned(),
+                    source,
+                })?,
+            );
+        Self::from_hex(&text)
+    }
+
+    /// The seed as 64 hex characters, in a buffer that is zeroized on drop. Handle with care.
+    #[must_use]
+    pub fn to_seed_hex(&self) -> Zeroizing<String> {
+        Zeroizing::new(hex::encode(self.0.to_bytes()))
+    }
+
+    /// The public half.
+    #[must_use]
+    pub fn verifying_key(&self) -> VerifyingKey {
+        VerifyingKey(self.0.verifying_key())
+    }
+
+    /// Signs `msg` (pure Ed25519, RFC 8032).
+    #[must_use]
+    pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        use ed25519_dalek::Signer as _;
+        self.0.sign(msg).to_bytes()
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("public_fingerprint", &self.verifying_key().fingerprint())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An Ed25519 public key, used to verify receipts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct VerifyingKey(ed25519_dalek::VerifyingKey);
+
+impl VerifyingKey {
+    /// A key from 64 hex characters (surrounding whitespace is ignored).
+    ///
+    /// # Errors
+    /// [`KeyError::WrongLength`], [`KeyError::NotHex`] or [`KeyError::InvalidPoint`].
+    pub fn from_hex(text: &str) -> Result<Self, KeyError> {
+        let bytes = decode_hex::<32>(text, "public key")?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// A key from its 32 bytes.
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidPoint`] if the bytes are not a usable Ed25519 point.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, KeyError> {
+        let k =
+            ed25519_dalek::VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::InvalidPoint {
+                hex: hex::encode(bytes),
+            })?;
+        if k.is_weak() {
+            return Err(KeyError::InvalidPoint {
+                hex: hex::encode(bytes),
+            });
+        }
+        Ok(Self(k))
+    }
+
+    /// The 32 bytes.
+    #[must_use]
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    /// The key as 64 lowercase hex characters.
+    #[must_use]
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0.to_bytes())
+    }
+
+    /// The Python-compatible fingerprint: the first 16 hex characters of the key.
+    #[must_use]
+    pub fn fingerprint(&self) -> String {
+        let mut h = self.to_hex();
+        h.truncate(16);
+        h
+    }
+
+    /// The C2SP signed-note key ID of this key under `name`:
+    /// the first 4 bytes of SHA-256(name || 0x0A || 0x01 || public key).
+    #[must_use]
+    pub fn key_id(&self, name: &str) -> KeyId {
+        let mut h = Sha256::new();
+        h.update(name.as_bytes());
+        h.update([0x0a, 0x01]);
+        h.update(self.0.as_bytes());
+        let d = h.finalize();
+        let mut id = [0u8; 4];
+        id.copy_from_slice(d.get(..4).unwrap_or(&[0; 4]));
+        KeyId(id)
+    }
+
+    /// The signed-note verifier key string `name+hex(keyid)+base64(0x01||pubkey)`.
+    #[must_use]
+    pub fn note_verifier_key(&self, name: &str) -> String {
+        let mut raw = Vec::with_capacity(33);
+        raw.push(0x01);
+        raw.extend_from_slice(self.0.as_bytes());
+        format!(
+            "{name}+{}+{}",
+            self.key_id(name),
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    }
+
+    /// Verifies `sig` over `msg` with strict rules (canonical `S`, no small-order keys or `R`).
+    #[must_use]
+    pub fn verify_strict(&self, msg: &[u8], sig: &[u8; 64]) -> bool {
+        let sig = ed25519_dalek::Signature::from_bytes(sig);
+        self.0.verify_strict(msg, &sig).is_ok()
+    }
+}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VerifyingKey({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// A C2SP signed-note key ID (4 bytes), shown as 8 hex characters.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyId([u8; 4]);
+
+impl KeyId {
+    /// The 4 bytes.
+    #[must_use]
+    pub fn to_bytes(self) -> [u8; 4] {
+        self.0
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vector_key_has_known_public_half() {
+        let sk = SigningKey::from_hex(&"01".repeat(32)).unwrap();
+        assert_eq!(
+            sk.verifying_key().to_hex(),
+            "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
+        );
+        assert_eq!(sk.to_seed_hex().as_str(), "01".repeat(32));
+    }
+
+    #[test]
+    fn bad_keys_are_errors_not_panics() {
+        assert!(matches!(
+            VerifyingKey::from_hex("abcd"),
+            Err(KeyError::WrongLength { found: 4, .. })
+        ));
+        assert!(matches!(
+            VerifyingKey::from_hex(&"zz".repeat(32)),
+            Err(KeyError::NotHex { .. })
+        ));
+        // The identity point has small order.
+        let mut id = [0u8; 32];
+        id[0] = 1;
+        assert!(matches!(
+            VerifyingKey::from_bytes(&id),
+            Err(KeyError::InvalidPoint { .. })
+        ));
+        assert!(SigningKey::from_hex(&"0".repeat(63)).is_err());
+    }
+
+    #[test]
+    fn debug_never_prints_the_seed() {
+        let sk = SigningKey::from_hex(&"ab".repeat(32)).unwrap();
+        let d = format!("{sk:?}");
+        assert!(!d.contains("abab"), "{d}");
+    }
+
+    #[test]
+    fn signed_note_key_id_matches_the_c2sp_definition() {
+        let vk = SigningKey::from_hex(&"01".repeat(32))
+            .unwrap()
+            .verifying_key();
+        let mut h = Sha256::new();
+        h.update(b"audit.example.com\n\x01");
+        h.update(vk.to_bytes());
+        let want = hex::encode(&h.finalize()[..4]);
+        assert_eq!(vk.key_id("audit.example.com").to_string(), want);
+        assert!(
+            vk.note_verifier_key("audit.example.com")
+                .starts_with(&format!("audit.example.com+{want}+AYqI"))
+        );
+    }
+}

@@ -1,0 +1,54 @@
+//! # audit-runtime
+//!
+//! The runtime of **ai-audit**: tamper-evident, independently verifiable decision receipts for
+//! AI systems, byte-compatible with the v1 formats of the Python library `ai-audit-trail` 0.4.x.
+//!
+//! ```
+//! use audit_runtime::{verify, Action, CheckRecord, MemoryLedger, Receipt, SigningKey, TenantId};
+//!
+//! let key = SigningKey::generate()?;
+//! let mut ledger = MemoryLedger::new();
+//! ledger.append(
+//!     Receipt::new("acme")
+//!         .with_input_text("Approve loan #42?")
+//!         .with_output_text("Declined: income below threshold")
+//!         .with_check(CheckRecord::new("affordability", 0.31, 0.5))
+//!         .with_action(Action::Reject)
+//!         .with_model("credit-model-7"),
+//!     &key,
+//! )?;
+//! let jsonl = ledger.to_jsonl(&TenantId::new("acme"));
+//! let report = verify::verify_jsonl(&jsonl[..], &verify::VerifyOptions::pinned(key.verifying_key()))?;
+//! assert!(report.is_pass());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Modules: [`receipt`] (the data), [`canonical`] (the bytes that are hashed and signed),
+//! [`keys`], [`seal`], [`chain`], [`verify`], [`config`]. The receipt format is specified in
+//! `docs/receipt-format.md`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod canonical;
+pub mod chain;
+pub mod config;
+pub mod keys;
+mod platform;
+pub mod receipt;
+pub mod seal;
+pub mod verify;
+
+pub use canonical::CanonicalError;
+pub use chain::{Chain, ChainError, MemoryLedger};
+pub use config::{AuditConfig, ConfigError, KeySource};
+pub use keys::{KeyError, KeyId, SigningKey, VerifyingKey};
+pub use platform::{CpuFeatures, cpu_features};
+pub use receipt::{
+    Action, CheckRecord, Receipt, ReceiptId, SessionId, TenantId, Timestamp, TimestampError,
+    TraceId, UtcOffset,
+};
+pub use seal::{SealError, SealedReceipt, Signer, seal};
+pub use verify::{Verdict, VerificationReport};
+
+/// This crate's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,134 @@
+//! Identifier newtypes, so a tenant is never passed where a receipt id is expected.
+
+use std::fmt;
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps a string. Any string is accepted, as in the v1 format.
+            #[must_use]
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into())
+            }
+
+            /// The identifier as a string slice.
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// Consumes the identifier and returns its string.
+            #[must_use]
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(v: &str) -> Self {
+                Self(v.to_owned())
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(v: String) -> Self {
+                Self(v)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A receipt's identifier (`receipt_id`); by default a random UUIDv4 in 32 lowercase hex digits.
+    ReceiptId
+);
+string_id!(
+    /// A tenant (`tenant_id`): each tenant has its own hash chain. The empty string is a valid tenant.
+    TenantId
+);
+string_id!(
+    /// A trace identifier (`trace_id`) that ties the receipts of one request together.
+    TraceId
+);
+string_id!(
+    /// A session identifier (`session_id`).
+    SessionId
+);
+
+impl ReceiptId {
+    /// A fresh random identifier in the format the Python library uses (`uuid4().hex`).
+    ///
+    /// Randomness comes from the operating system; if it is unavailable the id is derived from
+    /// the time, the process id and a process-wide counter, which is still unique per process.
+    #[must_use]
+    pub fn random() -> Self {
+        let mut b = [0u8; 16];
+        if getrandom::fill(&mut b).is_err() {
+            b = fallback_entropy();
+        }
+        b[6] = (b[6] & 0x0f) | 0x40; // version 4
+        b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+        Self(hex::encode(b))
+    }
+}
+
+fn fallback_entropy() -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let mut h = Sha256::new();
+    h.update(n.to_le_bytes());
+    h.update(t.to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    let d = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(d.get(..16).unwrap_or(&[0u8; 16]));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_ids_look_like_uuid4_hex() {
+        let a = ReceiptId::random();
+        let b = ReceiptId::random();
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), 32);
+        assert!(
+            a.as_str()
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_eq!(&a.as_str()[12..13], "4");
+        assert!("89ab".contains(&a.as_str()[16..17]));
+    }
+}

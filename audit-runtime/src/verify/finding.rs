@@ -1,0 +1,201 @@
+//! Findings and the verification report.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::keys::VerifyingKey;
+use crate::receipt::TenantId;
+
+/// The check a finding comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum FindingKind {
+    /// The input holds no receipts at all.
+    Empty,
+    /// A line is longer than the configured limit.
+    LineTooLong,
+    /// A line is not a well-formed v1 receipt (bad JSON, duplicate or unknown keys, wrong types).
+    Parse,
+    /// A line parses, but is not spelled the way the canonical writer spells it.
+    NonCanonical,
+    /// `receipt_hash` or `signature` is not lowercase hex of the right length.
+    Encoding,
+    /// `receipt_hash` differs from the SHA-256 of the re-derived seal payload.
+    SelfHash,
+    /// The signature does not verify under the pinned key.
+    Signature,
+    /// The first receipt does not start the chain (`prev_receipt_hash` is not `""`, or not the anchor).
+    Genesis,
+    /// `prev_receipt_hash` is not the previous receipt's `receipt_hash` (in file order).
+    Link,
+    /// A receipt id appears twice.
+    DuplicateId,
+    /// A receipt belongs to another tenant than the first one.
+    MixedTenant,
+    /// Two receipts name the same predecessor (rebuild mode).
+    Fork,
+    /// A receipt is not reachable from the chain's start (rebuild mode).
+    Orphan,
+}
+
+impl FindingKind {
+    /// The stable snake_case name used in reports.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Empty => "empty",
+            Self::LineTooLong => "line_too_long",
+            Self::Parse => "parse",
+            Self::NonCanonical => "non_canonical",
+            Self::Encoding => "encoding",
+            Self::SelfHash => "self_hash",
+            Self::Signature => "signature",
+            Self::Genesis => "genesis",
+            Self::Link => "link",
+            Self::DuplicateId => "duplicate_id",
+            Self::MixedTenant => "mixed_tenant",
+            Self::Fork => "fork",
+            Self::Orphan => "orphan",
+        }
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One failed check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// Which check failed.
+    pub kind: FindingKind,
+    /// 0-based position of the receipt (line) in the input; `None` for whole-input findings.
+    pub index: Option<u64>,
+    /// The receipt's id, when the line could be read far enough.
+    pub receipt_id: Option<String>,
+    /// The value the verifier computed (a hash, the expected predecessor, …).
+    pub computed: Option<String>,
+    /// The value the evidence claims.
+    pub claimed: Option<String>,
+    /// A sentence that says what is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(i) = self.index {
+            write!(f, "index {i}")?;
+        } else {
+            f.write_str("file")?;
+        }
+        if let Some(id) = &self.receipt_id {
+            write!(f, ", receipt {id}")?;
+        }
+        write!(f, ": {}: {}", self.kind, self.message)?;
+        match (&self.computed, &self.claimed) {
+            (Some(c), Some(l)) => write!(f, " (computed {c}, claimed {l})"),
+            (Some(c), None) => write!(f, " (computed {c})"),
+            (None, Some(l)) => write!(f, " (claimed {l})"),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+/// The outcome of a verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every check passed under the pinned key.
+    Pass,
+    /// At least one check failed.
+    Fail,
+    /// Hashes and links are consistent, but no key was pinned, so signatures prove nothing.
+    Unpinned,
+}
+
+impl Verdict {
+    /// The CLI exit code: 0 pass, 1 fail, 3 unpinned.
+    #[must_use]
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Self::Pass => 0,
+            Self::Fail => 1,
+            Self::Unpinned => 3,
+        }
+    }
+
+    /// `pass`, `fail` or `unpinned`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+            Self::Unpinned => "unpinned",
+        }
+    }
+}
+
+/// How the chain order was established.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChainOrder {
+    /// File (store) order: the normal, strict mode.
+    File,
+    /// Rebuilt from the `prev_receipt_hash` links, ignoring file order.
+    Rebuilt,
+}
+
+/// Everything a verification found, plus the figures an auditor records.
+#[must_use]
+#[derive(Clone, Debug)]
+pub struct VerificationReport {
+    /// Receipts (lines) read.
+    pub receipts: u64,
+    /// Receipts whose signature verified under the pinned key.
+    pub signatures_verified: u64,
+    /// The pinned key, if any.
+    pub key: Option<VerifyingKey>,
+    /// The chain's tenant (that of the first readable receipt).
+    pub tenant: Option<TenantId>,
+    /// Id of the first receipt.
+    pub first_receipt_id: Option<String>,
+    /// Id of the last receipt.
+    pub last_receipt_id: Option<String>,
+    /// `receipt_hash` of the last receipt in chain order: the value to compare with an
+    /// independently recorded tip.
+    pub tip: Option<String>,
+    /// How chain order was established.
+    pub order: ChainOrder,
+    /// The findings, up to the configured cap, in input order.
+    pub findings: Vec<Finding>,
+    /// All findings, including those beyond the cap.
+    pub findings_total: u64,
+    /// Findings per kind.
+    pub counts: BTreeMap<FindingKind, u64>,
+}
+
+impl VerificationReport {
+    /// Pass, fail, or unpinned.
+    #[must_use]
+    pub fn verdict(&self) -> Verdict {
+        if self.findings_total > 0 {
+            Verdict::Fail
+        } else if self.key.is_none() {
+            Verdict::Unpinned
+        } else {
+            Verdict::Pass
+        }
+    }
+
+    /// Whether the verdict is [`Verdict::Pass`].
+    #[must_use]
+    pub fn is_pass(&self) -> bool {
+        self.verdict() == Verdict::Pass
+    }
+
+    /// The first finding of `kind`, if any was kept.
+    #[must_use]
+    pub fn first(&self, kind: FindingKind) -> Option<&Finding> {
+        self.findings.iter().find(|f| f.kind == kind)
+    }
+}
