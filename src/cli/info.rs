@@ -1,0 +1,37 @@
+//! `ai-audit info`.
+
+use super::EXIT_PASS;
+
+pub(crate) fn run() -> u8 {
+    let f = audit_runtime::cpu_features();
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    out!("ai-audit {}", env!("CARGO_PKG_VERSION"));
+    out!("receipt format: v1 (byte-compatible with ai-audit-trail 0.4.x)");
+    let features: Vec<&str> = Vec::new();
+    out!(
+        "features: {}",
+        if features.is_empty() {
+            "none (core: receipts, sealing, chains, verification)".to_owned()
+        } else {
+            features.join(", ")
+        }
+    );
+    out!(
+        "sha256: {}",
+        if f.sha_ni {
+            "SHA-NI hardware path"
+        } else {
+            "portable software path (no SHA-NI on this CPU)"
+        }
+    );
+    out!(
+        "ed25519: {}",
+        if f.avx2 {
+            "curve25519-dalek AVX2 backend"
+        } else {
+            "curve25519-dalek serial backend (no AVX2 on this CPU)"
+        }
+    );
+    out!("cores used for verification: {cores}");
+    EXIT_PASS
+}

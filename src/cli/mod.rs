@@ -1,0 +1,79 @@
+//! Argument parsing and dispatch for the `ai-audit` binary.
+
+/// Writes a line to standard output, ignoring a closed pipe (`ai-audit … | head` must not panic).
+macro_rules! out {
+    () => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock());
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+mod info;
+mod keygen;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code: the evidence passed.
+pub(crate) const EXIT_PASS: u8 = 0;
+/// Exit code: usage error, or the input could not be read.
+pub(crate) const EXIT_USAGE: u8 = 2;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  PASS: every check passed under the pinned key
+  1  FAIL: the evidence fails at least one check (each finding names index, receipt id and check)
+  2  usage error, or the input or key could not be read
+  3  UNPINNED: no key was pinned; hashes and links were checked, signatures prove nothing";
+
+/// Tamper-evident decision receipts for AI systems: keys and offline verification.
+#[derive(Debug, Parser)]
+#[command(name = "ai-audit", version, about, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a fresh Ed25519 signing key (hex seed) and print it with its public key.
+    #[command(alias = "genkey")]
+    GenKey {
+        /// Print only the 64-hex-character seed.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Print the version, the enabled features and the hardware paths in use.
+    Info,
+    /// Verify a JSONL file of one tenant's receipts against a pinned public key.
+    #[command(after_help = EXIT_CODES)]
+    Verify(verify::VerifyArgs),
+}
+
+/// Parses the arguments and runs the command.
+pub(crate) fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                EXIT_USAGE
+            } else {
+                EXIT_PASS
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let code = match cli.command {
+        Command::GenKey { quiet } => keygen::run(quiet),
+        Command::Info => info::run(),
+        Command::Verify(args) => verify::run(&args),
+    };
+    ExitCode::from(code)
+}

@@ -1,0 +1,213 @@
+//! `ai-audit verify FILE.jsonl --key HEX`.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+
+use audit_runtime::canonical::{Object, Value, write_ordered_value};
+use audit_runtime::verify::{ChainOrder, VerifyOptions, verify_jsonl};
+use audit_runtime::{Verdict, VerificationReport, VerifyingKey};
+
+use super::EXIT_USAGE;
+
+/// Environment variable holding the pinned public key.
+const ENV_VERIFY_KEY: &str = "AI_AUDIT_VERIFY_KEY";
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct VerifyArgs {
+    /// JSONL file with one tenant's receipts, in chain (store) order.
+    file: PathBuf,
+    /// The operator's public key (64 hex characters) to pin. Falls back to AI_AUDIT_VERIFY_KEY.
+    #[arg(long, value_name = "HEX", conflicts_with = "key_file")]
+    key: Option<String>,
+    /// A file holding the public key to pin, as hex.
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
+    /// Print the report as one JSON object on standard output.
+    #[arg(long)]
+    json: bool,
+    /// Print every finding kept (default: the first 20).
+    #[arg(short, long)]
+    verbose: bool,
+    /// Rebuild chain order from the prev_receipt_hash links instead of file order; reports forks and orphans.
+    #[arg(long)]
+    rebuild_order: bool,
+    /// The prev_receipt_hash the first receipt must have (for a file that starts mid-chain).
+    #[arg(long, value_name = "HEX", default_value = "")]
+    anchor: String,
+    /// Longest accepted line, in bytes.
+    #[arg(long, default_value_t = audit_runtime::verify::DEFAULT_MAX_LINE_BYTES)]
+    max_line_bytes: usize,
+}
+
+fn pinned_key(args: &VerifyArgs) -> Result<Option<VerifyingKey>, String> {
+    let (text, origin) = if let Some(k) = &args.key {
+        (k.clone(), "--key".to_owned())
+    } else if let Some(p) = &args.key_file {
+        let t = std::fs::read_to_string(p)
+            .map_err(|e| format!("cannot read --key-file {}: {e}", p.display()))?;
+        (t, format!("--key-file {}", p.display()))
+    } else if let Ok(k) = std::env::var(ENV_VERIFY_KEY) {
+        if k.trim().is_empty() {
+            return Ok(None);
+        }
+        (k, ENV_VERIFY_KEY.to_owned())
+    } else {
+        return Ok(None);
+    };
+    VerifyingKey::from_hex(&text)
+        .map(Some)
+        .map_err(|e| format!("the public key from {origin} is unusable: {e}"))
+}
+
+pub(crate) fn run(args: &VerifyArgs) -> u8 {
+    let key = match pinned_key(args) {
+        Ok(k) => k,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return EXIT_USAGE;
+        }
+    };
+    let file = match File::open(&args.file) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: cannot open {}: {e}", args.file.display());
+            return EXIT_USAGE;
+        }
+    };
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        eprintln!(
+            "error: {} is a directory; pass a .jsonl file",
+            args.file.display()
+        );
+        return EXIT_USAGE;
+    }
+    let mut opts = VerifyOptions::default()
+        .with_rebuild_order(args.rebuild_order)
+        .with_anchor(args.anchor.trim())
+        .with_max_line_bytes(args.max_line_bytes);
+    opts.key = key;
+    let report = match verify_jsonl(BufReader::with_capacity(1 << 20, file), &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            let cause = std::error::Error::source(&e)
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            eprintln!("error: {e} from {}: {cause}", args.file.display());
+            return EXIT_USAGE;
+        }
+    };
+    let name = args.file.display().to_string();
+    if args.json {
+        let mut out = Vec::new();
+        write_ordered_value(&report_json(&name, &report), &mut out);
+        out!("{}", String::from_utf8_lossy(&out));
+    } else {
+        print_human(&name, &report, args.verbose);
+    }
+    u8::try_from(report.verdict().exit_code()).unwrap_or(1)
+}
+
+fn opt(v: Option<&str>) -> Value {
+    v.map_or(Value::Null, Value::from)
+}
+
+fn report_json(file: &str, r: &VerificationReport) -> Value {
+    let findings: Vec<Value> = r
+        .findings
+        .iter()
+        .map(|f| {
+            Value::from(
+                Object::new()
+                    .with("check", f.kind.as_str())
+                    .with("index", f.index.map_or(Value::Null, Value::from))
+                    .with("receipt_id", opt(f.receipt_id.as_deref()))
+                    .with("computed", opt(f.computed.as_deref()))
+                    .with("claimed", opt(f.claimed.as_deref()))
+                    .with("message", f.message.as_str()),
+            )
+        })
+        .collect();
+    let counts: Object = r.counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    Value::from(
+        Object::new()
+            .with("verdict", r.verdict().as_str())
+            .with("file", file)
+            .with("receipts", r.receipts)
+            .with("signatures_verified", r.signatures_verified)
+            .with("key_pinned", r.key.is_some())
+            .with("key", opt(r.key.map(|k| k.to_hex()).as_deref()))
+            .with(
+                "key_fingerprint",
+                opt(r.key.map(|k| k.fingerprint()).as_deref()),
+            )
+            .with("tenant", opt(r.tenant.as_ref().map(|t| t.as_str())))
+            .with("first_receipt_id", opt(r.first_receipt_id.as_deref()))
+            .with("last_receipt_id", opt(r.last_receipt_id.as_deref()))
+            .with("tip", opt(r.tip.as_deref()))
+            .with(
+                "order",
+                match r.order {
+                    ChainOrder::File => "file",
+                    ChainOrder::Rebuilt => "rebuilt",
+                },
+            )
+            .with("findings_total", r.findings_total)
+            .with("findings_by_check", counts)
+            .with("findings", Value::Array(findings))
+            .with(
+                "findings_truncated",
+                r.findings_total > r.findings.len() as u64,
+            ),
+    )
+}
+
+fn print_human(file: &str, r: &VerificationReport, verbose: bool) {
+    let tenant = r.tenant.as_ref().map_or("?", |t| t.as_str());
+    match r.verdict() {
+        Verdict::Pass => {
+            let key = r.key.map(|k| k.fingerprint()).unwrap_or_default();
+            out!(
+                "PASS: {file}: {} receipts of tenant {tenant:?}; every line, hash and signature verified under the pinned key {key}; chain intact from genesis",
+                r.receipts
+            );
+            if let Some(tip) = &r.tip {
+                out!("  count: {}  tip: {tip}", r.receipts);
+            }
+            out!(
+                "  note: a receipt file alone cannot show that receipts were removed from its end; compare the count and tip with an independent record (or verify an evidence bundle)"
+            );
+        }
+        Verdict::Unpinned => {
+            out!(
+                "UNPINNED: {file}: {} receipts of tenant {tenant:?}; lines, hashes and links are consistent, but no key was pinned, so signatures were not checked and prove nothing",
+                r.receipts
+            );
+            out!(
+                "  pin the operator's public key with --key HEX, --key-file PATH or {ENV_VERIFY_KEY}"
+            );
+        }
+        Verdict::Fail => {
+            out!(
+                "FAIL: {file}: {} finding(s) in {} receipts",
+                r.findings_total,
+                r.receipts
+            );
+            let shown = if verbose { r.findings.len() } else { 20 };
+            for f in r.findings.iter().take(shown) {
+                out!("  {f}");
+            }
+            let hidden = r
+                .findings_total
+                .saturating_sub(shown.min(r.findings.len()) as u64);
+            if hidden > 0 {
+                out!("  … and {hidden} more (use -v or --json to see them)");
+            }
+            let summary: Vec<String> = r.counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            out!("  by check: {}", summary.join(", "));
+            if r.key.is_none() {
+                out!("  note: no key was pinned, so signatures were not checked");
+            }
+        }
+    }
+}
