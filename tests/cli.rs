@@ -1,4 +1,8 @@
 //! The `ai-audit` binary: verdicts, exit codes and messages.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a broken fixture should fail the test loudly"
+)]
 
 mod support;
 

@@ -3,6 +3,11 @@
 //! Runs against `ai-audit-trail==0.4.7` in a virtualenv the test sets up (see
 //! `support::reference_python`). In CI a missing Python is a failure, not a skip.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "a broken fixture should fail the test loudly"
+)]
+
 mod support;
 
 use std::process::Command;
@@ -22,8 +27,8 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[(self.next() % items.len() as u64) as usize]
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[(self.next() % items.len() as u64) as usize]
     }
 }
 
@@ -63,26 +68,23 @@ const FLOATS: &[f64] = &[
 fn detail(rng: &mut Rng) -> Object {
     let mut inner = Object::new();
     inner.insert("level", rng.next() % 5);
-    inner.insert("ratio", *rng.pick(FLOATS));
-    inner.insert(
-        "tags",
-        Value::from(vec![*rng.pick(TEXTS), *rng.pick(TEXTS)]),
-    );
+    inner.insert("ratio", rng.pick(FLOATS));
+    inner.insert("tags", Value::from(vec![rng.pick(TEXTS), rng.pick(TEXTS)]));
     Object::new()
         .with(
-            *rng.pick(&["z_last", "é", "ﬁ", "😀", "A_upper", "escapes"]),
-            *rng.pick(TEXTS),
+            rng.pick(&["z_last", "é", "ﬁ", "😀", "A_upper", "escapes"]),
+            rng.pick(TEXTS),
         )
         .with("max_u64", u64::MAX)
         .with("min_i64", i64::MIN)
-        .with("flag", rng.next() % 2 == 0)
+        .with("flag", rng.next().is_multiple_of(2))
         .with("nothing", Value::Null)
         .with("nested", inner)
         .with(
             "list",
             Value::Array(vec![
                 Value::Number(Number::from(rng.next() % 1000)),
-                Value::from(*rng.pick(FLOATS)),
+                Value::from(rng.pick(FLOATS)),
             ]),
         )
 }
@@ -106,24 +108,24 @@ fn corpus(n: usize) -> (SigningKey, Vec<u8>) {
             Timestamp::from_unix_micros(t0 + micros),
         )
         .with_trace(format!("trace-{i}"))
-        .with_session(*rng.pick(TEXTS))
-        .with_input_text(*rng.pick(TEXTS))
-        .with_output_text(*rng.pick(TEXTS))
-        .with_state(&["s", "interop", *rng.pick(TEXTS)])
-        .with_action(*rng.pick(&Action::ALL))
-        .with_reason(*rng.pick(TEXTS))
+        .with_session(rng.pick(TEXTS))
+        .with_input_text(rng.pick(TEXTS))
+        .with_output_text(rng.pick(TEXTS))
+        .with_state(&["s", "interop", rng.pick(TEXTS)])
+        .with_action(rng.pick(&Action::ALL))
+        .with_reason(rng.pick(TEXTS))
         .with_nist_tag("MEASURE-2.6")
-        .with_model(*rng.pick(&["gpt-4o-mini", "claude-3-5", "modèle-ü"]))
-        .with_config_digest(ai_audit::canonical::hash_output(*rng.pick(TEXTS)));
+        .with_model(rng.pick(&["gpt-4o-mini", "claude-3-5", "modèle-ü"]))
+        .with_config_digest(ai_audit::canonical::hash_output(rng.pick(TEXTS)));
         for c in 0..(rng.next() % 3) {
             r = r.with_check(
                 CheckRecord::new(
                     format!("check-{c}-{}", rng.pick(TEXTS)),
-                    *rng.pick(FLOATS),
-                    *rng.pick(FLOATS),
+                    rng.pick(FLOATS),
+                    rng.pick(FLOATS),
                 )
-                .with_fired(rng.next() % 2 == 0)
-                .with_version(*rng.pick(&["1.0", "2.1"]))
+                .with_fired(rng.next().is_multiple_of(2))
+                .with_version(rng.pick(&["1.0", "2.1"]))
                 .with_detail(detail(&mut rng)),
             );
         }
@@ -198,4 +200,69 @@ fn python_verify_chain_rejects_a_receipt_we_sealed_and_then_edited() {
         stdout.contains(r#""valid": false"#),
         "python verdict: {stdout}"
     );
+}
+
+const FLOAT_SCRIPT: &str = r#"
+import orjson, struct, sys
+assert orjson.__version__ == "3.13.0", orjson.__version__
+data = open(sys.argv[1], "rb").read()
+vals = struct.unpack("<%dd" % (len(data) // 8), data)
+sys.stdout.write("\n".join(orjson.dumps(v).decode() for v in vals))
+"#;
+
+#[test]
+fn float_spelling_equals_orjson_3_13_on_random_doubles() {
+    let Some(python) = support::reference_python() else {
+        return;
+    };
+    let mut rng = Rng(7);
+    let mut values: Vec<f64> = vec![
+        0.0,
+        -0.0,
+        1e-5,
+        9.99999e-6,
+        1e16,
+        9_999_999_999_999_998.0,
+        5e-324,
+        1e308,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        f64::from_bits(0x3e60_0000_0000_0000),
+    ];
+    for i in 0..300_000u64 {
+        let x = match i % 3 {
+            0 => f64::from_bits(rng.next()),
+            1 => {
+                (rng.next() >> 11) as f64 / (1u64 << 53) as f64
+                    * 10f64.powi((rng.next() % 61) as i32 - 30)
+            }
+            _ => ((rng.next() % 2_000_001) as f64 - 1e6) / 10f64.powi((rng.next() % 9) as i32),
+        };
+        values.push(x);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("doubles.bin");
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(&path, bytes).unwrap();
+    let out = Command::new(&python)
+        .args(["-c", FLOAT_SCRIPT])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = String::from_utf8(out.stdout).unwrap();
+    let mut mismatches = 0;
+    for (x, want) in values.iter().zip(theirs.split('\n')) {
+        let ours = ai_audit::canonical::format_f64(*x);
+        if ours != want {
+            mismatches += 1;
+            eprintln!("{x:?} ({:#x}): ours {ours}, orjson {want}", x.to_bits());
+        }
+    }
+    assert_eq!(theirs.split('\n').count(), values.len());
+    assert_eq!(mismatches, 0);
 }

@@ -154,7 +154,6 @@ impl MemoryLedger {
     }
 
     /// A tenant's receipts in chain order.
-    #[must_use]
     pub fn receipts(&self, tenant: &TenantId) -> &[SealedReceipt] {
         self.chains
             .get(tenant)

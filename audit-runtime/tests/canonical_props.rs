@@ -9,6 +9,11 @@
 //!   bytes at every depth, that receipt lines round-trip, and that sealed lines verify while any
 //!   single flipped byte breaks verification.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] functions; a failed unwrap is a test failure"
+)]
+
 use audit_runtime::canonical::{
     Number, Object, Value, format_f64, parse, parse_line, seal_payload, write_canonical_value,
     write_jsonl_line, write_ordered_value,
@@ -95,7 +100,7 @@ fn rule(x: f64) -> String {
     }
     let r = python_repr(x);
     let ax = x.abs();
-    if x == 0.0 || (1e-5 <= ax && ax < 1e16) {
+    if x == 0.0 || (1e-5..1e16).contains(&ax) {
         let Some((mant, exp)) = r.split_once('e') else {
             return r;
         };
@@ -257,6 +262,30 @@ fn reference_rule_spells_known_orjson_outputs() {
     ];
     for &(x, want) in known {
         assert_eq!(rule(x), want, "reference rule on {x:?}");
+    }
+}
+
+/// Doubles whose shortest round-trip spelling is an exact tie between two 17-digit candidates:
+/// Python's `repr` (and so orjson) rounds the tie to even, as ryu does. Spellings taken from
+/// `orjson.dumps` and `repr`.
+#[test]
+fn float_spelling_breaks_exact_digit_ties_to_even_like_python_repr() {
+    let ties: &[(u64, &str)] = &[
+        // 2^-25 = 2.98023223876953125e-8
+        (0x3e60_0000_0000_0000, "2.9802322387695312e-8"),
+        // 2^50 + 0.25
+        (0x4310_0000_0000_0001, "1125899906842624.2"),
+        // 76832318729890.125
+        (0x42d1_783a_c42b_a888, "76832318729890.12"),
+        // 156513272809565.625
+        (0x42e1_cb22_c0e9_0bb4, "156513272809565.62"),
+        // 2017620591461212.25
+        (0x431c_ac0f_9a95_0d71, "2017620591461212.2"),
+    ];
+    for &(bits, want) in ties {
+        let x = f64::from_bits(bits);
+        assert_eq!(rule(x), want, "reference rule on {x:?}");
+        assert_eq!(format_f64(x), want, "format_f64 on {bits:#018x}");
     }
 }
 
@@ -564,7 +593,7 @@ proptest! {
         let back = parse(&bytes).unwrap();
         prop_assert_eq!(&back, &v);
         // Equality treats 0.0 and -0.0 alike; the bytes do not.
-        prop_assert_eq!(ordered(&back), bytes.clone());
+        prop_assert_eq!(&ordered(&back), &bytes);
         // An independent parser accepts the bytes too.
         prop_assert!(serde_json::from_slice::<serde_json::Value>(&bytes).is_ok());
     }

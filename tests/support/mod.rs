@@ -1,5 +1,9 @@
 //! Shared helpers for the end-to-end tests.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a broken fixture should fail the test loudly"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,25 +4,10 @@
 //! when `x == 0` or `1e-5 <= |x| < 1e16`, with `.0` added to integral values; otherwise
 //! `d[.ddd]e±N` with an explicit sign and no zero padding. NaN and infinities are written as `null`.
 
-use std::fmt::Write as _;
-
-/// A small stack buffer that `{:e}` formatting writes into, so the hot path does not allocate.
-struct StackBuf {
-    buf: [u8; 40],
-    len: usize,
-}
-
-impl std::fmt::Write for StackBuf {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
-        dst.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
 /// Appends orjson's spelling of `x` to `out`.
+///
+/// The digits come from `ryu` (shortest round-trip, ties broken to even like Python's `repr`;
+/// Rust's `{:e}` breaks exact ties upwards and would disagree on about 0.08% of doubles).
 pub(crate) fn write_f64(x: f64, out: &mut Vec<u8>) {
     if !x.is_finite() {
         out.extend_from_slice(b"null");
@@ -32,37 +17,54 @@ pub(crate) fn write_f64(x: f64, out: &mut Vec<u8>) {
         out.push(b'-');
     }
     let ax = x.abs();
-    let mut sci = StackBuf {
-        buf: [0; 40],
-        len: 0,
-    };
-    // `{:e}` on a finite f64 prints the shortest round-trip digits, e.g. "1.5e16" or "5e-324";
-    // it needs at most 24 bytes, so the 40-byte buffer cannot overflow.
-    if write!(sci, "{ax:e}").is_err() {
-        out.extend_from_slice(b"null");
+    if ax == 0.0 {
+        out.extend_from_slice(b"0.0");
         return;
     }
-    let text = sci.buf.get(..sci.len).unwrap_or_default();
-    let e_pos = text.iter().position(|&b| b == b'e').unwrap_or(text.len());
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(ax).as_bytes();
+    // ryu prints either "ddd.ddd" or "d.ddde±N"; reduce both to significant digits and the
+    // decimal exponent of the first digit.
+    let e_pos = text
+        .iter()
+        .position(|&b| b == b'e' || b == b'E')
+        .unwrap_or(text.len());
     let (mantissa, exp_part) = text.split_at(e_pos);
-    let exp: i32 = exp_part
+    let exp_shift: i32 = exp_part
         .get(1..)
         .and_then(|e| std::str::from_utf8(e).ok())
         .and_then(|e| e.parse().ok())
         .unwrap_or(0);
-    let mut digits = [0u8; 24];
+    let point = mantissa
+        .iter()
+        .position(|&b| b == b'.')
+        .unwrap_or(mantissa.len());
+    let mut digits = [0u8; 32];
     let mut n = 0;
+    let mut first_nonzero: Option<usize> = None;
+    let mut seen = 0usize;
     for &b in mantissa {
-        if b != b'.'
+        if b == b'.' {
+            continue;
+        }
+        if first_nonzero.is_none() && b != b'0' {
+            first_nonzero = Some(seen);
+        }
+        if first_nonzero.is_some()
             && let Some(slot) = digits.get_mut(n)
         {
             *slot = b;
             n += 1;
         }
+        seen += 1;
     }
+    while n > 1 && digits.get(n - 1) == Some(&b'0') {
+        n -= 1;
+    }
+    let first = i32::try_from(first_nonzero.unwrap_or(0)).unwrap_or(0);
+    let exp = i32::try_from(point).unwrap_or(0) - 1 - first + exp_shift;
     let digits = digits.get(..n).unwrap_or_default();
-
-    if ax == 0.0 || (1e-5..1e16).contains(&ax) {
+    if (1e-5..1e16).contains(&ax) {
         write_plain(digits, exp, out);
     } else {
         write_scientific(digits, exp, out);
@@ -160,6 +162,13 @@ mod tests {
             (f64::NEG_INFINITY, "null"),
             (1e308, "1e+308"),
             (-2.5, "-2.5"),
+            // Exact ties between two shortest spellings go to the even digit, as in Python.
+            (
+                f64::from_bits(0x3e60_0000_0000_0000),
+                "2.9802322387695312e-8",
+            ),
+            (f64::from_bits(0x4310_0000_0000_0001), "1125899906842624.2"),
+            (f64::from_bits(0x42d1_783a_c42b_a888), "76832318729890.12"),
         ];
         for (x, want) in cases {
             assert_eq!(format_f64(*x), *want, "{x:?}");

@@ -368,6 +368,7 @@ impl Parser<'_> {
 }
 
 #[cfg(test)]
+#[expect(clippy::indexing_slicing, clippy::panic, reason = "test assertions")]
 mod tests {
     use super::*;
 

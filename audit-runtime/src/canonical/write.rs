@@ -27,8 +27,9 @@ pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
         out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
         if esc.is_empty() {
             out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
+            for nibble in [b >> 4, b & 0xf] {
+                out.push(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'));
+            }
         } else {
             out.extend_from_slice(esc);
         }

@@ -65,6 +65,7 @@ pub fn read_line_bounded<R: BufRead>(
 }
 
 #[cfg(test)]
+#[expect(clippy::indexing_slicing, reason = "test assertions")]
 mod tests {
     use super::*;
 
