@@ -4,7 +4,10 @@
 //! The workload mirrors the Python baseline's `emit_one` (../shared/bench/python_seed_bench.py):
 //! 500 characters of input, 1,000 of output, a 3-part state, two checks with nested details.
 #![allow(missing_docs, reason = "criterion macros generate undocumented items")]
-#![expect(clippy::unwrap_used, reason = "a benchmark fails loudly on a broken setup")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a benchmark fails loudly on a broken setup"
+)]
 
 use std::hint::black_box;
 

@@ -1,7 +1,10 @@
 //! Byte compatibility with the Python library, over the vectors it produced
 //! (`../shared/vectors`, made by ai-audit-trail 0.4.7 with the seed 01×32).
 
-#![expect(clippy::unwrap_used, reason = "a broken fixture should fail the test loudly")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a broken fixture should fail the test loudly"
+)]
 
 use std::io::Read as _;
 use std::path::PathBuf;
