@@ -29,7 +29,7 @@ echo "== Python ai-audit-trail 0.4.7 (../shared/bench/python_seed_bench.py, runs
 echo "== ai-audit (criterion, cargo bench -p audit-runtime --bench receipts)"
 cargo bench -p audit-runtime --bench receipts -- --noplot > "$OUT/rust.log" 2>&1
 
-"$VENV/bin/python" - "$OUT/python.json" <<'PY'
+"$VENV/bin/python" - "$OUT/python.json" "$N_CHAIN" <<'PY'
 import json, os, sys
 py = json.load(open(sys.argv[1]))
 def ours(name):
@@ -47,5 +47,5 @@ for label, a, b in [
     ("chain verify/s, all cores (10k-receipt JSONL)", chain, vchain),
 ]:
     print(f"{label:58s} {a:12,.0f} {b:12,.0f} {a / b:6.1f}x")
-print(f"(python verify_chain runs on already-parsed models; e2 full offline check: {py['e2_full_offline_verify_seconds_median']} s for {py.get('runs')} x {sys.argv[1]})")
+print(f"python verify_chain runs on already-parsed models; its full offline check (unzip + parse + verify_chain) took {py['e2_full_offline_verify_seconds_median']} s for {sys.argv[2]} receipts")
 PY

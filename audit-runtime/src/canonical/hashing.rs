@@ -88,12 +88,6 @@ pub fn hash_json(value: &Value) -> String {
     sha256_hex(&out)
 }
 
-/// Reserved for `hash_json` over types that have no JSON form; currently no value fails.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-#[error("value has no canonical JSON form")]
-pub struct HashJsonError;
-
 impl Receipt {
     /// Sets `input_c14n` to [`canonicalize_input`] of `text`.
     #[must_use]

@@ -23,9 +23,7 @@ mod value;
 mod write;
 
 pub use float::format_f64;
-pub use hashing::{
-    HashJsonError, canonicalize_input, hash_json, hash_output, hash_state, sha256_hex,
-};
+pub use hashing::{canonicalize_input, hash_json, hash_output, hash_state, sha256_hex};
 pub use line::{LineError, ParsedLine, parse_line};
 pub use parse::{JsonError, MAX_DEPTH, parse};
 pub use value::{Number, Object, Value};

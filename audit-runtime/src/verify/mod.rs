@@ -302,9 +302,9 @@ pub struct ChainVerifier {
     opts: VerifyOptions,
     threads: usize,
     next_index: u64,
-    /// `Some(hash)` after a readable receipt; `None` at the start or after an unreadable line.
+    /// `Some(hash)` after a readable receipt; `None` at the start or after an unreadable line
+    /// (whose successor's link cannot be judged; the unreadable line is a finding itself).
     prev_claimed: Option<String>,
-    prev_readable: bool,
     seen_ids: HashSet<u128>,
     links: Vec<Link>,
     report: VerificationReport,
@@ -341,7 +341,6 @@ impl ChainVerifier {
             threads,
             next_index: 0,
             prev_claimed: None,
-            prev_readable: true,
             seen_ids: HashSet::new(),
             links: Vec::new(),
             report,
@@ -361,7 +360,7 @@ impl ChainVerifier {
         let index = self.next_index;
         self.next_index += 1;
         self.report.receipts += 1;
-        self.prev_readable = false;
+        self.prev_claimed = None;
         self.record(Finding {
             kind,
             index: Some(index),
@@ -401,7 +400,8 @@ impl ChainVerifier {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_default())
+                // A worker only panics on a bug; re-raise it rather than lose its lines.
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
                 .collect()
         });
         for part in results {
@@ -423,7 +423,6 @@ impl ChainVerifier {
             self.record(p.into_finding(Some(index), id.clone()));
         }
         let Some(parsed) = checked.parsed else {
-            self.prev_readable = false;
             self.prev_claimed = None;
             return;
         };
@@ -495,7 +494,6 @@ impl ChainVerifier {
                 message: "prev_receipt_hash is not the previous receipt's receipt_hash: receipts were removed, inserted or reordered here".into(),
             });
         }
-        self.prev_readable = true;
         self.report.tip = Some(parsed.receipt_hash.clone());
         self.prev_claimed = Some(parsed.receipt_hash);
     }
@@ -515,7 +513,6 @@ impl ChainVerifier {
         if self.opts.rebuild_order && !self.links.is_empty() {
             self.rebuild();
         }
-        let _ = self.prev_readable;
         self.report
     }
 
