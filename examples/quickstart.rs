@@ -4,6 +4,8 @@
 //! Run with `cargo run --release --example quickstart`. Set `AI_AUDIT_SIGNING_KEY` (from
 //! `ai-audit gen-key`) to sign with a persistent key; otherwise an ephemeral key is used.
 
+#![expect(clippy::print_stdout, reason = "an example prints its results")]
+
 use std::time::Instant;
 
 use ai_audit::canonical::Object;
