@@ -24,11 +24,12 @@
 //! ```
 //!
 //! Modules: [`receipt`] (the data), [`canonical`] (the bytes that are hashed and signed),
-//! [`keys`], [`seal`], [`chain`], [`verify`], [`config`]. The receipt format is specified in
+//! [`keys`], [`seal`], [`chain`], [`store`], [`verify`], [`config`], and the [`Auditor`]. The receipt format is specified in
 //! `docs/receipt-format.md`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod auditor;
 pub mod canonical;
 pub mod chain;
 pub mod config;
@@ -36,8 +37,13 @@ pub mod keys;
 mod platform;
 pub mod receipt;
 pub mod seal;
+pub mod store;
 pub mod verify;
 
+pub use auditor::{
+    Auditor, AuditorBuilder, AuditorError, AuditorStats, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_BOUND,
+    EmitError, Emitted,
+};
 pub use canonical::CanonicalError;
 pub use chain::{Chain, ChainError, MemoryLedger};
 pub use config::{AuditConfig, ConfigError, KeySource};

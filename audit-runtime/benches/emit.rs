@@ -1,0 +1,2 @@
+#![allow(missing_docs, reason = "placeholder until the emit benchmark lands")]
+fn main() {}

@@ -1,0 +1,450 @@
+//! The [`Auditor`]: the runtime handle that seals receipts onto per-tenant chains and stores
+//! them durably.
+//!
+//! `emit` puts the receipt on a bounded queue and waits; one writer thread takes whatever is
+//! queued, assigns chain positions in per-tenant order, signs the batch across all cores and
+//! commits it in one store transaction (group commit: one fsync for many receipts). `emit`
+//! returns once the receipt is durable at the configured [`Durability`]. A full queue makes
+//! `emit` wait (backpressure) and [`Auditor::try_emit`] fail with [`EmitError::Full`]; nothing is
+//! ever dropped silently.
+//!
+//! ```
+//! use audit_runtime::store::MemoryStore;
+//! use audit_runtime::{Auditor, Receipt, SigningKey};
+//!
+//! let auditor = Auditor::builder()
+//!     .signer(SigningKey::generate()?)
+//!     .store(MemoryStore::new())
+//!     .build()?;
+//! let first = auditor.emit(Receipt::new("acme"))?;
+//! let second = auditor.emit(Receipt::new("acme"))?;
+//! assert_eq!((first.seq, second.seq), (0, 1));
+//! auditor.shutdown()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod queue;
+mod writer;
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use queue::{Job, PushError, Queue, ReplySlot};
+use writer::{Counters, Writer};
+
+use crate::canonical::CanonicalError;
+use crate::receipt::{Receipt, ReceiptId, TenantId};
+use crate::seal::{SealError, Signer};
+use crate::store::{Durability, Store, StoreError, StoredEntry};
+
+/// Default bound of the emit queue.
+pub const DEFAULT_QUEUE_BOUND: usize = 16_384;
+/// Default largest group commit.
+pub const DEFAULT_MAX_BATCH: usize = 4096;
+
+/// What `emit` returns once the receipt is durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Emitted {
+    /// The receipt's id.
+    pub receipt_id: ReceiptId,
+    /// Its tenant.
+    pub tenant: TenantId,
+    /// Its position in the tenant's chain (from 0).
+    pub seq: u64,
+    /// Its `receipt_hash`.
+    pub receipt_hash: [u8; 32],
+    /// `true` if this receipt id had already been emitted: the first result is returned and
+    /// nothing was appended.
+    pub duplicate: bool,
+}
+
+impl Emitted {
+    fn from_entry(e: &StoredEntry, duplicate: bool) -> Self {
+        Self {
+            receipt_id: e.receipt_id.clone(),
+            tenant: e.tenant.clone(),
+            seq: e.seq,
+            receipt_hash: e.receipt_hash,
+            duplicate,
+        }
+    }
+
+    /// `receipt_hash` as hex.
+    #[must_use]
+    pub fn receipt_hash_hex(&self) -> String {
+        hex::encode(self.receipt_hash)
+    }
+}
+
+/// Why a receipt was not stored. Every emit gets exactly one answer; none is lost silently.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// The queue is full ([`Auditor::try_emit`] only; `emit` waits instead).
+    #[error("the audit queue is full; retry, or use emit() to wait for room")]
+    Full,
+    /// The auditor was shut down; the receipt was not accepted.
+    #[error("the auditor is shut down and accepts no more receipts")]
+    Closed,
+    /// The receipt holds values the v1 format cannot carry (caller's fault).
+    #[error("the receipt cannot be sealed")]
+    InvalidReceipt(#[source] CanonicalError),
+    /// The signer failed; nothing of the batch was stored.
+    #[error("signing failed; nothing of this batch was stored")]
+    Sign(#[source] Arc<SealError>),
+    /// The store failed; nothing of the batch was stored.
+    #[error("the store failed; nothing of this batch was stored")]
+    Store(#[source] Arc<StoreError>),
+    /// The writer hit a bug; the receipt may not be stored.
+    #[error("internal error in the audit writer; the receipt may not be stored")]
+    Internal,
+}
+
+impl EmitError {
+    /// Whether retrying may succeed.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Full => true,
+            Self::Sign(e) => e.is_retryable(),
+            Self::Store(e) => e.is_retryable(),
+            Self::Closed | Self::InvalidReceipt(_) | Self::Internal => false,
+        }
+    }
+}
+
+/// Why an [`Auditor`] could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditorError {
+    /// No signer was given.
+    #[error(
+        "no signer: call AuditorBuilder::signer (e.g. with AuditConfig::from_env()?.signing_key().clone())"
+    )]
+    MissingSigner,
+    /// No store was given and no default store is compiled in.
+    #[error(
+        "no store: call AuditorBuilder::store (the default SQLite store needs the `sqlite` feature)"
+    )]
+    MissingStore,
+    /// Opening or configuring the store failed.
+    #[error("cannot set up the store")]
+    Store(#[from] StoreError),
+    /// The writer thread could not be started.
+    #[error("cannot start the audit writer thread")]
+    Thread(#[source] std::io::Error),
+}
+
+/// Counters of an [`Auditor`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditorStats {
+    /// Receipts appended.
+    pub emitted: u64,
+    /// Emits answered with an earlier receipt of the same id.
+    pub duplicates: u64,
+    /// Group commits.
+    pub batches: u64,
+    /// Emits answered with an error.
+    pub failed: u64,
+    /// Jobs waiting in the queue now.
+    pub queued: usize,
+}
+
+/// Builds an [`Auditor`].
+#[must_use]
+#[derive(Default)]
+pub struct AuditorBuilder {
+    signer: Option<Arc<dyn Signer>>,
+    store: Option<Arc<dyn Store>>,
+    durability: Durability,
+    queue_bound: Option<usize>,
+    max_batch: Option<usize>,
+    sign_threads: Option<usize>,
+}
+
+impl fmt::Debug for AuditorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditorBuilder")
+            .field("store", &self.store)
+            .field("durability", &self.durability)
+            .field("queue_bound", &self.queue_bound)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditorBuilder {
+    /// The signer (a [`crate::SigningKey`], or a KMS-backed [`Signer`]).
+    pub fn signer(mut self, signer: impl Signer + 'static) -> Self {
+        self.signer = Some(Arc::new(signer));
+        self
+    }
+
+    /// The signer, shared.
+    pub fn shared_signer(mut self, signer: Arc<dyn Signer>) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// The store.
+    pub fn store(mut self, store: impl Store + 'static) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The store, shared (to query it while the auditor writes).
+    pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// How durable a receipt is when `emit` returns (default [`Durability::Durable`]).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// How many receipts may wait in the queue before `emit` blocks (default 16,384).
+    pub fn queue_bound(mut self, bound: usize) -> Self {
+        self.queue_bound = Some(bound.max(1));
+        self
+    }
+
+    /// The largest group commit (default 4,096).
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = Some(n.max(1));
+        self
+    }
+
+    /// Threads that sign a batch (default: one per core).
+    pub fn sign_threads(mut self, n: usize) -> Self {
+        self.sign_threads = Some(n.max(1));
+        self
+    }
+
+    /// Starts the writer thread.
+    ///
+    /// # Errors
+    /// [`AuditorError`] when the signer or store is missing or the store cannot be set up.
+    pub fn build(self) -> Result<Auditor, AuditorError> {
+        let signer = self.signer.ok_or(AuditorError::MissingSigner)?;
+        let store = match self.store {
+            Some(s) => s,
+            None => default_store()?,
+        };
+        store.set_durability(self.durability)?;
+        let queue = Arc::new(Queue::new(self.queue_bound.unwrap_or(DEFAULT_QUEUE_BOUND)));
+        let counters = Arc::new(Counters::default());
+        let writer = Writer {
+            queue: Arc::clone(&queue),
+            store: Arc::clone(&store),
+            signer: Arc::clone(&signer),
+            counters: Arc::clone(&counters),
+            max_batch: self.max_batch.unwrap_or(DEFAULT_MAX_BATCH),
+            sign_threads: self.sign_threads.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+            }),
+        };
+        let handle = std::thread::Builder::new()
+            .name("ai-audit-writer".into())
+            .spawn(move || writer.run())
+            .map_err(AuditorError::Thread)?;
+        Ok(Auditor {
+            inner: Arc::new(Inner {
+                queue,
+                store,
+                signer,
+                counters,
+                writer: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+}
+
+#[cfg(feature = "sqlite")]
+fn default_store() -> Result<Arc<dyn Store>, AuditorError> {
+    Ok(Arc::new(crate::store::SqliteStore::open_default()?))
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn default_store() -> Result<Arc<dyn Store>, AuditorError> {
+    Err(AuditorError::MissingStore)
+}
+
+struct Inner {
+    queue: Arc<Queue>,
+    store: Arc<dyn Store>,
+    signer: Arc<dyn Signer>,
+    counters: Arc<Counters>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Inner {
+    fn stop(&self) {
+        self.queue.close();
+        let handle = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(h) = handle {
+            // The writer answers every job before it exits; a panic there was already reported
+            // to the emitters as EmitError::Internal.
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The runtime handle: cheap to clone, shareable across threads. Dropping the last clone
+/// flushes everything queued and stops the writer.
+#[derive(Clone)]
+pub struct Auditor {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Auditor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auditor")
+            .field("store", &self.inner.store)
+            .field("key", &self.inner.signer.verifying_key().fingerprint())
+            .finish_non_exhaustive()
+    }
+}
+
+fn into_emitted(r: queue::Reply) -> Result<Emitted, EmitError> {
+    r.and_then(|o| o.ok_or(EmitError::Internal))
+}
+
+impl Auditor {
+    /// A builder.
+    pub fn builder() -> AuditorBuilder {
+        AuditorBuilder::default()
+    }
+
+    /// Seals `receipt` onto its tenant's chain and returns once it is durable. Waits while the
+    /// queue is full. Emitting a receipt id that was already emitted returns the first result
+    /// (`duplicate: true`) and appends nothing.
+    ///
+    /// # Errors
+    /// [`EmitError`]; on error nothing of the receipt was stored (except
+    /// [`EmitError::Internal`]).
+    pub fn emit(&self, receipt: Receipt) -> Result<Emitted, EmitError> {
+        let slot = Arc::new(ReplySlot::default());
+        match self
+            .inner
+            .queue
+            .push_blocking(Job::Emit(receipt, Arc::clone(&slot)))
+        {
+            Ok(()) => into_emitted(slot.wait()),
+            Err(PushError::Closed | PushError::Full(_)) => Err(EmitError::Closed),
+        }
+    }
+
+    /// As [`Auditor::emit`], but fails with [`EmitError::Full`] instead of waiting for room.
+    ///
+    /// # Errors
+    /// [`EmitError::Full`], or as [`Auditor::emit`].
+    pub fn try_emit(&self, receipt: Receipt) -> Result<Emitted, EmitError> {
+        let slot = Arc::new(ReplySlot::default());
+        match self
+            .inner
+            .queue
+            .try_push(Job::Emit(receipt, Arc::clone(&slot)), None)
+        {
+            Ok(()) => into_emitted(slot.wait()),
+            Err(PushError::Full(_)) => Err(EmitError::Full),
+            Err(PushError::Closed) => Err(EmitError::Closed),
+        }
+    }
+
+    /// The async form of [`Auditor::emit`]: waits for queue room and for durability without
+    /// blocking the executor's thread. Works on any executor. If the future is dropped after
+    /// the receipt was queued, the receipt is still stored.
+    ///
+    /// # Errors
+    /// As [`Auditor::emit`].
+    #[cfg(feature = "tokio")]
+    pub async fn emit_async(&self, receipt: Receipt) -> Result<Emitted, EmitError> {
+        let slot = Arc::new(ReplySlot::default());
+        let mut job = Some(Job::Emit(receipt, Arc::clone(&slot)));
+        std::future::poll_fn(|cx| {
+            let Some(j) = job.take() else {
+                return std::task::Poll::Ready(Err(EmitError::Internal));
+            };
+            match self.inner.queue.try_push(j, Some(cx.waker())) {
+                Ok(()) => std::task::Poll::Ready(Ok(())),
+                Err(PushError::Closed) => std::task::Poll::Ready(Err(EmitError::Closed)),
+                Err(PushError::Full(j)) => {
+                    job = Some(j);
+                    std::task::Poll::Pending
+                }
+            }
+        })
+        .await?;
+        let reply = std::future::poll_fn(|cx| match slot.poll(cx.waker()) {
+            Some(r) => std::task::Poll::Ready(r),
+            None => std::task::Poll::Pending,
+        })
+        .await;
+        into_emitted(reply)
+    }
+
+    /// Waits until everything emitted before this call is durable.
+    ///
+    /// # Errors
+    /// [`EmitError::Closed`] after shutdown.
+    pub fn flush(&self) -> Result<(), EmitError> {
+        let slot = Arc::new(ReplySlot::default());
+        match self
+            .inner
+            .queue
+            .try_push(Job::Barrier(Arc::clone(&slot)), None)
+        {
+            Ok(()) => slot.wait().map(|_| ()),
+            Err(_) => Err(EmitError::Closed),
+        }
+    }
+
+    /// Stops accepting receipts, stores everything already queued, and stops the writer. Other
+    /// clones then get [`EmitError::Closed`].
+    ///
+    /// # Errors
+    /// Currently none; reserved for stores that fail to close.
+    pub fn shutdown(&self) -> Result<(), EmitError> {
+        self.inner.stop();
+        Ok(())
+    }
+
+    /// The store (for queries and exports while the auditor writes).
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The public key receipts are signed with.
+    #[must_use]
+    pub fn verifying_key(&self) -> crate::VerifyingKey {
+        self.inner.signer.verifying_key()
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> AuditorStats {
+        let c = &self.inner.counters;
+        AuditorStats {
+            emitted: c.emitted.load(Ordering::Relaxed),
+            duplicates: c.duplicates.load(Ordering::Relaxed),
+            batches: c.batches.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            queued: self.inner.queue.len(),
+        }
+    }
+}

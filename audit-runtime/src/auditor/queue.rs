@@ -1,0 +1,200 @@
+//! The bounded queue between emitters and the writer thread, and the one-shot reply slot each
+//! emitter waits on. Both work for blocking callers (condition variables) and async callers
+//! (wakers), without an async runtime dependency.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::Waker;
+
+use super::{EmitError, Emitted};
+use crate::receipt::Receipt;
+
+fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The queue's invariants hold between statements; a panicking holder cannot break them.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What an emit (or a barrier, with `None`) is answered with.
+pub(crate) type Reply = Result<Option<Emitted>, EmitError>;
+
+/// Where the writer puts an emit's outcome.
+#[derive(Debug, Default)]
+pub(crate) struct ReplySlot {
+    state: Mutex<(Option<Reply>, Option<Waker>)>,
+    ready: Condvar,
+}
+
+impl ReplySlot {
+    pub(crate) fn send(&self, r: Reply) {
+        let mut s = guard(&self.state);
+        s.0 = Some(r);
+        if let Some(w) = s.1.take() {
+            w.wake();
+        }
+        drop(s);
+        self.ready.notify_all();
+    }
+
+    /// Answers only if nobody answered yet (used after a writer bug).
+    pub(crate) fn send_if_empty(&self, r: Reply) {
+        let mut s = guard(&self.state);
+        if s.0.is_none() {
+            s.0 = Some(r);
+            if let Some(w) = s.1.take() {
+                w.wake();
+            }
+        }
+        drop(s);
+        self.ready.notify_all();
+    }
+
+    pub(crate) fn wait(&self) -> Reply {
+        let mut s = guard(&self.state);
+        loop {
+            if let Some(r) = s.0.take() {
+                return r;
+            }
+            s = self
+                .ready
+                .wait(s)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn poll(&self, waker: &Waker) -> Option<Reply> {
+        let mut s = guard(&self.state);
+        if let Some(r) = s.0.take() {
+            return Some(r);
+        }
+        s.1 = Some(waker.clone());
+        None
+    }
+}
+
+/// One unit of work for the writer.
+#[derive(Debug)]
+pub(crate) enum Job {
+    /// Seal and store a receipt.
+    Emit(Receipt, Arc<ReplySlot>),
+    /// Answer once everything queued before it is durable.
+    Barrier(Arc<ReplySlot>),
+}
+
+#[derive(Debug, Default)]
+struct State {
+    items: VecDeque<Job>,
+    closed: bool,
+    space_wakers: Vec<Waker>,
+}
+
+/// A bounded multi-producer queue with one consumer.
+#[derive(Debug)]
+pub(crate) struct Queue {
+    state: Mutex<State>,
+    not_empty: Condvar,
+    not_full: Condvar,
+    capacity: usize,
+}
+
+/// Why a push did not happen.
+#[derive(Debug)]
+pub(crate) enum PushError {
+    #[cfg_attr(
+        not(feature = "tokio"),
+        expect(dead_code, reason = "only the async emit takes the job back")
+    )]
+    Full(Job),
+    Closed,
+}
+
+impl Queue {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            not_empty: Condvar::new(),
+            not_full: Condvar::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Pushes, waiting while the queue is full (backpressure).
+    pub(crate) fn push_blocking(&self, job: Job) -> Result<(), PushError> {
+        let mut s = guard(&self.state);
+        loop {
+            if s.closed {
+                return Err(PushError::Closed);
+            }
+            if s.items.len() < self.capacity {
+                s.items.push_back(job);
+                drop(s);
+                self.not_empty.notify_one();
+                return Ok(());
+            }
+            s = self
+                .not_full
+                .wait(s)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    /// Pushes if there is room; a barrier is always accepted (it adds no receipt).
+    pub(crate) fn try_push(&self, job: Job, waker: Option<&Waker>) -> Result<(), PushError> {
+        let mut s = guard(&self.state);
+        if s.closed {
+            return Err(PushError::Closed);
+        }
+        if s.items.len() >= self.capacity && matches!(job, Job::Emit(..)) {
+            if let Some(w) = waker {
+                s.space_wakers.push(w.clone());
+            }
+            return Err(PushError::Full(job));
+        }
+        s.items.push_back(job);
+        drop(s);
+        self.not_empty.notify_one();
+        Ok(())
+    }
+
+    /// Takes up to `max` jobs, waiting for at least one; `None` once closed and drained.
+    pub(crate) fn pop_batch(&self, max: usize, out: &mut Vec<Job>) -> bool {
+        let mut s = guard(&self.state);
+        loop {
+            if !s.items.is_empty() {
+                let n = s.items.len().min(max);
+                out.extend(s.items.drain(..n));
+                let wakers = std::mem::take(&mut s.space_wakers);
+                drop(s);
+                self.not_full.notify_all();
+                for w in wakers {
+                    w.wake();
+                }
+                return true;
+            }
+            if s.closed {
+                return false;
+            }
+            s = self
+                .not_empty
+                .wait(s)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    /// Refuses new jobs; queued ones are still processed.
+    pub(crate) fn close(&self) {
+        let mut s = guard(&self.state);
+        s.closed = true;
+        let wakers = std::mem::take(&mut s.space_wakers);
+        drop(s);
+        self.not_empty.notify_all();
+        self.not_full.notify_all();
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        guard(&self.state).items.len()
+    }
+}

@@ -1,0 +1,326 @@
+//! Durable storage of sealed receipts: the [`Store`] trait, the embedded SQLite store (default)
+//! and the in-memory store (tests and examples; it never evicts).
+//!
+//! A store keeps the exact JSONL line of every receipt, each tenant's sequence numbers and tip,
+//! and indexes by receipt id, trace id, session id and time. Appends happen inside
+//! [`Store::write`]: the store takes its write lock (across processes, for SQLite), hands the
+//! caller a [`WriteTxn`] that reads the authoritative tips, and commits everything the caller
+//! appended atomically — or nothing. That is what keeps a chain from forking when several
+//! writers share one store.
+//!
+//! Reads stream: [`receipts`] and friends page through a store with bounded memory.
+
+mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use std::collections::VecDeque;
+use std::ops::Range;
+
+pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{ENV_DATA_DIR, SqliteStore, default_data_dir};
+
+use crate::canonical::{LineError, ParsedLine, parse_line};
+use crate::receipt::{ReceiptId, SessionId, TenantId, TraceId};
+
+/// How durable an acknowledged receipt is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// On stable storage before `emit` returns: one fsync per group commit
+    /// (SQLite `synchronous=FULL`). Survives process crashes and power loss.
+    #[default]
+    Durable,
+    /// Written to the operating system before `emit` returns (SQLite `synchronous=NORMAL` in WAL
+    /// mode): survives a process crash, may lose the last commits on power loss.
+    Relaxed,
+}
+
+/// A failure of the storage layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The receipt id is already stored (the append was not made).
+    #[error("receipt {id} is already stored")]
+    DuplicateId {
+        /// The id.
+        id: ReceiptId,
+    },
+    /// An append does not continue the tenant's stored chain (caller's fault).
+    #[error(
+        "append to tenant {tenant:?} at sequence {found} does not continue its chain at {expected}"
+    )]
+    SequenceGap {
+        /// The tenant.
+        tenant: TenantId,
+        /// The next sequence number the chain expects.
+        expected: u64,
+        /// The sequence number that was appended.
+        found: u64,
+    },
+    /// The stored data is not what this version expects (a newer schema, a damaged row).
+    #[error("the store's data is inconsistent: {what}")]
+    Corrupt {
+        /// What is wrong.
+        what: String,
+    },
+    /// The backend failed (I/O, locking, disk full).
+    #[error("the storage backend failed during {operation}")]
+    Backend {
+        /// What the store was doing.
+        operation: &'static str,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Creating the store's directory or file failed.
+    #[error("cannot create the store at {path}")]
+    Io {
+        /// The path.
+        path: std::path::PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    /// Whether retrying the operation may succeed (backend and I/O failures).
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Backend { .. } | Self::Io { .. })
+    }
+}
+
+/// The tip of a stored chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tip {
+    /// Number of stored receipts (= the next sequence number).
+    pub len: u64,
+    /// `receipt_hash` of the last stored receipt.
+    pub hash: [u8; 32],
+}
+
+/// One stored receipt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEntry {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Position in the tenant's chain, from 0.
+    pub seq: u64,
+    /// Receipt id.
+    pub receipt_id: ReceiptId,
+    /// `receipt_hash`.
+    pub receipt_hash: [u8; 32],
+    /// The receipt's timestamp in microseconds since the epoch (for time queries).
+    pub timestamp_micros: i64,
+    /// Trace id (indexed).
+    pub trace_id: TraceId,
+    /// Session id (indexed).
+    pub session_id: SessionId,
+    /// The exact JSONL line (no trailing newline).
+    pub line: Vec<u8>,
+}
+
+impl StoredEntry {
+    /// Parses the stored line strictly.
+    ///
+    /// # Errors
+    /// [`LineError`] if the stored line is not a v1 receipt.
+    pub fn parse(&self) -> Result<ParsedLine, LineError> {
+        parse_line(&self.line)
+    }
+}
+
+/// The write side of a store transaction, handed to the closure of [`Store::write`].
+pub trait WriteTxn {
+    /// The tenant's tip as committed (including appends made earlier in this transaction).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn tip(&mut self, tenant: &TenantId) -> Result<Option<Tip>, StoreError>;
+
+    /// The stored receipt with this id, if any (including this transaction's appends).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn find(&mut self, id: &ReceiptId) -> Result<Option<StoredEntry>, StoreError>;
+
+    /// Appends a receipt; it must continue its tenant's chain (`seq == tip.len`).
+    ///
+    /// # Errors
+    /// [`StoreError::DuplicateId`], [`StoreError::SequenceGap`], backend failures.
+    fn append(&mut self, entry: &StoredEntry) -> Result<(), StoreError>;
+}
+
+/// What to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Selector {
+    /// A tenant's receipts with `seq` in a range, in chain order, optionally only those whose
+    /// timestamp lies in `[from, to)` (microseconds since the epoch).
+    Tenant {
+        /// The tenant.
+        tenant: TenantId,
+        /// Sequence range.
+        seq: Range<u64>,
+        /// Optional time window.
+        time: Option<Range<i64>>,
+    },
+    /// All receipts of a trace, in store order.
+    Trace(TraceId),
+    /// All receipts of a session, in store order.
+    Session(SessionId),
+}
+
+/// A page of results and where the next page starts.
+#[derive(Clone, Debug, Default)]
+pub struct Page {
+    /// The entries.
+    pub entries: Vec<StoredEntry>,
+    /// An opaque cursor for the next page, or `None` when there is no more.
+    pub next: Option<u64>,
+}
+
+/// A durable home for sealed receipts. Implementations must be safe to share between threads.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Sets how durable commits are (called once by the `Auditor` builder).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn set_durability(&self, durability: Durability) -> Result<(), StoreError>;
+
+    /// Runs `f` under the store's write lock and commits what it appended if it returns `Ok`;
+    /// otherwise nothing is kept.
+    ///
+    /// # Errors
+    /// The closure's error, or backend failures (then nothing was committed).
+    fn write(
+        &self,
+        f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+
+    /// A tenant's committed tip.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn tip(&self, tenant: &TenantId) -> Result<Option<Tip>, StoreError>;
+
+    /// The receipt with this id.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn get(&self, id: &ReceiptId) -> Result<Option<StoredEntry>, StoreError>;
+
+    /// All tenants with at least one receipt, sorted.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn tenants(&self) -> Result<Vec<TenantId>, StoreError>;
+
+    /// One page of `selector`, starting at `cursor` (`None` = from the start), at most `limit`
+    /// entries.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn page(
+        &self,
+        selector: &Selector,
+        cursor: Option<u64>,
+        limit: usize,
+    ) -> Result<Page, StoreError>;
+}
+
+/// A streaming iterator over a [`Selector`]; it holds one page at a time.
+#[derive(Debug)]
+pub struct Receipts<'a> {
+    store: &'a dyn Store,
+    selector: Selector,
+    cursor: Option<u64>,
+    buf: VecDeque<StoredEntry>,
+    done: bool,
+    page_size: usize,
+}
+
+impl Iterator for Receipts<'_> {
+    type Item = Result<StoredEntry, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.buf.pop_front() {
+            return Some(Ok(e));
+        }
+        if self.done {
+            return None;
+        }
+        match self.store.page(&self.selector, self.cursor, self.page_size) {
+            Ok(page) => {
+                self.done = page.next.is_none();
+                self.cursor = page.next;
+                self.buf.extend(page.entries);
+                self.buf.pop_front().map(Ok)
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Streams the entries selected by `selector`, `page_size` at a time.
+#[must_use]
+pub fn select(store: &dyn Store, selector: Selector, page_size: usize) -> Receipts<'_> {
+    Receipts {
+        store,
+        selector,
+        cursor: None,
+        buf: VecDeque::new(),
+        done: false,
+        page_size: page_size.max(1),
+    }
+}
+
+/// Streams a tenant's receipts with `seq` in `range`, in chain order.
+#[must_use]
+pub fn receipts<'a>(store: &'a dyn Store, tenant: &TenantId, range: Range<u64>) -> Receipts<'a> {
+    select(
+        store,
+        Selector::Tenant {
+            tenant: tenant.clone(),
+            seq: range,
+            time: None,
+        },
+        1024,
+    )
+}
+
+/// Streams a tenant's receipts whose timestamps fall in `[from, to)` microseconds, in chain order.
+#[must_use]
+pub fn receipts_in_time<'a>(
+    store: &'a dyn Store,
+    tenant: &TenantId,
+    time: Range<i64>,
+) -> Receipts<'a> {
+    select(
+        store,
+        Selector::Tenant {
+            tenant: tenant.clone(),
+            seq: 0..u64::MAX,
+            time: Some(time),
+        },
+        1024,
+    )
+}
+
+/// Streams the receipts of a trace.
+#[must_use]
+pub fn by_trace<'a>(store: &'a dyn Store, trace: &TraceId) -> Receipts<'a> {
+    select(store, Selector::Trace(trace.clone()), 1024)
+}
+
+/// Streams the receipts of a session.
+#[must_use]
+pub fn by_session<'a>(store: &'a dyn Store, session: &SessionId) -> Receipts<'a> {
+    select(store, Selector::Session(session.clone()), 1024)
+}
