@@ -42,7 +42,7 @@ pub mod verify;
 
 pub use auditor::{
     Auditor, AuditorBuilder, AuditorError, AuditorStats, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_BOUND,
-    EmitError, Emitted,
+    EmitError, Emitted, PendingEmit,
 };
 pub use canonical::CanonicalError;
 pub use chain::{Chain, ChainError, MemoryLedger};

@@ -319,6 +319,24 @@ impl fmt::Debug for Auditor {
     }
 }
 
+/// A receipt that was queued by [`Auditor::submit`]; [`PendingEmit::wait`] tells when it is
+/// durable (or why it was not stored). Dropping it does not cancel the receipt.
+#[must_use = "a submitted receipt is known to be durable only once `wait` returns Ok"]
+#[derive(Debug)]
+pub struct PendingEmit {
+    slot: Arc<ReplySlot>,
+}
+
+impl PendingEmit {
+    /// Waits until the receipt is durable.
+    ///
+    /// # Errors
+    /// As [`Auditor::emit`].
+    pub fn wait(self) -> Result<Emitted, EmitError> {
+        into_emitted(self.slot.wait())
+    }
+}
+
 fn into_emitted(r: queue::Reply) -> Result<Emitted, EmitError> {
     r.and_then(|o| o.ok_or(EmitError::Internal))
 }
@@ -337,13 +355,35 @@ impl Auditor {
     /// [`EmitError`]; on error nothing of the receipt was stored (except
     /// [`EmitError::Internal`]).
     pub fn emit(&self, receipt: Receipt) -> Result<Emitted, EmitError> {
+        self.submit(receipt)?.wait()
+    }
+
+    /// Queues `receipt` (waiting while the queue is full) and returns at once; the receipt is
+    /// durable when [`PendingEmit::wait`] returns `Ok`. One thread can keep many receipts in
+    /// flight this way, so group commits fill up even with few emitting threads.
+    ///
+    /// ```
+    /// # use audit_runtime::{store::MemoryStore, Auditor, Receipt, SigningKey};
+    /// # let auditor = Auditor::builder().signer(SigningKey::generate()?).store(MemoryStore::new()).build()?;
+    /// let pending: Vec<_> = (0..100)
+    ///     .map(|_| auditor.submit(Receipt::new("acme")))
+    ///     .collect::<Result<_, _>>()?;
+    /// for p in pending {
+    ///     p.wait()?; // durable now
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`EmitError::Closed`] after shutdown.
+    pub fn submit(&self, receipt: Receipt) -> Result<PendingEmit, EmitError> {
         let slot = Arc::new(ReplySlot::default());
         match self
             .inner
             .queue
             .push_blocking(Job::Emit(receipt, Arc::clone(&slot)))
         {
-            Ok(()) => into_emitted(slot.wait()),
+            Ok(()) => Ok(PendingEmit { slot }),
             Err(PushError::Closed | PushError::Full(_)) => Err(EmitError::Closed),
         }
     }

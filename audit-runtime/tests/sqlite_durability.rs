@@ -1,0 +1,327 @@
+//! The embedded SQLite store under restarts, concurrency, several processes and SIGKILL.
+//!
+//! Child processes are this test binary itself, re-run with `--exact child_process_entry`
+//! and an environment variable that tells the entry what to do.
+#![cfg(feature = "sqlite")]
+#![expect(clippy::unwrap_used, reason = "a broken fixture should fail the test loudly")]
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use audit_runtime::store::{self, SqliteStore, Store};
+use audit_runtime::verify::{ChainVerifier, VerifyOptions};
+use audit_runtime::{
+    Auditor, CheckRecord, Receipt, ReceiptId, SigningKey, TenantId, VerificationReport,
+};
+
+const SEED: &str = "0909090909090909090909090909090909090909090909090909090909090909";
+const CHILD_MODE: &str = "AI_AUDIT_TEST_CHILD";
+const CHILD_DB: &str = "AI_AUDIT_TEST_DB";
+
+fn key() -> SigningKey {
+    SigningKey::from_hex(SEED).unwrap()
+}
+
+fn open(path: &Path) -> (Auditor, Arc<dyn Store>) {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path).unwrap());
+    let a = Auditor::builder()
+        .signer(key())
+        .shared_store(Arc::clone(&store))
+        .build()
+        .unwrap();
+    (a, store)
+}
+
+fn receipt(tenant: &str, i: u64) -> Receipt {
+    Receipt::new(tenant)
+        .with_trace(format!("trace-{i}"))
+        .with_input_text("Is the applicant eligible?")
+        .with_output_text("yes")
+        .with_check(CheckRecord::new("eligibility", 0.9, 0.5))
+}
+
+/// Verifies a tenant's stored chain from genesis, streaming.
+fn verify_tenant(store: &dyn Store, tenant: &str) -> VerificationReport {
+    let mut v = ChainVerifier::new(VerifyOptions::pinned(key().verifying_key()));
+    let mut batch = Vec::with_capacity(4096);
+    for e in store::receipts(store, &TenantId::new(tenant), 0..u64::MAX) {
+        batch.push(e.unwrap().line);
+        if batch.len() == 4096 {
+            v.push_batch(&batch);
+            batch.clear();
+        }
+    }
+    v.push_batch(&batch);
+    v.finish()
+}
+
+fn assert_chain(store: &dyn Store, tenant: &str, len: u64) {
+    let r = verify_tenant(store, tenant);
+    assert!(r.is_pass(), "tenant {tenant}: {:?}", r.findings);
+    assert_eq!(r.receipts, len, "tenant {tenant}");
+    let tip = store.tip(&TenantId::new(tenant)).unwrap().unwrap();
+    assert_eq!(tip.len, len);
+    assert_eq!(r.tip.as_deref(), Some(hex::encode(tip.hash).as_str()));
+}
+
+/// Entry point of the child processes (does nothing in a normal test run).
+#[test]
+fn child_process_entry() {
+    let Ok(mode) = std::env::var(CHILD_MODE) else {
+        return;
+    };
+    let db = std::env::var(CHILD_DB).unwrap();
+    let (a, _) = open(Path::new(&db));
+    match mode.as_str() {
+        // Emit forever from 4 threads on 2 tenants; report every acknowledged id.
+        "crash" => {
+            let out = Arc::new(std::sync::Mutex::new(std::io::stdout()));
+            let threads: Vec<_> = (0..4)
+                .map(|t| {
+                    let a = a.clone();
+                    let out = Arc::clone(&out);
+                    std::thread::spawn(move || {
+                        for i in 0.. {
+                            let tenant = if (t + i) % 2 == 0 { "alpha" } else { "beta" };
+                            let e = a.emit(receipt(tenant, i)).unwrap();
+                            let mut o = out.lock().unwrap();
+                            writeln!(o, "ACK {}", e.receipt_id).unwrap();
+                            o.flush().unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+        }
+        // Emit a fixed number of receipts into one tenant from 2 threads.
+        "share" => {
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let a = a.clone();
+                    std::thread::spawn(move || {
+                        for i in 0..1500 {
+                            a.emit(receipt("shared", i)).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            a.shutdown().unwrap();
+            println!("DONE");
+        }
+        other => panic!("unknown child mode {other}"),
+    }
+}
+
+fn child(mode: &str, db: &Path) -> Command {
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.args(["--exact", "child_process_entry", "--nocapture", "--test-threads=1"])
+        .env(CHILD_MODE, mode)
+        .env(CHILD_DB, db)
+        .stdin(Stdio::null());
+    c
+}
+
+#[test]
+fn a_restart_continues_each_chain_from_its_stored_tip() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    let (a, _) = open(&db);
+    for i in 0..100 {
+        a.emit(receipt(if i % 2 == 0 { "alpha" } else { "beta" }, i))
+            .unwrap();
+    }
+    drop(a);
+    let (a, store) = open(&db);
+    for i in 0..100 {
+        let e = a
+            .emit(receipt(if i % 2 == 0 { "alpha" } else { "beta" }, i))
+            .unwrap();
+        assert_eq!(e.seq, 50 + i / 2);
+    }
+    a.shutdown().unwrap();
+    assert_chain(store.as_ref(), "alpha", 100);
+    assert_chain(store.as_ref(), "beta", 100);
+}
+
+#[test]
+fn a_duplicate_emit_after_restart_returns_the_stored_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    let r = receipt("alpha", 1);
+    let id: ReceiptId = r.receipt_id.clone();
+    let (a, _) = open(&db);
+    let first = a.emit(r.clone()).unwrap();
+    drop(a);
+    let (a, store) = open(&db);
+    let again = a.emit(r).unwrap();
+    assert!(again.duplicate);
+    assert_eq!((again.seq, again.receipt_hash), (first.seq, first.receipt_hash));
+    a.shutdown().unwrap();
+    assert_chain(store.as_ref(), "alpha", 1);
+    assert_eq!(store.get(&id).unwrap().unwrap().seq, 0);
+}
+
+#[test]
+fn eight_threads_on_four_tenants_give_exact_counts_and_linear_chains() {
+    const PER_THREAD_PER_TENANT: u64 = 25_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, store) = open(&dir.path().join("audit.db"));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let a = a.clone();
+            std::thread::spawn(move || {
+                // Each thread keeps up to 256 receipts in flight (submit, then wait in order);
+                // the last one of each thread goes through the blocking emit.
+                let mut seen = HashSet::new();
+                let mut in_flight = std::collections::VecDeque::new();
+                let mut check = |e: audit_runtime::Emitted| {
+                    assert!(!e.duplicate);
+                    assert!(seen.insert((e.tenant, e.seq)));
+                };
+                for i in 0..PER_THREAD_PER_TENANT * 4 {
+                    let tenant = format!("tenant-{}", (i + t) % 4);
+                    if i == PER_THREAD_PER_TENANT * 4 - 1 {
+                        check(a.emit(receipt(&tenant, i)).unwrap());
+                        continue;
+                    }
+                    in_flight.push_back(a.submit(receipt(&tenant, i)).unwrap());
+                    if in_flight.len() >= 256 {
+                        check(in_flight.pop_front().unwrap().wait().unwrap());
+                    }
+                }
+                for p in in_flight {
+                    check(p.wait().unwrap());
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    for t in threads {
+        t.join().unwrap();
+    }
+    a.shutdown().unwrap();
+    eprintln!(
+        "800k durable emits took {:.1} s ({} group commits)",
+        started.elapsed().as_secs_f64(),
+        a.stats().batches
+    );
+    assert_eq!(a.stats().emitted, 8 * 4 * PER_THREAD_PER_TENANT);
+    for t in 0..4 {
+        assert_chain(store.as_ref(), &format!("tenant-{t}"), 8 * PER_THREAD_PER_TENANT);
+    }
+}
+
+#[test]
+fn two_processes_emitting_into_one_tenant_keep_one_unbroken_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    // Create the schema first so both children open an existing database.
+    drop(SqliteStore::open(&db).unwrap());
+    let children: Vec<_> = (0..2)
+        .map(|_| child("share", &db).stdout(Stdio::piped()).spawn().unwrap())
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && text.contains("DONE"), "{text}");
+    }
+    let store = SqliteStore::open(&db).unwrap();
+    assert_chain(&store, "shared", 2 * 2 * 1500);
+}
+
+/// splitmix64, seeded from the clock (the seed is printed so a failure can be replayed).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_no_acknowledged_receipt_and_forks_no_chain() {
+    const ROUNDS: usize = 20;
+    let seed = std::env::var("AI_AUDIT_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("crash test seed {seed} (replay with AI_AUDIT_CRASH_SEED={seed})");
+    let mut rng = Rng(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    drop(SqliteStore::open(&db).unwrap());
+    let mut acknowledged: Vec<String> = Vec::new();
+    let mut last_len = (0u64, 0u64);
+    for round in 0..ROUNDS {
+        let mut c = child("crash", &db).stdout(Stdio::piped()).spawn().unwrap();
+        let stdout = c.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut ids = Vec::new();
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(id) = line.strip_prefix("ACK ") {
+                    ids.push(id.to_owned());
+                }
+            }
+            ids
+        });
+        // Let it get going (first acks), then kill it somewhere in the next 20-250 ms.
+        let start = Instant::now();
+        while !db.with_extension("db-wal").exists() && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(20 + rng.next() % 230));
+        c.kill().unwrap(); // SIGKILL
+        c.wait().unwrap();
+        let ids = reader.join().unwrap();
+        acknowledged.extend(ids);
+
+        let store = SqliteStore::open(&db).unwrap();
+        for id in &acknowledged {
+            assert!(
+                store.get(&ReceiptId::new(id.as_str())).unwrap().is_some(),
+                "round {round}: acknowledged receipt {id} is missing after SIGKILL"
+            );
+        }
+        let la = store.tip(&TenantId::new("alpha")).unwrap().map_or(0, |t| t.len);
+        let lb = store.tip(&TenantId::new("beta")).unwrap().map_or(0, |t| t.len);
+        assert!(la >= last_len.0 && lb >= last_len.1, "round {round}: a chain shrank");
+        assert_chain(&store, "alpha", la);
+        assert_chain(&store, "beta", lb);
+        last_len = (la, lb);
+    }
+    assert!(
+        acknowledged.len() > ROUNDS,
+        "the children acknowledged only {} receipts",
+        acknowledged.len()
+    );
+    // Emitting resumes on the same chains in this process too.
+    let (a, store) = open(&db);
+    let e = a.emit(receipt("alpha", 0)).unwrap();
+    assert_eq!(e.seq, last_len.0);
+    a.shutdown().unwrap();
+    assert_chain(store.as_ref(), "alpha", last_len.0 + 1);
+    eprintln!(
+        "crash test: {ROUNDS} SIGKILLs, {} acknowledged receipts, chains {} + {}",
+        acknowledged.len(),
+        last_len.0 + 1,
+        last_len.1
+    );
+}
