@@ -1,5 +1,8 @@
 //! The Auditor pipeline: ordering, idempotence, backpressure, failures, shutdown.
-#![expect(clippy::unwrap_used, reason = "a broken fixture should fail the test loudly")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a broken fixture should fail the test loudly"
+)]
 
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
@@ -8,7 +11,7 @@ use audit_runtime::seal::SealError;
 use audit_runtime::store::{self, MemoryStore, Store};
 use audit_runtime::verify::{ChainVerifier, VerifyOptions};
 use audit_runtime::{
-    Auditor, CheckRecord, EmitError, Receipt, SigningKey, Signer, TenantId, VerificationReport,
+    Auditor, CheckRecord, EmitError, Receipt, Signer, SigningKey, TenantId, VerificationReport,
     VerifyingKey,
 };
 
@@ -80,7 +83,10 @@ fn emitting_the_same_receipt_id_twice_returns_the_first_result_and_appends_once(
     let h2 = std::thread::spawn(move || a2.emit(c2).unwrap());
     let (o1, o2) = (h1.join().unwrap(), h2.join().unwrap());
     assert_eq!(o1.seq, o2.seq);
-    assert_ne!(o1.duplicate, o2.duplicate, "exactly one of them is the first");
+    assert_ne!(
+        o1.duplicate, o2.duplicate,
+        "exactly one of them is the first"
+    );
     a.shutdown().unwrap();
     assert_eq!(store.tip(&TenantId::new("acme")).unwrap().unwrap().len, 3);
     assert!(verify_tenant(store.as_ref(), "acme", key().verifying_key()).is_pass());
@@ -146,7 +152,10 @@ fn a_full_queue_makes_try_emit_fail_and_emit_wait() {
     while a.stats().queued < 2 {
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert!(matches!(a.try_emit(Receipt::new("acme")), Err(EmitError::Full)));
+    assert!(matches!(
+        a.try_emit(Receipt::new("acme")),
+        Err(EmitError::Full)
+    ));
     // A fourth emit waits (backpressure) rather than failing.
     let a4 = a.clone();
     let blocked = std::thread::spawn(move || a4.emit(Receipt::new("acme")));
@@ -240,7 +249,10 @@ fn dropping_the_last_clone_flushes() {
 
 #[test]
 fn a_builder_without_signer_explains_what_to_do() {
-    let err = Auditor::builder().store(MemoryStore::new()).build().unwrap_err();
+    let err = Auditor::builder()
+        .store(MemoryStore::new())
+        .build()
+        .unwrap_err();
     assert!(err.to_string().contains("no signer"), "{err}");
 }
 

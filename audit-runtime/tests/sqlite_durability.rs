@@ -3,7 +3,10 @@
 //! Child processes are this test binary itself, re-run with `--exact child_process_entry`
 //! and an environment variable that tells the entry what to do.
 #![cfg(feature = "sqlite")]
-#![expect(clippy::unwrap_used, reason = "a broken fixture should fail the test loudly")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a broken fixture should fail the test loudly"
+)]
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
@@ -123,10 +126,15 @@ fn child_process_entry() {
 
 fn child(mode: &str, db: &Path) -> Command {
     let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args(["--exact", "child_process_entry", "--nocapture", "--test-threads=1"])
-        .env(CHILD_MODE, mode)
-        .env(CHILD_DB, db)
-        .stdin(Stdio::null());
+    c.args([
+        "--exact",
+        "child_process_entry",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD_MODE, mode)
+    .env(CHILD_DB, db)
+    .stdin(Stdio::null());
     c
 }
 
@@ -164,7 +172,10 @@ fn a_duplicate_emit_after_restart_returns_the_stored_result() {
     let (a, store) = open(&db);
     let again = a.emit(r).unwrap();
     assert!(again.duplicate);
-    assert_eq!((again.seq, again.receipt_hash), (first.seq, first.receipt_hash));
+    assert_eq!(
+        (again.seq, again.receipt_hash),
+        (first.seq, first.receipt_hash)
+    );
     a.shutdown().unwrap();
     assert_chain(store.as_ref(), "alpha", 1);
     assert_eq!(store.get(&id).unwrap().unwrap().seq, 0);
@@ -216,7 +227,11 @@ fn eight_threads_on_four_tenants_give_exact_counts_and_linear_chains() {
     );
     assert_eq!(a.stats().emitted, 8 * 4 * PER_THREAD_PER_TENANT);
     for t in 0..4 {
-        assert_chain(store.as_ref(), &format!("tenant-{t}"), 8 * PER_THREAD_PER_TENANT);
+        assert_chain(
+            store.as_ref(),
+            &format!("tenant-{t}"),
+            8 * PER_THREAD_PER_TENANT,
+        );
     }
 }
 
@@ -300,9 +315,18 @@ fn sigkill_at_random_moments_loses_no_acknowledged_receipt_and_forks_no_chain() 
                 "round {round}: acknowledged receipt {id} is missing after SIGKILL"
             );
         }
-        let la = store.tip(&TenantId::new("alpha")).unwrap().map_or(0, |t| t.len);
-        let lb = store.tip(&TenantId::new("beta")).unwrap().map_or(0, |t| t.len);
-        assert!(la >= last_len.0 && lb >= last_len.1, "round {round}: a chain shrank");
+        let la = store
+            .tip(&TenantId::new("alpha"))
+            .unwrap()
+            .map_or(0, |t| t.len);
+        let lb = store
+            .tip(&TenantId::new("beta"))
+            .unwrap()
+            .map_or(0, |t| t.len);
+        assert!(
+            la >= last_len.0 && lb >= last_len.1,
+            "round {round}: a chain shrank"
+        );
         assert_chain(&store, "alpha", la);
         assert_chain(&store, "beta", lb);
         last_len = (la, lb);

@@ -28,7 +28,7 @@ fn entry(tenant: &str, seq: u64, id: &str, ts: i64, trace: &str, session: &str) 
 fn append_all(s: &dyn Store, entries: &[StoredEntry]) -> Result<(), StoreError> {
     s.write(&mut |txn: &mut dyn WriteTxn| {
         for e in entries {
-            txn.append(e)?;
+            txn.append(&e.as_new())?;
         }
         Ok(())
     })
@@ -71,7 +71,7 @@ fn conformance(s: &dyn Store) {
     // Inside a transaction, tip and find see earlier appends of the same transaction.
     s.write(&mut |txn: &mut dyn WriteTxn| {
         let e = entry("a", 10, "a10", 1100, "", "");
-        txn.append(&e)?;
+        txn.append(&e.as_new())?;
         assert_eq!(txn.tip(&a)?.unwrap().len, 11);
         assert!(txn.find(&ReceiptId::new("a10"))?.is_some());
         Ok(())
@@ -115,7 +115,7 @@ fn conformance(s: &dyn Store) {
 
     // An error from the closure keeps nothing.
     let res = s.write(&mut |txn: &mut dyn WriteTxn| {
-        txn.append(&entry("c", 0, "c0", 0, "", ""))?;
+        txn.append(&entry("c", 0, "c0", 0, "", "").as_new())?;
         Err(StoreError::Corrupt {
             what: "test abort".into(),
         })

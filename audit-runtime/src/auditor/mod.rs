@@ -37,7 +37,7 @@ use writer::{Counters, Writer};
 use crate::canonical::CanonicalError;
 use crate::receipt::{Receipt, ReceiptId, TenantId};
 use crate::seal::{SealError, Signer};
-use crate::store::{Durability, Store, StoreError, StoredEntry};
+use crate::store::{Durability, Store, StoreError};
 
 /// Default bound of the emit queue.
 pub const DEFAULT_QUEUE_BOUND: usize = 16_384;
@@ -61,16 +61,6 @@ pub struct Emitted {
 }
 
 impl Emitted {
-    fn from_entry(e: &StoredEntry, duplicate: bool) -> Self {
-        Self {
-            receipt_id: e.receipt_id.clone(),
-            tenant: e.tenant.clone(),
-            seq: e.seq,
-            receipt_hash: e.receipt_hash,
-            duplicate,
-        }
-    }
-
     /// `receipt_hash` as hex.
     #[must_use]
     pub fn receipt_hash_hex(&self) -> String {

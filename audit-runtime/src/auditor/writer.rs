@@ -1,11 +1,19 @@
-//! The writer thread: takes batches from the queue, seals them onto their tenants' chains inside
-//! one store transaction (group commit), and answers every emitter.
+//! The writing pipeline: a sealer thread and a committer thread.
+//!
+//! The **sealer** takes a batch from the queue, links every receipt to its tenant's tip (as it
+//! last knew it), hashes the payloads and signs them across all cores. The **committer** appends
+//! the sealed batch in one store transaction (group commit) while the sealer already works on the
+//! next one. Inside that transaction the committer checks that each tenant's stored tip is the one
+//! the sealer linked to; if another process (or a failed batch) moved it, the committer re-seals
+//! the batch against the stored tips before appending. So the store's write lock, not the
+//! sealer's guess, decides chain order, and a chain never forks. Every emitter is answered only
+//! after the commit.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 
 use sha2::{Digest, Sha256};
 
@@ -14,15 +22,16 @@ use super::{EmitError, Emitted};
 use crate::canonical;
 use crate::receipt::{Receipt, ReceiptId, TenantId};
 use crate::seal::{SealError, Signer};
-use crate::store::{Store, StoreError, StoredEntry, WriteTxn};
+use crate::store::{NewEntry, Store, StoreError, Tip, WriteTxn};
 
-/// Counters the writer keeps (read through `Auditor::stats`).
+/// Counters the pipeline keeps (read through `Auditor::stats`).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) emitted: AtomicU64,
     pub(crate) duplicates: AtomicU64,
     pub(crate) batches: AtomicU64,
     pub(crate) failed: AtomicU64,
+    pub(crate) resealed: AtomicU64,
 }
 
 pub(crate) struct Writer {
@@ -34,52 +43,125 @@ pub(crate) struct Writer {
     pub(crate) sign_threads: usize,
 }
 
-/// A unique receipt of the batch and everyone waiting for it.
+/// A unique receipt of a batch and everyone waiting for it.
 struct Pending {
     receipt: Receipt,
     replies: Vec<Arc<ReplySlot>>,
 }
 
-/// Batches smaller than this are signed on the writer thread alone.
+/// A receipt as the sealer linked and signed it.
+struct SealedItem {
+    seq: u64,
+    prev: String,
+    hash: [u8; 32],
+    signature: [u8; 64],
+}
+
+/// What the sealer hands to the committer.
+struct SealedBatch {
+    pending: Vec<Pending>,
+    /// Parallel to `pending`.
+    items: Vec<SealedItem>,
+    /// Each tenant's tip as the sealer assumed it before this batch.
+    starts: Vec<(TenantId, Option<Tip>)>,
+    barriers: Vec<Arc<ReplySlot>>,
+}
+
+/// Batches smaller than this are signed on the sealer thread alone.
 const PARALLEL_SIGN_MIN: usize = 32;
 
+fn hex32(b: &[u8; 32]) -> String {
+    hex::encode(b)
+}
+
+fn answer_all(slots: &[Arc<ReplySlot>], e: &EmitError) {
+    for s in slots {
+        s.send_if_empty(Err(e.clone()));
+    }
+}
+
 impl Writer {
+    /// Runs the sealer on this thread and the committer on another, until the queue closes and
+    /// both have drained.
     pub(crate) fn run(self) {
+        let (tx, rx) = mpsc::sync_channel::<SealedBatch>(1);
+        let resync = Arc::new(AtomicBool::new(false));
+        let committer = Committer {
+            store: Arc::clone(&self.store),
+            signer: Arc::clone(&self.signer),
+            counters: Arc::clone(&self.counters),
+            resync: Arc::clone(&resync),
+        };
+        let spawned = std::thread::Builder::new()
+            .name("ai-audit-commit".into())
+            .spawn(move || committer.run(&rx));
+        let Ok(commit_thread) = spawned else {
+            // Without a committer nothing can be stored: answer every job with an error.
+            let mut jobs = Vec::new();
+            while self.queue.pop_batch(self.max_batch, &mut jobs) {
+                for j in jobs.drain(..) {
+                    let (Job::Emit(_, s) | Job::Barrier(s)) = j;
+                    s.send(Err(EmitError::Internal));
+                }
+            }
+            return;
+        };
+        let mut tips: HashMap<TenantId, Option<Tip>> = HashMap::new();
         let mut jobs = Vec::with_capacity(self.max_batch);
         while self.queue.pop_batch(self.max_batch, &mut jobs) {
             let batch = std::mem::take(&mut jobs);
             let slots: Vec<Arc<ReplySlot>> = batch
                 .iter()
-                .map(|j| match j {
-                    Job::Emit(_, s) | Job::Barrier(s) => Arc::clone(s),
-                })
+                .map(|(Job::Emit(_, s) | Job::Barrier(s))| Arc::clone(s))
                 .collect();
-            // A bug must not leave emitters waiting forever: answer them with an error instead.
-            if std::panic::catch_unwind(AssertUnwindSafe(|| self.process(batch))).is_err() {
-                for s in slots {
-                    s.send_if_empty(Err(EmitError::Internal));
+            if resync.swap(false, Ordering::AcqRel) {
+                tips.clear();
+            }
+            let sealed = std::panic::catch_unwind(AssertUnwindSafe(|| self.seal(batch, &mut tips)));
+            match sealed {
+                Ok(Some(b)) => {
+                    if let Err(mpsc::SendError(b)) = tx.send(b) {
+                        let slots: Vec<_> = b
+                            .pending
+                            .iter()
+                            .flat_map(|p| p.replies.iter().cloned())
+                            .chain(b.barriers.iter().cloned())
+                            .collect();
+                        answer_all(&slots, &EmitError::Internal);
+                    }
+                }
+                Ok(None) => {}
+                Err(_) => {
+                    // A bug must not leave emitters waiting forever.
+                    tips.clear();
+                    answer_all(&slots, &EmitError::Internal);
                 }
             }
         }
+        drop(tx);
+        let _ = commit_thread.join();
     }
 
-    fn process(&self, batch: Vec<Job>) {
+    /// Links, hashes and signs one batch. Returns `None` if nothing is left to commit.
+    fn seal(
+        &self,
+        batch: Vec<Job>,
+        tips: &mut HashMap<TenantId, Option<Tip>>,
+    ) -> Option<SealedBatch> {
         let mut pending: Vec<Pending> = Vec::with_capacity(batch.len());
         let mut index: HashMap<ReceiptId, usize> = HashMap::with_capacity(batch.len());
         let mut barriers = Vec::new();
-        let mut scratch = Vec::with_capacity(1024);
         for job in batch {
             match job {
                 Job::Barrier(slot) => barriers.push(slot),
                 Job::Emit(receipt, slot) => {
-                    scratch.clear();
-                    if let Err(e) = canonical::write_seal_payload(&receipt, &mut scratch) {
+                    if let Err(e) = canonical::check_finite(&receipt) {
                         self.counters.failed.fetch_add(1, Ordering::Relaxed);
                         slot.send(Err(EmitError::InvalidReceipt(e)));
                         continue;
                     }
                     match index.entry(receipt.receipt_id.clone()) {
-                        // The same receipt id twice in one batch: both get the first's result.
+                        // The same id twice in one batch: both get the first's result.
                         Entry::Occupied(o) => {
                             if let Some(p) = pending.get_mut(*o.get()) {
                                 p.replies.push(slot);
@@ -96,114 +178,247 @@ impl Writer {
                 }
             }
         }
-        if !pending.is_empty() {
-            let result = match self.commit(&pending, false) {
-                // Some id is already stored: redo the batch, looking every id up first.
-                Err(EmitError::Store(e)) if matches!(*e, StoreError::DuplicateId { .. }) => {
-                    self.commit(&pending, true)
-                }
-                other => other,
+        let mut starts: Vec<(TenantId, Option<Tip>)> = Vec::new();
+        let mut items = Vec::with_capacity(pending.len());
+        let mut payloads: Vec<Vec<u8>> = Vec::with_capacity(pending.len());
+        for p in &pending {
+            let tenant = &p.receipt.tenant_id;
+            let tip = match tips.entry(tenant.clone()) {
+                Entry::Occupied(o) => o.into_mut(),
+                Entry::Vacant(v) => match self.store.tip(tenant) {
+                    Ok(t) => v.insert(t),
+                    Err(e) => {
+                        let e = EmitError::Store(Arc::new(e));
+                        let slots: Vec<_> =
+                            pending.iter().flat_map(|p| p.replies.clone()).collect();
+                        answer_all(&slots, &e);
+                        self.counters
+                            .failed
+                            .fetch_add(slots.len() as u64, Ordering::Relaxed);
+                        restore(tips, starts);
+                        return barriers_only(barriers);
+                    }
+                },
             };
-            self.counters.batches.fetch_add(1, Ordering::Relaxed);
-            match result {
-                Ok(outcomes) => {
-                    for (p, o) in pending.iter().zip(outcomes) {
-                        let counter = if o.duplicate {
-                            &self.counters.duplicates
-                        } else {
-                            &self.counters.emitted
-                        };
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        for (i, r) in p.replies.iter().enumerate() {
-                            let mut o = o.clone();
-                            o.duplicate |= i > 0;
-                            r.send(Ok(Some(o)));
-                        }
-                    }
-                }
-                Err(e) => {
-                    let n = pending.iter().map(|p| p.replies.len() as u64).sum();
-                    self.counters.failed.fetch_add(n, Ordering::Relaxed);
-                    for r in pending.iter().flat_map(|p| &p.replies) {
-                        r.send(Err(e.clone()));
-                    }
+            if !starts.iter().any(|(t, _)| t == tenant) {
+                starts.push((tenant.clone(), *tip));
+            }
+            let prev = tip.map(|t| hex32(&t.hash)).unwrap_or_default();
+            let mut payload = Vec::with_capacity(1024);
+            canonical::write_payload_with_prev(&p.receipt, &prev, &mut payload);
+            let hash: [u8; 32] = Sha256::digest(&payload).into();
+            let seq = tip.map_or(0, |t| t.len);
+            *tip = Some(Tip { len: seq + 1, hash });
+            items.push(SealedItem {
+                seq,
+                prev,
+                hash,
+                signature: [0; 64],
+            });
+            payloads.push(payload);
+        }
+        match sign_all(self.signer.as_ref(), &payloads, self.sign_threads) {
+            Ok(sigs) => {
+                for (item, sig) in items.iter_mut().zip(sigs) {
+                    item.signature = sig;
                 }
             }
+            Err(e) => {
+                let e = EmitError::Sign(Arc::new(e));
+                let slots: Vec<_> = pending.iter().flat_map(|p| p.replies.clone()).collect();
+                self.counters
+                    .failed
+                    .fetch_add(slots.len() as u64, Ordering::Relaxed);
+                answer_all(&slots, &e);
+                restore(tips, starts);
+                return barriers_only(barriers);
+            }
+        }
+        Some(SealedBatch {
+            pending,
+            items,
+            starts,
+            barriers,
+        })
+    }
+}
+
+/// Puts the tips back as they were before a batch that will not be committed.
+fn restore(tips: &mut HashMap<TenantId, Option<Tip>>, starts: Vec<(TenantId, Option<Tip>)>) {
+    for (t, start) in starts {
+        tips.insert(t, start);
+    }
+}
+
+fn barriers_only(barriers: Vec<Arc<ReplySlot>>) -> Option<SealedBatch> {
+    (!barriers.is_empty()).then(|| SealedBatch {
+        pending: Vec::new(),
+        items: Vec::new(),
+        starts: Vec::new(),
+        barriers,
+    })
+}
+
+struct Committer {
+    store: Arc<dyn Store>,
+    signer: Arc<dyn Signer>,
+    counters: Arc<Counters>,
+    resync: Arc<AtomicBool>,
+}
+
+/// Why the fast path did not commit.
+enum Fallback {
+    /// Another writer moved a tip, or an id is already stored: re-seal against the store.
+    Reseal,
+    /// A real failure.
+    Fail(EmitError),
+}
+
+impl Committer {
+    fn run(&self, rx: &mpsc::Receiver<SealedBatch>) {
+        while let Ok(batch) = rx.recv() {
+            let slots: Vec<Arc<ReplySlot>> = batch
+                .pending
+                .iter()
+                .flat_map(|p| p.replies.iter().cloned())
+                .chain(batch.barriers.iter().cloned())
+                .collect();
+            if std::panic::catch_unwind(AssertUnwindSafe(|| self.commit(batch))).is_err() {
+                self.resync.store(true, Ordering::Release);
+                answer_all(&slots, &EmitError::Internal);
+            }
+        }
+    }
+
+    fn commit(&self, batch: SealedBatch) {
+        let SealedBatch {
+            pending,
+            items,
+            starts,
+            barriers,
+        } = batch;
+        if !pending.is_empty() {
+            let result = match self.fast_path(&pending, &items, &starts) {
+                Ok(outcomes) => Ok(outcomes),
+                Err(Fallback::Reseal) => {
+                    self.resync.store(true, Ordering::Release);
+                    self.counters.resealed.fetch_add(1, Ordering::Relaxed);
+                    self.reseal(&pending)
+                }
+                Err(Fallback::Fail(e)) => {
+                    self.resync.store(true, Ordering::Release);
+                    Err(e)
+                }
+            };
+            self.counters.batches.fetch_add(1, Ordering::Relaxed);
+            self.answer(&pending, result);
         }
         for b in barriers {
             b.send(Ok(None));
         }
     }
 
-    /// Seals and appends `pending` in one transaction. With `careful`, ids already stored are
-    /// answered from the store instead of being appended again.
-    fn commit(&self, pending: &[Pending], careful: bool) -> Result<Vec<Emitted>, EmitError> {
-        let mut outcomes: Vec<Emitted> = Vec::with_capacity(pending.len());
-        let mut sign_error: Option<SealError> = None;
-        let res = self.store.write(&mut |txn: &mut dyn WriteTxn| {
-            outcomes.clear();
-            let mut tips: HashMap<TenantId, (u64, String)> = HashMap::new();
-            // (index into pending, seq, sealed receipt fields, payload, hash); `None` = already stored.
-            let mut work: Vec<Option<(u64, Receipt, Vec<u8>, [u8; 32])>> =
-                Vec::with_capacity(pending.len());
-            for p in pending {
-                if careful && let Some(e) = txn.find(&p.receipt.receipt_id)? {
-                    outcomes.push(Emitted::from_entry(&e, true));
-                    work.push(None);
-                    continue;
-                }
-                let tenant = &p.receipt.tenant_id;
-                let tip = match tips.entry(tenant.clone()) {
-                    Entry::Occupied(o) => o.into_mut(),
-                    Entry::Vacant(v) => {
-                        let t = txn.tip(tenant)?;
-                        v.insert(t.map_or((0, String::new()), |t| (t.len, hex::encode(t.hash))))
+    fn answer(&self, pending: &[Pending], result: Result<Vec<Emitted>, EmitError>) {
+        match result {
+            Ok(outcomes) => {
+                for (p, o) in pending.iter().zip(outcomes) {
+                    let counter = if o.duplicate {
+                        &self.counters.duplicates
+                    } else {
+                        &self.counters.emitted
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    for (i, r) in p.replies.iter().enumerate() {
+                        let mut o = o.clone();
+                        o.duplicate |= i > 0;
+                        if i > 0 {
+                            self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                        }
+                        r.send(Ok(Some(o)));
                     }
-                };
-                let mut r = p.receipt.clone();
-                r.prev_receipt_hash.clone_from(&tip.1);
-                let mut payload = Vec::with_capacity(1024);
-                canonical::write_payload_unchecked(&r, &mut payload);
-                let hash: [u8; 32] = Sha256::digest(&payload).into();
-                let seq = tip.0;
-                *tip = (seq + 1, hex::encode(hash));
-                outcomes.push(Emitted {
-                    receipt_id: r.receipt_id.clone(),
-                    tenant: r.tenant_id.clone(),
-                    seq,
-                    receipt_hash: hash,
-                    duplicate: false,
-                });
-                work.push(Some((seq, r, payload, hash)));
+                }
             }
-            let payloads: Vec<&[u8]> = work
-                .iter()
-                .flatten()
-                .map(|(_, _, p, _)| p.as_slice())
-                .collect();
-            let signatures = match sign_all(self.signer.as_ref(), &payloads, self.sign_threads) {
-                Ok(s) => s,
-                Err(e) => {
-                    sign_error = Some(e);
+            Err(e) => {
+                let n: u64 = pending.iter().map(|p| p.replies.len() as u64).sum();
+                self.counters.failed.fetch_add(n, Ordering::Relaxed);
+                for r in pending.iter().flat_map(|p| &p.replies) {
+                    r.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    /// Appends the batch as sealed, if every tenant's stored tip is the one it was linked to.
+    fn fast_path(
+        &self,
+        pending: &[Pending],
+        items: &[SealedItem],
+        starts: &[(TenantId, Option<Tip>)],
+    ) -> Result<Vec<Emitted>, Fallback> {
+        let mut moved = false;
+        let mut line = Vec::with_capacity(1200);
+        let res = self.store.write(&mut |txn: &mut dyn WriteTxn| {
+            for (tenant, start) in starts {
+                if txn.tip(tenant)? != *start {
+                    moved = true;
                     return Err(StoreError::Corrupt {
-                        what: "signing failed".into(),
+                        what: "tip moved".into(),
                     });
                 }
-            };
-            let mut line = Vec::with_capacity(1200);
-            for ((seq, r, _, hash), sig) in work.iter().flatten().zip(signatures) {
-                line.clear();
-                canonical::write_jsonl_line(r, &hex::encode(hash), &hex::encode(sig), &mut line);
-                txn.append(&StoredEntry {
-                    tenant: r.tenant_id.clone(),
-                    seq: *seq,
-                    receipt_id: r.receipt_id.clone(),
-                    receipt_hash: *hash,
-                    timestamp_micros: r.timestamp.to_unix_micros(),
-                    trace_id: r.trace_id.clone(),
-                    session_id: r.session_id.clone(),
-                    line: line.clone(),
-                })?;
+            }
+            for (p, it) in pending.iter().zip(items) {
+                append(txn, &p.receipt, it, &mut line)?;
+            }
+            Ok(())
+        });
+        match res {
+            Ok(()) => Ok(pending
+                .iter()
+                .zip(items)
+                .map(|(p, it)| emitted(&p.receipt, it.seq, it.hash, false))
+                .collect()),
+            Err(_) if moved => Err(Fallback::Reseal),
+            Err(StoreError::DuplicateId { .. }) => Err(Fallback::Reseal),
+            Err(e) => Err(Fallback::Fail(EmitError::Store(Arc::new(e)))),
+        }
+    }
+
+    /// Seals the batch again against the stored tips (serially, under the store's write lock),
+    /// answering ids that are already stored with their stored result.
+    fn reseal(&self, pending: &[Pending]) -> Result<Vec<Emitted>, EmitError> {
+        let mut outcomes = Vec::with_capacity(pending.len());
+        let mut sign_error: Option<SealError> = None;
+        let mut line = Vec::with_capacity(1200);
+        let mut payload = Vec::with_capacity(1024);
+        let res = self.store.write(&mut |txn: &mut dyn WriteTxn| {
+            outcomes.clear();
+            for p in pending {
+                if let Some(e) = txn.find(&p.receipt.receipt_id)? {
+                    outcomes.push(emitted(&p.receipt, e.seq, e.receipt_hash, true));
+                    continue;
+                }
+                let tip = txn.tip(&p.receipt.tenant_id)?;
+                let prev = tip.map(|t| hex32(&t.hash)).unwrap_or_default();
+                payload.clear();
+                canonical::write_payload_with_prev(&p.receipt, &prev, &mut payload);
+                let hash: [u8; 32] = Sha256::digest(&payload).into();
+                let signature = match self.signer.sign(&payload) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        sign_error = Some(e);
+                        return Err(StoreError::Corrupt {
+                            what: "signing failed".into(),
+                        });
+                    }
+                };
+                let item = SealedItem {
+                    seq: tip.map_or(0, |t| t.len),
+                    prev,
+                    hash,
+                    signature,
+                };
+                append(txn, &p.receipt, &item, &mut line)?;
+                outcomes.push(emitted(&p.receipt, item.seq, hash, false));
             }
             Ok(())
         });
@@ -215,10 +430,50 @@ impl Writer {
     }
 }
 
+fn emitted(r: &Receipt, seq: u64, hash: [u8; 32], duplicate: bool) -> Emitted {
+    Emitted {
+        receipt_id: r.receipt_id.clone(),
+        tenant: r.tenant_id.clone(),
+        seq,
+        receipt_hash: hash,
+        duplicate,
+    }
+}
+
+fn append(
+    txn: &mut dyn WriteTxn,
+    r: &Receipt,
+    it: &SealedItem,
+    line: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    let mut hash_hex = [0u8; 64];
+    let mut sig_hex = [0u8; 128];
+    let hash_hex = hex::encode_to_slice(it.hash, &mut hash_hex)
+        .ok()
+        .and_then(|()| std::str::from_utf8(&hash_hex).ok())
+        .unwrap_or_default();
+    let sig_hex = hex::encode_to_slice(it.signature, &mut sig_hex)
+        .ok()
+        .and_then(|()| std::str::from_utf8(&sig_hex).ok())
+        .unwrap_or_default();
+    line.clear();
+    canonical::write_jsonl_line_with_prev(r, &it.prev, hash_hex, sig_hex, line);
+    txn.append(&NewEntry {
+        tenant: &r.tenant_id,
+        seq: it.seq,
+        receipt_id: &r.receipt_id,
+        receipt_hash: it.hash,
+        timestamp_micros: r.timestamp.to_unix_micros(),
+        trace_id: &r.trace_id,
+        session_id: &r.session_id,
+        line,
+    })
+}
+
 /// Signs every payload, in parallel across `threads` for large batches.
 fn sign_all(
     signer: &dyn Signer,
-    payloads: &[&[u8]],
+    payloads: &[Vec<u8>],
     threads: usize,
 ) -> Result<Vec<[u8; 64]>, SealError> {
     if threads <= 1 || payloads.len() < PARALLEL_SIGN_MIN {

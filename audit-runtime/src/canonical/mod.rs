@@ -69,6 +69,12 @@ pub fn seal_payload(r: &Receipt) -> Result<Vec<u8>, CanonicalError> {
 /// Appends the payload exactly as orjson would write it, NaN/Inf as `null` (used by verifiers,
 /// which must reproduce whatever the writer signed).
 pub(crate) fn write_payload_unchecked(r: &Receipt, out: &mut Vec<u8>) {
+    write_payload_with_prev(r, &r.prev_receipt_hash, out);
+}
+
+/// As [`write_payload_unchecked`], with `prev` in place of `r.prev_receipt_hash` (the sealing
+/// pipeline links a receipt without copying it).
+pub(crate) fn write_payload_with_prev(r: &Receipt, prev: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"action\":");
     write_str(r.action.as_str(), out);
     out.extend_from_slice(b",\"checks\":[");
@@ -89,7 +95,7 @@ pub(crate) fn write_payload_unchecked(r: &Receipt, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"output_hash\":");
     write_str(&r.output_hash, out);
     out.extend_from_slice(b",\"prev_receipt_hash\":");
-    write_str(&r.prev_receipt_hash, out);
+    write_str(prev, out);
     out.extend_from_slice(b",\"reason_codes\":");
     write_str_list(&r.reason_codes, out);
     out.extend_from_slice(b",\"receipt_id\":");
@@ -155,6 +161,17 @@ fn write_str_list(items: &[String], out: &mut Vec<u8>) {
 /// Appends the JSONL line of a receipt (fields in declaration order, no trailing newline), with
 /// the given `receipt_hash` and `signature` strings.
 pub fn write_jsonl_line(r: &Receipt, receipt_hash: &str, signature: &str, out: &mut Vec<u8>) {
+    write_jsonl_line_with_prev(r, &r.prev_receipt_hash, receipt_hash, signature, out);
+}
+
+/// As [`write_jsonl_line`], with `prev` in place of `r.prev_receipt_hash`.
+pub(crate) fn write_jsonl_line_with_prev(
+    r: &Receipt,
+    prev: &str,
+    receipt_hash: &str,
+    signature: &str,
+    out: &mut Vec<u8>,
+) {
     out.extend_from_slice(b"{\"receipt_id\":");
     write_str(r.receipt_id.as_str(), out);
     out.extend_from_slice(b",\"receipt_version\":");
@@ -191,7 +208,7 @@ pub fn write_jsonl_line(r: &Receipt, receipt_hash: &str, signature: &str, out: &
     out.extend_from_slice(b",\"config_digest\":");
     write_str(&r.config_digest, out);
     out.extend_from_slice(b",\"prev_receipt_hash\":");
-    write_str(&r.prev_receipt_hash, out);
+    write_str(prev, out);
     out.extend_from_slice(b",\"receipt_hash\":");
     write_str(receipt_hash, out);
     out.extend_from_slice(b",\"signature\":");
@@ -209,7 +226,11 @@ pub fn write_ordered_value(v: &Value, out: &mut Vec<u8>) {
     write::write_value_ordered(v, out);
 }
 
-fn check_finite(r: &Receipt) -> Result<(), CanonicalError> {
+/// Checks that every number of `r` has a JSON spelling (no NaN or infinity).
+///
+/// # Errors
+/// [`CanonicalError::NonFinite`].
+pub fn check_finite(r: &Receipt) -> Result<(), CanonicalError> {
     for (i, c) in r.checks.iter().enumerate() {
         for (name, x) in [("score", c.score), ("threshold", c.threshold)] {
             if !x.is_finite() {

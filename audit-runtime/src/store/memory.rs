@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
-use super::{Durability, Page, Selector, Store, StoreError, StoredEntry, Tip, WriteTxn};
+use super::{Durability, NewEntry, Page, Selector, Store, StoreError, StoredEntry, Tip, WriteTxn};
 use crate::receipt::{ReceiptId, TenantId};
 
 #[derive(Debug, Default)]
@@ -82,13 +82,13 @@ impl WriteTxn for MemTxn<'_> {
             .cloned())
     }
 
-    fn append(&mut self, entry: &StoredEntry) -> Result<(), StoreError> {
-        if self.find(&entry.receipt_id)?.is_some() {
+    fn append(&mut self, entry: &NewEntry<'_>) -> Result<(), StoreError> {
+        if self.find(entry.receipt_id)?.is_some() {
             return Err(StoreError::DuplicateId {
                 id: entry.receipt_id.clone(),
             });
         }
-        let expected = self.tip(&entry.tenant)?.map_or(0, |t| t.len);
+        let expected = self.tip(entry.tenant)?.map_or(0, |t| t.len);
         if entry.seq != expected {
             return Err(StoreError::SequenceGap {
                 tenant: entry.tenant.clone(),
@@ -96,7 +96,7 @@ impl WriteTxn for MemTxn<'_> {
                 found: entry.seq,
             });
         }
-        self.staged.push(entry.clone());
+        self.staged.push(entry.to_stored());
         Ok(())
     }
 }

@@ -123,7 +123,60 @@ pub struct StoredEntry {
     pub line: Vec<u8>,
 }
 
+/// A receipt to append, borrowed (the sealing path builds no owned copies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewEntry<'a> {
+    /// Tenant.
+    pub tenant: &'a TenantId,
+    /// Position in the tenant's chain.
+    pub seq: u64,
+    /// Receipt id.
+    pub receipt_id: &'a ReceiptId,
+    /// `receipt_hash`.
+    pub receipt_hash: [u8; 32],
+    /// Timestamp, microseconds since the epoch.
+    pub timestamp_micros: i64,
+    /// Trace id.
+    pub trace_id: &'a TraceId,
+    /// Session id.
+    pub session_id: &'a SessionId,
+    /// The exact JSONL line.
+    pub line: &'a [u8],
+}
+
+impl NewEntry<'_> {
+    /// An owned copy.
+    #[must_use]
+    pub fn to_stored(&self) -> StoredEntry {
+        StoredEntry {
+            tenant: self.tenant.clone(),
+            seq: self.seq,
+            receipt_id: self.receipt_id.clone(),
+            receipt_hash: self.receipt_hash,
+            timestamp_micros: self.timestamp_micros,
+            trace_id: self.trace_id.clone(),
+            session_id: self.session_id.clone(),
+            line: self.line.to_vec(),
+        }
+    }
+}
+
 impl StoredEntry {
+    /// Borrows this entry as a [`NewEntry`] (to append it to another store).
+    #[must_use]
+    pub fn as_new(&self) -> NewEntry<'_> {
+        NewEntry {
+            tenant: &self.tenant,
+            seq: self.seq,
+            receipt_id: &self.receipt_id,
+            receipt_hash: self.receipt_hash,
+            timestamp_micros: self.timestamp_micros,
+            trace_id: &self.trace_id,
+            session_id: &self.session_id,
+            line: &self.line,
+        }
+    }
+
     /// Parses the stored line strictly.
     ///
     /// # Errors
@@ -151,7 +204,7 @@ pub trait WriteTxn {
     ///
     /// # Errors
     /// [`StoreError::DuplicateId`], [`StoreError::SequenceGap`], backend failures.
-    fn append(&mut self, entry: &StoredEntry) -> Result<(), StoreError>;
+    fn append(&mut self, entry: &NewEntry<'_>) -> Result<(), StoreError>;
 }
 
 /// What to read.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Durability, Page, Selector, Store, StoreError, StoredEntry, Tip, WriteTxn};
+use super::{Durability, NewEntry, Page, Selector, Store, StoreError, StoredEntry, Tip, WriteTxn};
 use crate::receipt::{ReceiptId, SessionId, TenantId, TraceId};
 
 /// The environment variable that overrides the data directory.
@@ -58,10 +58,22 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     let c = Connection::open(path).map_err(backend("open"))?;
     c.busy_timeout(Duration::from_secs(60))
         .map_err(backend("set busy timeout"))?;
+    // Large pages: on this class of machine the cost of appending is dominated by write system
+    // calls per page (measured: 4 KiB pages cost about twice as much per receipt as 64 KiB).
+    // Only takes effect when the database file is created.
+    c.pragma_update(None, "page_size", 65_536)
+        .map_err(backend("set page size"))?;
     c.pragma_update(None, "journal_mode", "WAL")
         .map_err(backend("enable WAL"))?;
     c.pragma_update(None, "synchronous", "FULL")
         .map_err(backend("set synchronous"))?;
+    // Checkpoint every 64 MiB of WAL rather than every 4 MiB: group commits touch many index
+    // pages, and each checkpoint rewrites them.
+    c.pragma_update(None, "wal_autocheckpoint", 16_384)
+        .map_err(backend("set checkpoint interval"))?;
+    // 64 MiB of page cache keeps the id and trace indexes in memory while appending.
+    c.pragma_update(None, "cache_size", -65_536)
+        .map_err(backend("set cache size"))?;
     Ok(c)
 }
 
@@ -101,12 +113,15 @@ impl SqliteStore {
                      ts_micros    INTEGER NOT NULL,
                      trace_id     TEXT    NOT NULL,
                      session_id   TEXT    NOT NULL,
-                     line         BLOB    NOT NULL
+                     line         BLOB    NOT NULL,
+                     id_key       INTEGER NOT NULL,
+                     trace_key    INTEGER NOT NULL,
+                     session_key  INTEGER NOT NULL
                  );
                  CREATE UNIQUE INDEX IF NOT EXISTS receipts_by_chain ON receipts (tenant, seq);
-                 CREATE UNIQUE INDEX IF NOT EXISTS receipts_by_id ON receipts (receipt_id);
-                 CREATE INDEX IF NOT EXISTS receipts_by_trace ON receipts (trace_id) WHERE trace_id <> '';
-                 CREATE INDEX IF NOT EXISTS receipts_by_session ON receipts (session_id) WHERE session_id <> '';
+                 CREATE INDEX IF NOT EXISTS receipts_by_id ON receipts (id_key);
+                 CREATE INDEX IF NOT EXISTS receipts_by_trace ON receipts (trace_key) WHERE trace_key <> 0;
+                 CREATE INDEX IF NOT EXISTS receipts_by_session ON receipts (session_key) WHERE session_key <> 0;
                  CREATE INDEX IF NOT EXISTS receipts_by_time ON receipts (tenant, ts_micros);
                  CREATE TABLE IF NOT EXISTS tips (
                      tenant  TEXT PRIMARY KEY,
@@ -145,6 +160,22 @@ impl SqliteStore {
     }
 }
 
+/// The 64-bit index key of an id: the first 8 bytes of its SHA-256 (0 for the empty string,
+/// which is not indexed). Indexes hold these small integers; lookups compare the full id too.
+fn key64(s: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    if s.is_empty() {
+        return 0;
+    }
+    let d = Sha256::digest(s.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(d.get(..8).unwrap_or(&[0; 8]));
+    match i64::from_le_bytes(b) {
+        0 => 1,
+        k => k,
+    }
+}
+
 fn hash32(v: &[u8]) -> Result<[u8; 32], StoreError> {
     v.try_into().map_err(|_| StoreError::Corrupt {
         what: format!("a stored hash has {} bytes instead of 32", v.len()),
@@ -161,6 +192,11 @@ fn to_u64(v: i64) -> u64 {
 
 const COLUMNS: &str =
     "tenant, seq, receipt_id, receipt_hash, ts_micros, trace_id, session_id, line";
+const FIND_SQL: &str = "SELECT tenant, seq, receipt_id, receipt_hash, ts_micros, trace_id,
+     session_id, line FROM receipts WHERE id_key = ?1 AND receipt_id = ?2";
+const INSERT_SQL: &str = "INSERT INTO receipts (tenant, seq, receipt_id, receipt_hash, ts_micros,
+     trace_id, session_id, line, id_key, trace_key, session_key)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
 type Row = (String, i64, String, Vec<u8>, i64, String, String, Vec<u8>);
 
@@ -197,12 +233,12 @@ fn tip_of(c: &Connection, tenant: &TenantId) -> Result<Option<Tip>, StoreError> 
 
 fn find_in(c: &Connection, id: &ReceiptId) -> Result<Option<StoredEntry>, StoreError> {
     let row = c
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM receipts WHERE receipt_id = ?1"
-        ))
+        .prepare_cached(FIND_SQL)
         .and_then(|mut s| {
-            s.query_row(params![id.as_str()], |r| read_row_at(r, 0))
-                .optional()
+            s.query_row(params![key64(id.as_str()), id.as_str()], |r| {
+                read_row_at(r, 0)
+            })
+            .optional()
         })
         .map_err(backend("find receipt"))?;
     row.map(into_entry).transpose()
@@ -226,8 +262,8 @@ impl WriteTxn for SqlTxn<'_> {
         find_in(self.tx, id)
     }
 
-    fn append(&mut self, e: &StoredEntry) -> Result<(), StoreError> {
-        let expected = self.tip(&e.tenant)?.map_or(0, |t| t.len);
+    fn append(&mut self, e: &NewEntry<'_>) -> Result<(), StoreError> {
+        let expected = self.tip(e.tenant)?.map_or(0, |t| t.len);
         if e.seq != expected {
             return Err(StoreError::SequenceGap {
                 tenant: e.tenant.clone(),
@@ -235,11 +271,20 @@ impl WriteTxn for SqlTxn<'_> {
                 found: e.seq,
             });
         }
-        let res = self
+        // Under the transaction's write lock this check cannot race with another writer.
+        let id_key = key64(e.receipt_id.as_str());
+        let exists = self
             .tx
-            .prepare_cached(&format!(
-                "INSERT INTO receipts ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-            ))
+            .prepare_cached("SELECT 1 FROM receipts WHERE id_key = ?1 AND receipt_id = ?2")
+            .and_then(|mut s| s.exists(params![id_key, e.receipt_id.as_str()]))
+            .map_err(backend("check receipt id"))?;
+        if exists {
+            return Err(StoreError::DuplicateId {
+                id: e.receipt_id.clone(),
+            });
+        }
+        self.tx
+            .prepare_cached(INSERT_SQL)
             .and_then(|mut s| {
                 s.execute(params![
                     e.tenant.as_str(),
@@ -249,25 +294,18 @@ impl WriteTxn for SqlTxn<'_> {
                     e.timestamp_micros,
                     e.trace_id.as_str(),
                     e.session_id.as_str(),
-                    &e.line,
+                    e.line,
+                    id_key,
+                    key64(e.trace_id.as_str()),
+                    key64(e.session_id.as_str()),
                 ])
-            });
-        match res {
-            Ok(_) => {}
-            Err(rusqlite::Error::SqliteFailure(f, _))
-                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                return Err(StoreError::DuplicateId {
-                    id: e.receipt_id.clone(),
-                });
-            }
-            Err(err) => return Err(backend("insert receipt")(err)),
-        }
+            })
+            .map_err(backend("insert receipt"))?;
         let tip = Tip {
             len: e.seq + 1,
             hash: e.receipt_hash,
         };
-        if let Some(slot) = self.tips.iter_mut().find(|(k, _)| *k == e.tenant) {
+        if let Some(slot) = self.tips.iter_mut().find(|(k, _)| k == e.tenant) {
             slot.1 = tip;
         } else {
             self.tips.push((e.tenant.clone(), tip));
@@ -370,19 +408,22 @@ impl Store for SqliteStore {
                 rows
             }
             Selector::Trace(_) | Selector::Session(_) => {
-                let (column, value) = match selector {
-                    Selector::Trace(t) => ("trace_id", t.as_str()),
-                    Selector::Session(s) => ("session_id", s.as_str()),
-                    Selector::Tenant { .. } => ("trace_id", ""),
+                let (key, column, value) = match selector {
+                    Selector::Trace(t) => ("trace_key", "trace_id", t.as_str()),
+                    Selector::Session(s) => ("session_key", "session_id", s.as_str()),
+                    Selector::Tenant { .. } => ("trace_key", "trace_id", ""),
                 };
+                if value.is_empty() {
+                    return Ok(Page::default());
+                }
                 let sql = format!(
-                    "SELECT rowid, {COLUMNS} FROM receipts WHERE {column} = ?1 AND rowid >= ?2
-                     ORDER BY rowid LIMIT ?3"
+                    "SELECT rowid, {COLUMNS} FROM receipts WHERE {key} = ?1 AND {column} = ?2
+                     AND rowid >= ?3 ORDER BY rowid LIMIT ?4"
                 );
                 let start = to_i64(cursor.unwrap_or(0));
                 let mut s = c.prepare_cached(&sql).map_err(backend("query receipts"))?;
                 let it = s
-                    .query_map(params![value, start, limit_plus], |r| {
+                    .query_map(params![key64(value), value, start, limit_plus], |r| {
                         Ok((r.get(0)?, read_row_at(r, 1)?))
                     })
                     .map_err(backend("query receipts"))?;
