@@ -11,54 +11,19 @@
 
 use std::hint::black_box;
 
-use audit_runtime::canonical::{self, Object, Value, canonicalize_input, parse_line};
+use audit_runtime::canonical::{self, canonicalize_input, parse_line};
 use audit_runtime::verify::{VerifyOptions, verify_jsonl, verify_line};
-use audit_runtime::{Action, Chain, CheckRecord, MemoryLedger, Receipt, SigningKey, TenantId};
+use audit_runtime::{Chain, MemoryLedger, Receipt, SigningKey, TenantId, workload};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-const INPUT_UNIT: &str = "Bitte fasse die Vertragsbedingungen zusammen und prüfe, ob die Kündigungsfrist für Kunden in der EU rechtlich zulässig ist. Include the GDPR implications, the liability caps and any clauses about data retention. Außerdem: gibt es Hinweise auf automatisierte Entscheidungen nach Art. 22 DSGVO? ";
-const OUTPUT_UNIT: &str = "The contract sets a 30-day notice period, which is permissible for B2C contracts in the EU provided the consumer is informed clearly. Liability is capped at the annual fee except for gross negligence. Data retention is limited to 24 months after termination; automated decision-making is not used. ";
-
-fn text(unit: &str, chars: usize) -> String {
-    unit.repeat(8).chars().take(chars).collect()
-}
-
 fn realistic(i: u64, input: &str, output: &str) -> Receipt {
-    let categories = Object::new().with("violence", 0.01).with("self_harm", 0.0);
-    Receipt::new("acme")
-        .with_trace(format!("trace-{i}"))
-        .with_session(format!("sess-{}", i % 97))
-        .with_model("gpt-4o-mini")
-        .with_input_text(input)
-        .with_state(&[format!("sess-{}", i % 97).as_str(), "acme", "gpt-4o-mini"])
-        .with_check(
-            CheckRecord::new("safety_pre", 0.12 + (i % 10) as f64 / 100.0, 0.8)
-                .with_fired(false)
-                .with_detail(
-                    Object::new()
-                        .with("categories", categories)
-                        .with("verdict", "pass"),
-                ),
-        )
-        .with_check(
-            CheckRecord::new("pii_scan", 0.0, 0.5)
-                .with_fired(false)
-                .with_detail(Object::new().with("found", Value::Array(vec![]))),
-        )
-        .with_output_text(output)
-        .with_action(if i.is_multiple_of(20) {
-            Action::Reject
-        } else {
-            Action::Allow
-        })
-        .with_nist_tag("MEASURE-2.6")
+    workload::receipt("acme", i, input, output)
 }
 
 fn per_receipt(c: &mut Criterion) {
     let key = SigningKey::from_hex(&"01".repeat(32)).unwrap();
     let vk = key.verifying_key();
-    let input = text(INPUT_UNIT, 500);
-    let output = text(OUTPUT_UNIT, 1000);
+    let (input, output) = workload::texts();
     let receipt = realistic(7, &input, &output);
     let mut chain = Chain::genesis("acme");
     let sealed = chain.append(receipt.clone(), &key).unwrap();
@@ -98,8 +63,7 @@ fn per_receipt(c: &mut Criterion) {
 
 fn chain_verify(c: &mut Criterion) {
     let key = SigningKey::from_hex(&"01".repeat(32)).unwrap();
-    let input = text(INPUT_UNIT, 500);
-    let output = text(OUTPUT_UNIT, 1000);
+    let (input, output) = workload::texts();
     let mut ledger = MemoryLedger::new();
     const N: u64 = 10_000;
     for i in 0..N {

@@ -39,6 +39,8 @@ pub mod receipt;
 pub mod seal;
 pub mod store;
 pub mod verify;
+#[doc(hidden)]
+pub mod workload;
 
 pub use auditor::{
     Auditor, AuditorBuilder, AuditorError, AuditorStats, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_BOUND,

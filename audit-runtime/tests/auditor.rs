@@ -69,7 +69,7 @@ fn emitting_the_same_receipt_id_twice_returns_the_first_result_and_appends_once(
     let first = a.emit(r.clone()).unwrap();
     a.emit(Receipt::new("acme")).unwrap();
     // Same id again, even with other content: the first result, nothing appended.
-    let mut again = r.clone();
+    let mut again = r;
     again.model_id = "changed".into();
     let second = a.emit(again).unwrap();
     assert!(second.duplicate);
@@ -235,10 +235,10 @@ fn dropping_the_last_clone_flushes() {
             .shared_store(Arc::clone(&store))
             .build()
             .unwrap();
-        let a2 = a.clone();
+        // The thread holds the last handle and drops it when done.
         std::thread::spawn(move || {
             for _ in 0..100 {
-                a2.emit(Receipt::new("acme")).unwrap();
+                a.emit(Receipt::new("acme")).unwrap();
             }
         })
         .join()

@@ -120,7 +120,7 @@ fn child_process_entry() {
             a.shutdown().unwrap();
             println!("DONE");
         }
-        other => panic!("unknown child mode {other}"),
+        other => unreachable!("unknown child mode {other}"),
     }
 }
 

@@ -7,7 +7,13 @@ pub(crate) fn run() -> u8 {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     out!("ai-audit {}", env!("CARGO_PKG_VERSION"));
     out!("receipt format: v1 (byte-compatible with ai-audit-trail 0.4.x)");
-    let features: Vec<&str> = Vec::new();
+    let mut features: Vec<&str> = Vec::new();
+    if cfg!(feature = "sqlite") {
+        features.push("sqlite (embedded store)");
+    }
+    if cfg!(feature = "tokio") {
+        features.push("tokio (async emit)");
+    }
     out!(
         "features: {}",
         if features.is_empty() {
@@ -27,9 +33,9 @@ pub(crate) fn run() -> u8 {
     out!(
         "ed25519: {}",
         if f.avx2 {
-            "curve25519-dalek AVX2 backend"
+            "verification uses the curve25519-dalek AVX2 backend; signing uses precomputed base-point tables"
         } else {
-            "curve25519-dalek serial backend (no AVX2 on this CPU)"
+            "curve25519-dalek serial backend (no AVX2 on this CPU); signing uses precomputed base-point tables"
         }
     );
     out!("cores used for verification: {cores}");

@@ -12,6 +12,7 @@ macro_rules! out {
     }};
 }
 
+mod bench;
 mod info;
 mod keygen;
 mod verify;
@@ -51,6 +52,8 @@ enum Command {
     },
     /// Print the version, the enabled features and the hardware paths in use.
     Info,
+    /// Measure durable emit throughput and latency here, beside the Python library's figures.
+    Bench(bench::BenchArgs),
     /// Verify a JSONL file of one tenant's receipts against a pinned public key.
     #[command(after_help = EXIT_CODES)]
     Verify(verify::VerifyArgs),
@@ -73,6 +76,7 @@ pub(crate) fn run() -> ExitCode {
     let code = match cli.command {
         Command::GenKey { quiet } => keygen::run(quiet),
         Command::Info => info::run(),
+        Command::Bench(args) => bench::run_bench(&args),
         Command::Verify(args) => verify::run(&args),
     };
     ExitCode::from(code)

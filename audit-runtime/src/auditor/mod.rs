@@ -371,7 +371,7 @@ impl Auditor {
         match self
             .inner
             .queue
-            .push_blocking(Job::Emit(receipt, Arc::clone(&slot)))
+            .push_blocking(Job::Emit(Box::new(receipt), Arc::clone(&slot)))
         {
             Ok(()) => Ok(PendingEmit { slot }),
             Err(PushError::Closed | PushError::Full(_)) => Err(EmitError::Closed),
@@ -387,7 +387,7 @@ impl Auditor {
         match self
             .inner
             .queue
-            .try_push(Job::Emit(receipt, Arc::clone(&slot)), None)
+            .try_push(Job::Emit(Box::new(receipt), Arc::clone(&slot)), None)
         {
             Ok(()) => into_emitted(slot.wait()),
             Err(PushError::Full(_)) => Err(EmitError::Full),
@@ -404,7 +404,7 @@ impl Auditor {
     #[cfg(feature = "tokio")]
     pub async fn emit_async(&self, receipt: Receipt) -> Result<Emitted, EmitError> {
         let slot = Arc::new(ReplySlot::default());
-        let mut job = Some(Job::Emit(receipt, Arc::clone(&slot)));
+        let mut job = Some(Job::Emit(Box::new(receipt), Arc::clone(&slot)));
         std::future::poll_fn(|cx| {
             let Some(j) = job.take() else {
                 return std::task::Poll::Ready(Err(EmitError::Internal));

@@ -76,7 +76,7 @@ impl ReplySlot {
 #[derive(Debug)]
 pub(crate) enum Job {
     /// Seal and store a receipt.
-    Emit(Receipt, Arc<ReplySlot>),
+    Emit(Box<Receipt>, Arc<ReplySlot>),
     /// Answer once everything queued before it is durable.
     Barrier(Arc<ReplySlot>),
 }

@@ -170,7 +170,7 @@ impl Writer {
                         Entry::Vacant(v) => {
                             v.insert(pending.len());
                             pending.push(Pending {
-                                receipt,
+                                receipt: *receipt,
                                 replies: vec![slot],
                             });
                         }

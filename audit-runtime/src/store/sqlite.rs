@@ -402,10 +402,8 @@ impl Store for SqliteStore {
                         |r| Ok((r.get(0)?, read_row_at(r, 1)?)),
                     )
                     .map_err(backend("query receipts"))?;
-                let rows = it
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(backend("query receipts"))?;
-                rows
+                it.collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(backend("query receipts"))?
             }
             Selector::Trace(_) | Selector::Session(_) => {
                 let (key, column, value) = match selector {
@@ -427,10 +425,8 @@ impl Store for SqliteStore {
                         Ok((r.get(0)?, read_row_at(r, 1)?))
                     })
                     .map_err(backend("query receipts"))?;
-                let rows = it
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(backend("query receipts"))?;
-                rows
+                it.collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(backend("query receipts"))?
             }
         };
         let mut entries = Vec::with_capacity(rows.len().min(limit));

@@ -1,0 +1,268 @@
+//! `ai-audit bench`: durable emit throughput and latency on this machine, printed beside the
+//! Python library's figures measured in the same run (when `ai-audit-trail` is installed).
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use audit_runtime::canonical::{Value, parse};
+use audit_runtime::store::{SqliteStore, Store};
+use audit_runtime::{Auditor, SigningKey, workload};
+
+use super::{EXIT_PASS, EXIT_USAGE};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct BenchArgs {
+    /// Receipts per throughput configuration.
+    #[arg(long, default_value_t = 50_000)]
+    receipts: u64,
+    /// Receipts each emitting thread keeps in flight (submit now, wait later).
+    #[arg(long, default_value_t = 256)]
+    window: usize,
+    /// Directory for the benchmark databases (default: a fresh one under the system temp dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Python interpreter with ai-audit-trail installed (default: AI_AUDIT_PYTHON,
+    /// target/py-ai-audit-trail/bin/python, then python3).
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// The Python library's benchmark script.
+    #[arg(long, default_value = "../shared/bench/python_seed_bench.py")]
+    python_bench: PathBuf,
+    /// Skip the Python side.
+    #[arg(long)]
+    no_python: bool,
+}
+
+struct Figures {
+    per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn auditor(dir: &std::path::Path, name: &str) -> Result<Auditor, String> {
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(dir.join(name)).map_err(|e| format!("cannot open the store: {e}"))?,
+    );
+    let key = SigningKey::from_seed(&[1; 32]);
+    Auditor::builder()
+        .signer(key)
+        .shared_store(store)
+        .build()
+        .map_err(|e| format!("cannot start the auditor: {e}"))
+}
+
+/// `threads` threads emit `n` receipts over `tenants` tenants. With `window > 1` each thread keeps
+/// that many in flight; latency is measured from submit to durable acknowledgement.
+fn run(a: &Auditor, n: u64, threads: u64, tenants: u64, window: usize) -> Result<Figures, String> {
+    let (input, output) = workload::texts();
+    let (input, output) = (Arc::new(input), Arc::new(output));
+    let per_thread = n.div_ceil(threads);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (a, input, output) = (a.clone(), Arc::clone(&input), Arc::clone(&output));
+            std::thread::spawn(move || -> Result<Vec<Duration>, String> {
+                let mut lat = Vec::with_capacity(usize::try_from(per_thread).unwrap_or(0));
+                let mut in_flight = VecDeque::with_capacity(window);
+                for i in 0..per_thread {
+                    let tenant = format!("tenant-{}", (i + t) % tenants);
+                    let r = workload::receipt(&tenant, i, &input, &output);
+                    let p = a.submit(r).map_err(|e| e.to_string())?;
+                    in_flight.push_back((Instant::now(), p));
+                    if in_flight.len() >= window.max(1)
+                        && let Some((at, p)) = in_flight.pop_front()
+                    {
+                        p.wait().map_err(|e| e.to_string())?;
+                        lat.push(at.elapsed());
+                    }
+                }
+                for (at, p) in in_flight {
+                    p.wait().map_err(|e| e.to_string())?;
+                    lat.push(at.elapsed());
+                }
+                Ok(lat)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(
+            h.join()
+                .map_err(|_| "an emitting thread panicked".to_owned())??,
+        );
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pct = |q: f64| {
+        let i = ((all.len() as f64 - 1.0) * q).round() as usize;
+        all.get(i).copied().unwrap_or_default()
+    };
+    Ok(Figures {
+        per_sec: (per_thread * threads) as f64 / elapsed,
+        p50: pct(0.5),
+        p99: pct(0.99),
+    })
+}
+
+fn find_python(args: &BenchArgs) -> Option<PathBuf> {
+    let has = |p: &PathBuf| {
+        Command::new(p)
+            .args(["-c", "import ai_audit"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let candidates = [
+        args.python.clone(),
+        std::env::var_os("AI_AUDIT_PYTHON").map(PathBuf::from),
+        Some(PathBuf::from("target/py-ai-audit-trail/bin/python")),
+        Some(PathBuf::from("python3")),
+    ];
+    candidates.into_iter().flatten().find(has)
+}
+
+fn python_figures(
+    python: &PathBuf,
+    script: &PathBuf,
+    dir: &std::path::Path,
+) -> Result<Value, String> {
+    let out_file = dir.join("python.json");
+    let status = Command::new(python)
+        .arg(script)
+        .args([
+            "--runs",
+            "3",
+            "--n-emit",
+            "20000",
+            "--n-chain",
+            "20000",
+            "--out",
+        ])
+        .arg(&out_file)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    if !status.success() {
+        return Err(format!("{} failed ({status})", script.display()));
+    }
+    let bytes =
+        std::fs::read(&out_file).map_err(|e| format!("cannot read {}: {e}", out_file.display()))?;
+    parse(&bytes).map_err(|e| format!("bad JSON from the Python benchmark: {e}"))
+}
+
+fn number(v: &Value, key: &str) -> Option<f64> {
+    match v {
+        Value::Object(o) => match o.get(key) {
+            Some(Value::Number(n)) => Some(n.as_f64()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+pub(crate) fn run_bench(args: &BenchArgs) -> u8 {
+    match bench(args) {
+        Ok(()) => EXIT_PASS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_USAGE
+        }
+    }
+}
+
+fn bench(args: &BenchArgs) -> Result<(), String> {
+    let dir = args.data_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("ai-audit-bench-{}", std::process::id()))
+    });
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    out!(
+        "ai-audit {} — durable emit (SQLite, synchronous=FULL, PerReceipt signing), {} receipts per row, workload = the Python baseline's emit_one",
+        env!("CARGO_PKG_VERSION"),
+        args.receipts
+    );
+    out!(
+        "{:>8} {:>8} {:>14} {:>10} {:>10}",
+        "threads",
+        "tenants",
+        "receipts/s",
+        "p50",
+        "p99"
+    );
+    let mut rows = Vec::new();
+    for threads in [1u64, 2, 8] {
+        for tenants in [1u64, 4] {
+            let a = auditor(&dir, &format!("bench-{threads}-{tenants}.db"))?;
+            let f = run(&a, args.receipts, threads, tenants, args.window)?;
+            a.shutdown().map_err(|e| e.to_string())?;
+            out!(
+                "{threads:>8} {tenants:>8} {:>14.0} {:>8.2}ms {:>8.2}ms",
+                f.per_sec,
+                f.p50.as_secs_f64() * 1e3,
+                f.p99.as_secs_f64() * 1e3
+            );
+            rows.push((threads, tenants, f));
+        }
+    }
+    let a = auditor(&dir, "bench-latency.db")?;
+    let f = run(&a, args.receipts / 5, 8, 4, 1)?;
+    a.shutdown().map_err(|e| e.to_string())?;
+    out!(
+        "blocking emit (one at a time per thread), 8 threads, 4 tenants: {:.0} receipts/s, p50 {:.2} ms, p99 {:.2} ms",
+        f.per_sec,
+        f.p50.as_secs_f64() * 1e3,
+        f.p99.as_secs_f64() * 1e3
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    if args.no_python {
+        return Ok(());
+    }
+    let Some(python) = find_python(args) else {
+        out!(
+            "Python library ai-audit-trail not found (pip install ai-audit-trail==0.4.7, or pass --python); skipped the side-by-side"
+        );
+        return Ok(());
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    out!(
+        "running {} with {} (3 runs) …",
+        args.python_bench.display(),
+        python.display()
+    );
+    let py = python_figures(&python, &args.python_bench, &dir)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let best = |threads: u64| {
+        rows.iter()
+            .filter(|(t, _, _)| *t == threads)
+            .map(|(_, _, f)| f.per_sec)
+            .fold(0.0, f64::max)
+    };
+    out!(
+        "{:<52} {:>12} {:>12} {:>7}",
+        "same run, medians",
+        "ai-audit",
+        "python",
+        "ratio"
+    );
+    for (label, ours, key) in [
+        (
+            "emit/s, 1 thread (Python: in memory, no fsync)",
+            best(1),
+            "a_emit_per_s_1thread_median",
+        ),
+        (
+            "emit/s, 2 threads (Python: in memory, no fsync)",
+            best(2),
+            "b_emit_per_s_2threads_2tenants_median",
+        ),
+    ] {
+        if let Some(theirs) = number(&py, key) {
+            out!(
+                "{label:<52} {ours:>12.0} {theirs:>12.0} {:>6.1}x",
+                ours / theirs
+            );
+        }
+    }
+    Ok(())
+}
