@@ -4,9 +4,9 @@
     reason = "a broken fixture should fail the test loudly"
 )]
 
-use audit_runtime::store::{
-    self, MemoryStore, Selector, SqliteStore, Store, StoreError, StoredEntry, WriteTxn,
-};
+#[cfg(feature = "sqlite")]
+use audit_runtime::store::SqliteStore;
+use audit_runtime::store::{self, MemoryStore, Selector, Store, StoreError, StoredEntry, WriteTxn};
 use audit_runtime::{ReceiptId, SessionId, TenantId, TraceId};
 
 fn entry(tenant: &str, seq: u64, id: &str, ts: i64, trace: &str, session: &str) -> StoredEntry {
@@ -151,6 +151,7 @@ fn memory_store_passes_the_conformance_suite() {
     conformance(&MemoryStore::new());
 }
 
+#[cfg(feature = "sqlite")]
 #[test]
 fn sqlite_store_passes_the_conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
@@ -162,6 +163,7 @@ fn sqlite_store_passes_the_conformance_suite() {
     assert_eq!(s.tip(&TenantId::new("a")).unwrap().unwrap().len, 11);
 }
 
+#[cfg(feature = "sqlite")]
 #[test]
 fn sqlite_store_refuses_a_directory_it_cannot_create() {
     let dir = tempfile::tempdir().unwrap();
