@@ -32,7 +32,10 @@ fn is_python_space(c: char) -> bool {
 #[must_use]
 pub fn canonicalize_input(text: &str) -> String {
     let normalized: String;
-    let text = if text.is_ascii() {
+    let already_nfkc = text.is_ascii()
+        || unicode_normalization::is_nfkc_quick(text.chars())
+            == unicode_normalization::IsNormalized::Yes;
+    let text = if already_nfkc {
         text
     } else {
         normalized = text.nfkc().collect();

@@ -114,12 +114,12 @@ impl SqliteStore {
                      trace_id     TEXT    NOT NULL,
                      session_id   TEXT    NOT NULL,
                      line         BLOB    NOT NULL,
-                     id_key       INTEGER NOT NULL,
+                     id_key       BLOB    NOT NULL,
                      trace_key    INTEGER NOT NULL,
                      session_key  INTEGER NOT NULL
                  );
                  CREATE UNIQUE INDEX IF NOT EXISTS receipts_by_chain ON receipts (tenant, seq);
-                 CREATE INDEX IF NOT EXISTS receipts_by_id ON receipts (id_key);
+                 CREATE UNIQUE INDEX IF NOT EXISTS receipts_by_id ON receipts (id_key);
                  CREATE INDEX IF NOT EXISTS receipts_by_trace ON receipts (trace_key) WHERE trace_key <> 0;
                  CREATE INDEX IF NOT EXISTS receipts_by_session ON receipts (session_key) WHERE session_key <> 0;
                  CREATE INDEX IF NOT EXISTS receipts_by_time ON receipts (tenant, ts_micros);
@@ -160,8 +160,19 @@ impl SqliteStore {
     }
 }
 
-/// The 64-bit index key of an id: the first 8 bytes of its SHA-256 (0 for the empty string,
-/// which is not indexed). Indexes hold these small integers; lookups compare the full id too.
+/// The unique index key of a receipt id: the first 16 bytes of its SHA-256. Two different ids
+/// share a key with probability 2^-128 per pair, so the unique index on it is the uniqueness of
+/// ids; lookups still compare the full id.
+fn id_key(s: &str) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(s.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(d.get(..16).unwrap_or(&[0; 16]));
+    b
+}
+
+/// The 64-bit index key of a trace or session id: the first 8 bytes of its SHA-256 (0 for the
+/// empty string, which is not indexed). Lookups compare the full id too.
 fn key64(s: &str) -> i64 {
     use sha2::{Digest, Sha256};
     if s.is_empty() {
@@ -235,7 +246,7 @@ fn find_in(c: &Connection, id: &ReceiptId) -> Result<Option<StoredEntry>, StoreE
     let row = c
         .prepare_cached(FIND_SQL)
         .and_then(|mut s| {
-            s.query_row(params![key64(id.as_str()), id.as_str()], |r| {
+            s.query_row(params![&id_key(id.as_str())[..], id.as_str()], |r| {
                 read_row_at(r, 0)
             })
             .optional()
@@ -271,36 +282,45 @@ impl WriteTxn for SqlTxn<'_> {
                 found: e.seq,
             });
         }
-        // Under the transaction's write lock this check cannot race with another writer.
-        let id_key = key64(e.receipt_id.as_str());
-        let exists = self
-            .tx
-            .prepare_cached("SELECT 1 FROM receipts WHERE id_key = ?1 AND receipt_id = ?2")
-            .and_then(|mut s| s.exists(params![id_key, e.receipt_id.as_str()]))
-            .map_err(backend("check receipt id"))?;
-        if exists {
-            return Err(StoreError::DuplicateId {
-                id: e.receipt_id.clone(),
-            });
+        let res = self.tx.prepare_cached(INSERT_SQL).and_then(|mut s| {
+            s.execute(params![
+                e.tenant.as_str(),
+                to_i64(e.seq),
+                e.receipt_id.as_str(),
+                &e.receipt_hash[..],
+                e.timestamp_micros,
+                e.trace_id.as_str(),
+                e.session_id.as_str(),
+                e.line,
+                &id_key(e.receipt_id.as_str())[..],
+                key64(e.trace_id.as_str()),
+                key64(e.session_id.as_str()),
+            ])
+        });
+        match res {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(f, Some(msg)))
+                if f.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains("id_key") =>
+            {
+                return Err(StoreError::DuplicateId {
+                    id: e.receipt_id.clone(),
+                });
+            }
+            // The sequence was checked against the tip above; a clash on the chain index means
+            // the tips table disagrees with the receipts.
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                return Err(StoreError::Corrupt {
+                    what: format!(
+                        "tenant {:?} already has a receipt at sequence {} although its tip says otherwise",
+                        e.tenant.as_str(),
+                        e.seq
+                    ),
+                });
+            }
+            Err(err) => return Err(backend("insert receipt")(err)),
         }
-        self.tx
-            .prepare_cached(INSERT_SQL)
-            .and_then(|mut s| {
-                s.execute(params![
-                    e.tenant.as_str(),
-                    to_i64(e.seq),
-                    e.receipt_id.as_str(),
-                    &e.receipt_hash[..],
-                    e.timestamp_micros,
-                    e.trace_id.as_str(),
-                    e.session_id.as_str(),
-                    e.line,
-                    id_key,
-                    key64(e.trace_id.as_str()),
-                    key64(e.session_id.as_str()),
-                ])
-            })
-            .map_err(backend("insert receipt"))?;
         let tip = Tip {
             len: e.seq + 1,
             hash: e.receipt_hash,
