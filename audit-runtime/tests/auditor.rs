@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use audit_runtime::seal::SealError;
 use audit_runtime::store::{self, MemoryStore, Store};
-use audit_runtime::verify::{ChainVerifier, VerifyOptions};
+use audit_runtime::verify::{VerifyOptions, verify_lines};
 use audit_runtime::{
     Auditor, CheckRecord, EmitError, Receipt, Signer, SigningKey, TenantId, VerificationReport,
     VerifyingKey,
@@ -21,17 +21,9 @@ fn key() -> SigningKey {
 
 /// Verifies a tenant's stored chain from genesis.
 fn verify_tenant(store: &dyn Store, tenant: &str, vk: VerifyingKey) -> VerificationReport {
-    let mut v = ChainVerifier::new(VerifyOptions::pinned(vk));
-    let mut batch = Vec::new();
-    for e in store::receipts(store, &TenantId::new(tenant), 0..u64::MAX) {
-        batch.push(e.unwrap().line);
-        if batch.len() == 4096 {
-            v.push_batch(&batch);
-            batch.clear();
-        }
-    }
-    v.push_batch(&batch);
-    v.finish()
+    let lines =
+        store::receipts(store, &TenantId::new(tenant), 0..u64::MAX).map(|e| e.map(|e| e.line));
+    verify_lines(lines, &VerifyOptions::pinned(vk)).unwrap()
 }
 
 fn memory_auditor() -> (Auditor, Arc<dyn Store>) {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use audit_runtime::store::{self, SqliteStore, Store};
-use audit_runtime::verify::{ChainVerifier, VerifyOptions};
+use audit_runtime::verify::{VerifyOptions, verify_lines};
 use audit_runtime::{
     Auditor, CheckRecord, Receipt, ReceiptId, SigningKey, TenantId, VerificationReport,
 };
@@ -49,17 +49,9 @@ fn receipt(tenant: &str, i: u64) -> Receipt {
 
 /// Verifies a tenant's stored chain from genesis, streaming.
 fn verify_tenant(store: &dyn Store, tenant: &str) -> VerificationReport {
-    let mut v = ChainVerifier::new(VerifyOptions::pinned(key().verifying_key()));
-    let mut batch = Vec::with_capacity(4096);
-    for e in store::receipts(store, &TenantId::new(tenant), 0..u64::MAX) {
-        batch.push(e.unwrap().line);
-        if batch.len() == 4096 {
-            v.push_batch(&batch);
-            batch.clear();
-        }
-    }
-    v.push_batch(&batch);
-    v.finish()
+    let lines =
+        store::receipts(store, &TenantId::new(tenant), 0..u64::MAX).map(|e| e.map(|e| e.line));
+    verify_lines(lines, &VerifyOptions::pinned(key().verifying_key())).unwrap()
 }
 
 fn assert_chain(store: &dyn Store, tenant: &str, len: u64) {

@@ -638,3 +638,39 @@ pub fn verify_jsonl<R: BufRead>(
     v.push_batch(&batch);
     Ok(v.finish())
 }
+
+/// Verifies one tenant's chain from an iterator of lines (e.g. a store query), in batches.
+///
+/// ```
+/// use audit_runtime::store::{self, MemoryStore, Store};
+/// use audit_runtime::{verify, Auditor, Receipt, SigningKey, TenantId};
+/// let store = std::sync::Arc::new(MemoryStore::new());
+/// let key = SigningKey::generate()?;
+/// let auditor = Auditor::builder().signer(key.clone()).shared_store(store.clone()).build()?;
+/// auditor.emit(Receipt::new("acme"))?;
+/// let lines = store::receipts(store.as_ref(), &TenantId::new("acme"), 0..u64::MAX)
+///     .map(|e| e.map(|e| e.line));
+/// let report = verify::verify_lines(lines, &verify::VerifyOptions::pinned(key.verifying_key()))?;
+/// assert!(report.is_pass());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// The first error of the iterator (reading stopped there).
+pub fn verify_lines<I, L, E>(lines: I, opts: &VerifyOptions) -> Result<VerificationReport, E>
+where
+    I: IntoIterator<Item = Result<L, E>>,
+    L: AsRef<[u8]> + Sync,
+{
+    let mut v = ChainVerifier::new(opts.clone());
+    let mut batch: Vec<L> = Vec::with_capacity(BATCH);
+    for line in lines {
+        batch.push(line?);
+        if batch.len() >= BATCH {
+            v.push_batch(&batch);
+            batch.clear();
+        }
+    }
+    v.push_batch(&batch);
+    Ok(v.finish())
+}
