@@ -32,6 +32,7 @@
 pub mod canonical;
 pub mod chain;
 pub mod config;
+pub mod export;
 pub mod keys;
 mod platform;
 pub mod receipt;
