@@ -532,10 +532,65 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// What the reading thread hands to the checking thread.
+enum Piece {
+    Lines(Vec<Vec<u8>>),
+    TooLong,
+}
+
+/// Reads lines on this thread (inflate, SHA-256, split) while another thread checks the previous
+/// batch (itself fanning out to one worker per core), so reading overlaps checking.
 fn stream_lines<R: Read>(
     hashing: &mut HashingReader<R>,
     verifier: &mut ChainVerifier,
     opts: &VerifyOptions,
+    declared: u64,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), VerifyError> {
+    let (to_checker, from_reader) = std::sync::mpsc::sync_channel::<Piece>(1);
+    let (to_reader, recycled) = std::sync::mpsc::channel::<Vec<Vec<u8>>>();
+    let max_line = opts.max_line_bytes;
+    std::thread::scope(|s| {
+        let checker = s.spawn(move || {
+            for piece in from_reader {
+                match piece {
+                    Piece::Lines(mut batch) => {
+                        verifier.push_batch(&batch);
+                        let mut spare = Vec::new();
+                        recycle(&mut batch, &mut spare);
+                        let _ = to_reader.send(spare);
+                    }
+                    Piece::TooLong => verifier.push_unreadable(
+                        FindingKind::LineTooLong,
+                        format!(
+                            "the line is longer than the {max_line} byte limit; it was skipped unread"
+                        ),
+                    ),
+                }
+            }
+        });
+        let result = read_batches(
+            hashing,
+            &to_checker,
+            &recycled,
+            max_line,
+            declared,
+            progress,
+        );
+        drop(to_checker);
+        // A checker panic is a bug; re-raise it rather than report a partial verification.
+        checker
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        result
+    })
+}
+
+fn read_batches<R: Read>(
+    hashing: &mut HashingReader<R>,
+    to_checker: &std::sync::mpsc::SyncSender<Piece>,
+    recycled: &std::sync::mpsc::Receiver<Vec<Vec<u8>>>,
+    max_line: usize,
     declared: u64,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), VerifyError> {
@@ -544,34 +599,35 @@ fn stream_lines<R: Read>(
     let mut spare: Vec<Vec<u8>> = Vec::new();
     let mut buf = Vec::new();
     let mut receipts = 0u64;
+    // The checker only stops early by panicking; a failed send then ends reading too.
+    let send = |p: Piece| to_checker.send(p).is_ok();
     loop {
         buf.clear();
-        let got = read_line_bounded(&mut reader, &mut buf, opts.max_line_bytes)
-            .map_err(ExportError::from_io)?;
+        let got =
+            read_line_bounded(&mut reader, &mut buf, max_line).map_err(ExportError::from_io)?;
         match got {
             LineRead::Eof => break,
             LineRead::Line => {
+                if spare.is_empty() {
+                    spare.extend(recycled.try_iter().flatten());
+                }
                 let next = spare.pop().unwrap_or_default();
                 batch.push(std::mem::replace(&mut buf, next));
             }
             LineRead::TooLong => {
-                verifier.push_batch(&batch);
-                receipts += batch.len() as u64;
-                recycle(&mut batch, &mut spare);
-                verifier.push_unreadable(
-                    FindingKind::LineTooLong,
-                    format!(
-                        "the line is longer than the {} byte limit; it was skipped unread",
-                        opts.max_line_bytes
-                    ),
-                );
-                receipts += 1;
+                receipts += batch.len() as u64 + 1;
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                if !send(Piece::Lines(full)) || !send(Piece::TooLong) {
+                    break;
+                }
             }
         }
         if batch.len() >= BATCH {
-            verifier.push_batch(&batch);
             receipts += batch.len() as u64;
-            recycle(&mut batch, &mut spare);
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            if !send(Piece::Lines(full)) {
+                break;
+            }
             progress(Progress {
                 bytes: reader.get_ref().bytes,
                 declared_bytes: declared,
@@ -579,8 +635,8 @@ fn stream_lines<R: Read>(
             });
         }
     }
-    verifier.push_batch(&batch);
     receipts += batch.len() as u64;
+    let _ = send(Piece::Lines(batch));
     progress(Progress {
         bytes: reader.get_ref().bytes,
         declared_bytes: declared,
