@@ -33,6 +33,7 @@ mod auditor;
 pub mod canonical;
 pub mod chain;
 pub mod config;
+pub mod export;
 pub mod keys;
 mod platform;
 pub mod receipt;

@@ -1,11 +1,14 @@
-//! `ai-audit verify FILE.jsonl --key HEX`.
+//! `ai-audit verify FILE --key HEX`: a JSONL file of receipts, or an evidence bundle (ZIP).
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, IsTerminal as _, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::PathBuf;
 
 use audit_runtime::canonical::{Object, Value, write_ordered_value};
-use audit_runtime::verify::{ChainOrder, VerifyOptions, verify_jsonl};
+use audit_runtime::verify::{
+    BundleReport, ChainOrder, Progress, VerifyError, VerifyOptions, verify_bundle_with_progress,
+    verify_jsonl,
+};
 use audit_runtime::{Verdict, VerificationReport, VerifyingKey};
 
 use super::EXIT_USAGE;
@@ -15,7 +18,8 @@ const ENV_VERIFY_KEY: &str = "AI_AUDIT_VERIFY_KEY";
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct VerifyArgs {
-    /// JSONL file with one tenant's receipts, in chain (store) order.
+    /// An evidence bundle (.zip), or a JSONL file with one tenant's receipts in chain (store)
+    /// order. Told apart by content, not by name.
     file: PathBuf,
     /// The operator's public key (64 hex characters) to pin. Falls back to AI_AUDIT_VERIFY_KEY.
     #[arg(long, value_name = "HEX", conflicts_with = "key_file")]
@@ -82,11 +86,22 @@ pub(crate) fn run(args: &VerifyArgs) -> u8 {
         );
         return EXIT_USAGE;
     }
+    let mut file = file;
+    let mut magic = [0u8; 4];
+    let is_zip =
+        file.read_exact(&mut magic).is_ok() && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06");
+    if let Err(e) = file.seek(SeekFrom::Start(0)) {
+        eprintln!("error: cannot read {}: {e}", args.file.display());
+        return EXIT_USAGE;
+    }
     let mut opts = VerifyOptions::default()
         .with_rebuild_order(args.rebuild_order)
         .with_anchor(args.anchor.trim())
         .with_max_line_bytes(args.max_line_bytes);
     opts.key = key;
+    if is_zip {
+        return run_bundle(args, file, &opts);
+    }
     let report = match verify_jsonl(BufReader::with_capacity(1 << 20, file), &opts) {
         Ok(r) => r,
         Err(e) => {
@@ -120,6 +135,7 @@ fn report_json(file: &str, r: &VerificationReport) -> Value {
             Value::from(
                 Object::new()
                     .with("check", f.kind.as_str())
+                    .with("file", opt(f.file.as_deref()))
                     .with("index", f.index.map_or(Value::Null, Value::from))
                     .with("receipt_id", opt(f.receipt_id.as_deref()))
                     .with("computed", opt(f.computed.as_deref()))
@@ -207,6 +223,169 @@ fn print_human(file: &str, r: &VerificationReport, verbose: bool) {
             out!("  by check: {}", summary.join(", "));
             if r.key.is_none() {
                 out!("  note: no key was pinned, so signatures were not checked");
+            }
+        }
+    }
+}
+
+fn run_bundle(args: &VerifyArgs, file: File, opts: &VerifyOptions) -> u8 {
+    let name = args.file.display().to_string();
+    let show_bar = !args.json && std::io::stderr().is_terminal();
+    let mut bar = ProgressBar::default();
+    let mut on_progress = |p: Progress| {
+        if show_bar {
+            bar.draw(p);
+        }
+    };
+    let input = BufReader::with_capacity(64 << 10, file);
+    let result = verify_bundle_with_progress(input, opts, &mut on_progress);
+    if show_bar {
+        bar.clear();
+    }
+    let report = match result {
+        Ok(r) => r,
+        Err(VerifyError::Bundle(e)) => {
+            eprintln!("error: {name}: the evidence bundle is refused: {e}");
+            return EXIT_USAGE;
+        }
+        Err(e) => {
+            let cause = std::error::Error::source(&e)
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            eprintln!("error: {e} from {name}: {cause}");
+            return EXIT_USAGE;
+        }
+    };
+    if args.json {
+        let mut out = Vec::new();
+        write_ordered_value(&bundle_json(&name, &report), &mut out);
+        out!("{}", String::from_utf8_lossy(&out));
+    } else {
+        print_bundle(&name, &report, args.verbose);
+    }
+    u8::try_from(report.verdict().exit_code()).unwrap_or(1)
+}
+
+/// A one-line progress bar on stderr (only drawn when stderr is a terminal).
+#[derive(Debug, Default)]
+struct ProgressBar {
+    last_percent: Option<u64>,
+}
+
+impl ProgressBar {
+    fn draw(&mut self, p: Progress) {
+        let percent = (p.bytes.saturating_mul(100))
+            .checked_div(p.declared_bytes)
+            .unwrap_or(0)
+            .min(100);
+        if self.last_percent == Some(percent) {
+            return;
+        }
+        self.last_percent = Some(percent);
+        let filled = usize::try_from(percent / 4).unwrap_or(25);
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r[{}{}] {percent:3}%  {} receipts",
+            "#".repeat(filled),
+            " ".repeat(25 - filled.min(25)),
+            p.receipts
+        );
+        let _ = err.flush();
+    }
+
+    fn clear(&self) {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r{}\r", " ".repeat(60));
+        let _ = err.flush();
+    }
+}
+
+fn bundle_json(file: &str, r: &BundleReport) -> Value {
+    let Value::Object(mut o) = report_json(file, &r.chain) else {
+        return Value::Null;
+    };
+    let key = r.key();
+    o.insert("verdict", r.verdict().as_str());
+    o.insert("kind", "evidence_bundle");
+    o.insert("key_pinned", r.pinned);
+    o.insert("key", opt(key.map(|k| k.to_hex()).as_deref()));
+    o.insert(
+        "key_fingerprint",
+        opt(key.map(|k| k.fingerprint()).as_deref()),
+    );
+    o.insert(
+        "bundle_key",
+        opt(r.bundle_key.map(|k| k.to_hex()).as_deref()),
+    );
+    o.insert(
+        "anchor",
+        r.anchor.as_ref().map_or(Value::Null, |a| {
+            Value::from(
+                Object::new()
+                    .with("sequence", a.sequence)
+                    .with("prev_receipt_hash", a.prev_receipt_hash.as_str()),
+            )
+        }),
+    );
+    o.insert(
+        "members",
+        Value::Array(r.members.iter().map(|m| Value::from(m.as_str())).collect()),
+    );
+    Value::Object(o)
+}
+
+fn print_bundle(file: &str, r: &BundleReport, verbose: bool) {
+    let c = &r.chain;
+    let tenant = c.tenant.as_ref().map_or("?", |t| t.as_str());
+    let fp = r.key().map(|k| k.fingerprint()).unwrap_or_default();
+    let start = r.anchor.as_ref().map_or_else(
+        || "from genesis".to_owned(),
+        |a| format!("from the anchor at sequence {}", a.sequence),
+    );
+    match r.verdict() {
+        Verdict::Pass => {
+            out!(
+                "PASS: {file}: evidence bundle of {} receipts of tenant {tenant:?}; manifest signature, every checksum, every receipt's hash and signature, the chain {start} and chain_metadata verified under the pinned key {fp}",
+                c.receipts
+            );
+            if let Some(tip) = &c.tip {
+                out!("  count: {}  tip: {tip}", c.receipts);
+            }
+        }
+        Verdict::Unpinned => {
+            let full = r.key().map(|k| k.to_hex()).unwrap_or_default();
+            out!(
+                "UNPINNED: {file}: evidence bundle of {} receipts of tenant {tenant:?} is consistent under its own key {fp}, but that key is NOT pinned, so nothing ties the bundle to the operator",
+                c.receipts
+            );
+            out!("  signer: {full} (fingerprint {fp})");
+            out!(
+                "  obtain the operator's public key independently and pin it with --key HEX, --key-file PATH or {ENV_VERIFY_KEY}"
+            );
+        }
+        Verdict::Fail => {
+            out!(
+                "FAIL: {file}: evidence bundle: {} finding(s) in {} receipts",
+                c.findings_total,
+                c.receipts
+            );
+            let shown = if verbose { c.findings.len() } else { 20 };
+            for f in c.findings.iter().take(shown) {
+                out!("  {f}");
+            }
+            let hidden = c
+                .findings_total
+                .saturating_sub(shown.min(c.findings.len()) as u64);
+            if hidden > 0 {
+                out!("  … and {hidden} more (use -v or --json to see them)");
+            }
+            let summary: Vec<String> = c.counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            out!("  by check: {}", summary.join(", "));
+            if !r.pinned {
+                out!(
+                    "  note: no key was pinned; checked against the bundle's own key {fp}, which proves nothing about who signed it"
+                );
             }
         }
     }

@@ -13,6 +13,23 @@ pub(crate) fn write_f64(x: f64, out: &mut Vec<u8>) {
         out.extend_from_slice(b"null");
         return;
     }
+    write_finite(x, (1e-5, 1e16), 1, out);
+}
+
+/// Appends Python's `repr` of a finite `x` (what `json.dumps` writes): plain decimal when
+/// `1e-4 <= |x| < 1e16`, else `d[.ddd]e±NN` with at least two exponent digits. NaN and
+/// infinities are written as Python does (`NaN`, `Infinity`, `-Infinity`).
+pub(crate) fn write_f64_python(x: f64, out: &mut Vec<u8>) {
+    if x.is_nan() {
+        out.extend_from_slice(b"NaN");
+    } else if x.is_infinite() {
+        out.extend_from_slice(if x < 0.0 { b"-Infinity" } else { b"Infinity" });
+    } else {
+        write_finite(x, (1e-4, 1e16), 2, out);
+    }
+}
+
+fn write_finite(x: f64, plain: (f64, f64), exp_width: usize, out: &mut Vec<u8>) {
     if x.is_sign_negative() {
         out.push(b'-');
     }
@@ -64,10 +81,10 @@ pub(crate) fn write_f64(x: f64, out: &mut Vec<u8>) {
     let first = i32::try_from(first_nonzero.unwrap_or(0)).unwrap_or(0);
     let exp = i32::try_from(point).unwrap_or(0) - 1 - first + exp_shift;
     let digits = digits.get(..n).unwrap_or_default();
-    if (1e-5..1e16).contains(&ax) {
+    if (plain.0..plain.1).contains(&ax) {
         write_plain(digits, exp, out);
     } else {
-        write_scientific(digits, exp, out);
+        write_scientific(digits, exp, exp_width, out);
     }
 }
 
@@ -95,7 +112,7 @@ fn write_plain(digits: &[u8], exp: i32, out: &mut Vec<u8>) {
     }
 }
 
-fn write_scientific(digits: &[u8], exp: i32, out: &mut Vec<u8>) {
+fn write_scientific(digits: &[u8], exp: i32, exp_width: usize, out: &mut Vec<u8>) {
     if let Some((first, rest)) = digits.split_first() {
         out.push(*first);
         if !rest.is_empty() {
@@ -106,6 +123,9 @@ fn write_scientific(digits: &[u8], exp: i32, out: &mut Vec<u8>) {
     out.push(b'e');
     out.push(if exp < 0 { b'-' } else { b'+' });
     let mut num = itoa_buf(u64::from(exp.unsigned_abs()));
+    for _ in num.len()..exp_width {
+        out.push(b'0');
+    }
     out.append(&mut num);
 }
 

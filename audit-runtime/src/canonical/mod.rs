@@ -29,7 +29,9 @@ pub use parse::{JsonError, MAX_DEPTH, parse};
 pub use value::{Number, Object, Value};
 
 use crate::receipt::{CheckRecord, Receipt};
-use write::{write_object_ordered, write_object_sorted, write_str};
+pub(crate) use float::write_f64_python;
+pub(crate) use write::{write_number, write_str};
+use write::{write_object_ordered, write_object_sorted};
 
 /// A value that the v1 canonical form cannot carry faithfully.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::keys::VerifyingKey;
-use crate::receipt::TenantId;
+use crate::receipt::{TenantId, Timestamp};
 
 /// The check a finding comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36,6 +36,23 @@ pub enum FindingKind {
     Fork,
     /// A receipt is not reachable from the chain's start (rebuild mode).
     Orphan,
+    /// A bundle's `manifest.json` is missing, unreadable or not a v1 manifest.
+    Manifest,
+    /// The manifest's signature does not verify under the pinned key.
+    ManifestSignature,
+    /// The bundle's key (`public_key.hex`, `key_fingerprint`) is not the pinned key.
+    KeyMismatch,
+    /// A member's SHA-256 differs from the manifest's checksum, or a required member is not
+    /// covered by it.
+    Checksum,
+    /// A required or listed member is missing.
+    MissingMember,
+    /// A member is not listed in the manifest.
+    UnlistedMember,
+    /// `chain_metadata.json` disagrees with the receipts (count, first/last, tenant, key).
+    Metadata,
+    /// `anchor.json` of a partial export is unreadable.
+    Anchor,
 }
 
 impl FindingKind {
@@ -56,6 +73,14 @@ impl FindingKind {
             Self::MixedTenant => "mixed_tenant",
             Self::Fork => "fork",
             Self::Orphan => "orphan",
+            Self::Manifest => "manifest",
+            Self::ManifestSignature => "manifest_signature",
+            Self::KeyMismatch => "key_mismatch",
+            Self::Checksum => "checksum",
+            Self::MissingMember => "missing_member",
+            Self::UnlistedMember => "unlisted_member",
+            Self::Metadata => "chain_metadata",
+            Self::Anchor => "anchor",
         }
     }
 }
@@ -71,6 +96,9 @@ impl fmt::Display for FindingKind {
 pub struct Finding {
     /// Which check failed.
     pub kind: FindingKind,
+    /// The bundle member the finding is about (`receipts.jsonl`, `manifest.json`, …); `None`
+    /// when verifying a bare JSONL file.
+    pub file: Option<String>,
     /// 0-based position of the receipt (line) in the input; `None` for whole-input findings.
     pub index: Option<u64>,
     /// The receipt's id, when the line could be read far enough.
@@ -85,10 +113,11 @@ pub struct Finding {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(i) = self.index {
-            write!(f, "index {i}")?;
-        } else {
-            f.write_str("file")?;
+        match (&self.file, self.index) {
+            (Some(file), Some(i)) => write!(f, "{file} index {i}")?,
+            (Some(file), None) => f.write_str(file)?,
+            (None, Some(i)) => write!(f, "index {i}")?,
+            (None, None) => f.write_str("file")?,
         }
         if let Some(id) = &self.receipt_id {
             write!(f, ", receipt {id}")?;
@@ -161,6 +190,10 @@ pub struct VerificationReport {
     pub first_receipt_id: Option<String>,
     /// Id of the last receipt.
     pub last_receipt_id: Option<String>,
+    /// Timestamp of the first receipt.
+    pub first_timestamp: Option<Timestamp>,
+    /// Timestamp of the last receipt.
+    pub last_timestamp: Option<Timestamp>,
     /// `receipt_hash` of the last receipt in chain order: the value to compare with an
     /// independently recorded tip.
     pub tip: Option<String>,
@@ -175,6 +208,15 @@ pub struct VerificationReport {
 }
 
 impl VerificationReport {
+    /// Records a finding: counted always, kept while fewer than `cap` are kept.
+    pub(crate) fn add(&mut self, f: Finding, cap: usize) {
+        self.findings_total += 1;
+        *self.counts.entry(f.kind).or_insert(0) += 1;
+        if self.findings.len() < cap {
+            self.findings.push(f);
+        }
+    }
+
     /// Pass, fail, or unpinned.
     #[must_use]
     pub fn verdict(&self) -> Verdict {

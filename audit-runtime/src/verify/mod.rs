@@ -21,6 +21,7 @@
 //! ```
 #![deny(clippy::indexing_slicing)]
 
+mod bundle;
 mod finding;
 mod lines;
 
@@ -29,10 +30,12 @@ use std::io::BufRead;
 
 use sha2::{Digest, Sha256};
 
+pub use bundle::{BundleReport, Progress, verify_bundle, verify_bundle_with_progress};
 pub use finding::{ChainOrder, Finding, FindingKind, Verdict, VerificationReport};
 pub use lines::{LineRead, read_line_bounded};
 
 use crate::canonical::{self, ParsedLine};
+use crate::export::{ExportError, ReadLimits};
 use crate::keys::VerifyingKey;
 use crate::receipt::Receipt;
 
@@ -48,6 +51,10 @@ pub enum VerifyError {
     /// Reading the input failed.
     #[error("cannot read the receipts")]
     Io(#[from] std::io::Error),
+    /// The evidence bundle was refused before or while reading it (not a ZIP, truncated, unsafe
+    /// names, symbolic links, duplicates, size or ratio limits).
+    #[error("the evidence bundle is refused: {0}")]
+    Bundle(#[from] ExportError),
 }
 
 /// What to verify against, and limits.
@@ -69,6 +76,8 @@ pub struct VerifyOptions {
     pub max_findings: usize,
     /// Worker threads for per-line checks (0 = one per core).
     pub threads: usize,
+    /// Limits for reading an evidence bundle.
+    pub bundle_limits: ReadLimits,
 }
 
 impl Default for VerifyOptions {
@@ -80,6 +89,7 @@ impl Default for VerifyOptions {
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             max_findings: DEFAULT_MAX_FINDINGS,
             threads: 0,
+            bundle_limits: ReadLimits::default(),
         }
     }
 }
@@ -174,6 +184,7 @@ impl Problem {
     fn into_finding(self, index: Option<u64>, receipt_id: Option<String>) -> Finding {
         Finding {
             kind: self.kind,
+            file: None,
             index,
             receipt_id,
             computed: self.computed,
@@ -190,6 +201,8 @@ struct LineCheck {
     receipt_id: Option<String>,
     computed_hash: Option<[u8; 32]>,
     sig_ok: bool,
+    /// Payload and signature still to be checked (batch mode).
+    pending: Option<(Vec<u8>, [u8; 64])>,
     problems: Vec<Problem>,
 }
 
@@ -198,11 +211,58 @@ fn is_lower_hex(s: &str, len: usize) -> bool {
 }
 
 fn check_line(line: &[u8], key: Option<&VerifyingKey>) -> LineCheck {
+    check_line_with(line, key, false)
+}
+
+/// Checks many lines; signatures are verified in one batch (and one by one only when the batch
+/// fails, to name the bad ones).
+fn check_lines<L: AsRef<[u8]>>(lines: &[L], key: Option<&VerifyingKey>) -> Vec<LineCheck> {
+    let mut checks: Vec<LineCheck> = lines
+        .iter()
+        .map(|l| check_line_with(l.as_ref(), key, true))
+        .collect();
+    let Some(key) = key else {
+        return checks;
+    };
+    for group in checks.chunks_mut(1024) {
+        let items: Vec<(&[u8], [u8; 64])> = group
+            .iter()
+            .filter_map(|c| c.pending.as_ref().map(|(p, s)| (&p[..], *s)))
+            .collect();
+        let all_ok = key.verify_strict_batch(&items);
+        for c in group.iter_mut() {
+            if let Some((payload, sig)) = c.pending.take() {
+                settle_signature(c, key, all_ok || key.verify_strict(&payload, &sig));
+            }
+        }
+    }
+    checks
+}
+
+fn settle_signature(out: &mut LineCheck, key: &VerifyingKey, ok: bool) {
+    if ok {
+        out.sig_ok = true;
+    } else {
+        let claimed = out.parsed.as_ref().map(|p| truncate(&p.signature));
+        out.problems.push(Problem {
+            kind: FindingKind::Signature,
+            computed: None,
+            claimed,
+            message: format!(
+                "the Ed25519 signature does not verify under the key {}: the receipt was altered or signed by another key",
+                key.fingerprint()
+            ),
+        });
+    }
+}
+
+fn check_line_with(line: &[u8], key: Option<&VerifyingKey>, defer: bool) -> LineCheck {
     let mut out = LineCheck {
         parsed: None,
         receipt_id: None,
         computed_hash: None,
         sig_ok: false,
+        pending: None,
         problems: Vec::new(),
     };
     let parsed = match canonical::parse_line(line) {
@@ -259,19 +319,14 @@ fn check_line(line: &[u8], key: Option<&VerifyingKey>) -> LineCheck {
             message: "signature must be 128 lowercase hex characters".into(),
         });
     } else if let Some(key) = key {
-        if key.verify_strict(&payload, &sig) {
-            out.sig_ok = true;
+        out.parsed = Some(parsed);
+        if defer {
+            out.pending = Some((payload, sig));
         } else {
-            out.problems.push(Problem {
-                kind: FindingKind::Signature,
-                computed: None,
-                claimed: Some(truncate(&parsed.signature)),
-                message: format!(
-                    "the Ed25519 signature does not verify under the pinned key {}: the receipt was altered or signed by another key",
-                    key.fingerprint()
-                ),
-            });
+            let ok = key.verify_strict(&payload, &sig);
+            settle_signature(&mut out, key, ok);
         }
+        return out;
     }
     out.parsed = Some(parsed);
     out
@@ -305,7 +360,10 @@ pub struct ChainVerifier {
     /// `Some(hash)` after a readable receipt; `None` at the start or after an unreadable line
     /// (whose successor's link cannot be judged; the unreadable line is a finding itself).
     prev_claimed: Option<String>,
-    seen_ids: HashSet<u128>,
+    /// 64-bit fingerprints of the ids seen (8 bytes each: 1M receipts fit in ~18 MB). A
+    /// collision between two different ids (probability ~n²/2^65) would be reported as a
+    /// duplicate; a real duplicate is never missed.
+    seen_ids: HashSet<u64>,
     links: Vec<Link>,
     report: VerificationReport,
 }
@@ -326,6 +384,8 @@ impl ChainVerifier {
             tenant: None,
             first_receipt_id: None,
             last_receipt_id: None,
+            first_timestamp: None,
+            last_timestamp: None,
             tip: None,
             order: if opts.rebuild_order {
                 ChainOrder::Rebuilt
@@ -348,11 +408,7 @@ impl ChainVerifier {
     }
 
     fn record(&mut self, f: Finding) {
-        self.report.findings_total += 1;
-        *self.report.counts.entry(f.kind).or_insert(0) += 1;
-        if self.report.findings.len() < self.opts.max_findings {
-            self.report.findings.push(f);
-        }
+        self.report.add(f, self.opts.max_findings);
     }
 
     /// Records a line that could not be read (e.g. over the length limit).
@@ -362,6 +418,7 @@ impl ChainVerifier {
         self.report.receipts += 1;
         self.prev_claimed = None;
         self.record(Finding {
+            file: None,
             kind,
             index: Some(index),
             receipt_id: None,
@@ -381,8 +438,8 @@ impl ChainVerifier {
     pub fn push_batch<L: AsRef<[u8]> + Sync>(&mut self, lines: &[L]) {
         let key = self.opts.key;
         if self.threads <= 1 || lines.len() < 64 {
-            for l in lines {
-                self.push(l.as_ref());
+            for checked in check_lines(lines, key.as_ref()) {
+                self.absorb(checked);
             }
             return;
         }
@@ -390,13 +447,7 @@ impl ChainVerifier {
         let results: Vec<Vec<LineCheck>> = std::thread::scope(|s| {
             let handles: Vec<_> = lines
                 .chunks(chunk)
-                .map(|part| {
-                    s.spawn(move || {
-                        part.iter()
-                            .map(|l| check_line(l.as_ref(), key.as_ref()))
-                            .collect::<Vec<_>>()
-                    })
-                })
+                .map(|part| s.spawn(move || check_lines(part, key.as_ref())))
                 .collect();
             handles
                 .into_iter()
@@ -430,14 +481,17 @@ impl ChainVerifier {
         let rid = r.receipt_id.as_str().to_owned();
         if self.report.first_receipt_id.is_none() {
             self.report.first_receipt_id = Some(rid.clone());
+            self.report.first_timestamp = Some(r.timestamp);
         }
         self.report.last_receipt_id = Some(rid.clone());
+        self.report.last_timestamp = Some(r.timestamp);
         match &self.report.tenant {
             None => self.report.tenant = Some(r.tenant_id.clone()),
             Some(t) if *t != r.tenant_id => {
                 let chain_tenant = t.as_str().to_owned();
                 self.record(Finding {
                     kind: FindingKind::MixedTenant,
+                    file: None,
                     index: Some(index),
                     receipt_id: Some(rid.clone()),
                     computed: Some(chain_tenant),
@@ -451,6 +505,7 @@ impl ChainVerifier {
         if !self.seen_ids.insert(id_fp) {
             self.record(Finding {
                 kind: FindingKind::DuplicateId,
+                file: None,
                 index: Some(index),
                 receipt_id: Some(rid.clone()),
                 computed: None,
@@ -474,6 +529,7 @@ impl ChainVerifier {
                 };
                 self.record(Finding {
                     kind: FindingKind::Genesis,
+                    file: None,
                     index: Some(index),
                     receipt_id: Some(rid),
                     computed: Some(self.opts.anchor.clone()),
@@ -487,6 +543,7 @@ impl ChainVerifier {
             let prev = prev.clone();
             self.record(Finding {
                 kind: FindingKind::Link,
+                file: None,
                 index: Some(index),
                 receipt_id: Some(rid),
                 computed: Some(prev),
@@ -503,6 +560,7 @@ impl ChainVerifier {
         if self.report.receipts == 0 {
             self.record(Finding {
                 kind: FindingKind::Empty,
+                file: None,
                 index: None,
                 receipt_id: None,
                 computed: None,
@@ -530,6 +588,7 @@ impl ChainVerifier {
         if starts.is_empty() {
             findings.push(Finding {
                 kind: FindingKind::Genesis,
+                file: None,
                 index: None,
                 receipt_id: None,
                 computed: Some(anchor.clone()),
@@ -566,6 +625,7 @@ impl ChainVerifier {
             if !reached.get(i).copied().unwrap_or(true) && !fork_ids.contains(&l.index) {
                 findings.push(Finding {
                     kind: FindingKind::Orphan,
+                    file: None,
                     index: Some(l.index),
                     receipt_id: Some(l.receipt_id.clone()),
                     computed: None,
@@ -584,6 +644,7 @@ impl ChainVerifier {
 fn fork_finding(l: &Link, parent: &str) -> Finding {
     Finding {
         kind: FindingKind::Fork,
+        file: None,
         index: Some(l.index),
         receipt_id: Some(l.receipt_id.clone()),
         computed: None,
@@ -592,11 +653,11 @@ fn fork_finding(l: &Link, parent: &str) -> Finding {
     }
 }
 
-fn id_fingerprint(id: &str) -> u128 {
+fn id_fingerprint(id: &str) -> u64 {
     let d = Sha256::digest(id.as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(d.get(..16).unwrap_or(&[0; 16]));
-    u128::from_le_bytes(b)
+    let mut b = [0u8; 8];
+    b.copy_from_slice(d.get(..8).unwrap_or(&[0; 8]));
+    u64::from_le_bytes(b)
 }
 
 /// Batch size for streaming verification.

@@ -1,0 +1,475 @@
+//! A ZIP reader for hostile input: the central directory is read with caps on its size and entry
+//! count, member names are vetted, and every member is inflated through a hard output limit,
+//! whatever sizes the archive declares.
+
+use std::collections::HashSet;
+use std::io::{self, Read, Seek, SeekFrom};
+
+use super::{ExportError, ReadLimits};
+
+/// One central-directory entry.
+#[derive(Debug, Clone)]
+pub(crate) struct CdEntry {
+    pub(crate) name: String,
+    method: u16,
+    crc: u32,
+    compressed: u64,
+    pub(crate) uncompressed: u64,
+    offset: u64,
+}
+
+/// A bounds-checked little-endian cursor.
+struct Cur<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cur<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], ExportError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or_else(|| malformed("length overflow"))?;
+        let s = self
+            .buf
+            .get(self.pos..end)
+            .ok_or_else(|| malformed("a record runs past the end of the central directory"))?;
+        self.pos = end;
+        Ok(s)
+    }
+    fn u16(&mut self) -> Result<u16, ExportError> {
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([
+            b.first().copied().unwrap_or(0),
+            b.get(1).copied().unwrap_or(0),
+        ]))
+    }
+    fn u32(&mut self) -> Result<u32, ExportError> {
+        let lo = u32::from(self.u16()?);
+        let hi = u32::from(self.u16()?);
+        Ok(lo | (hi << 16))
+    }
+    fn u64(&mut self) -> Result<u64, ExportError> {
+        let lo = u64::from(self.u32()?);
+        let hi = u64::from(self.u32()?);
+        Ok(lo | (hi << 32))
+    }
+}
+
+fn malformed(what: &'static str) -> ExportError {
+    ExportError::Malformed { what }
+}
+
+fn read_at<R: Read + Seek>(r: &mut R, offset: u64, len: usize) -> Result<Vec<u8>, ExportError> {
+    r.seek(SeekFrom::Start(offset))?;
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf).map_err(|e| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            malformed("the archive ends inside a record (truncated)")
+        } else {
+            ExportError::Io(e)
+        }
+    })?;
+    Ok(buf)
+}
+
+const EOCD_SIG: [u8; 4] = [0x50, 0x4b, 0x05, 0x06];
+
+/// Why a member name is refused, if it is.
+fn unsafe_name(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("the name is empty");
+    }
+    if name.contains('\0') {
+        return Some("the name contains a NUL byte");
+    }
+    if name.contains('\\') {
+        return Some("the name contains a backslash");
+    }
+    if name.starts_with('/') {
+        return Some("the name is an absolute path");
+    }
+    let b = name.as_bytes();
+    if b.len() >= 2 && b.get(1) == Some(&b':') && b.first().is_some_and(u8::is_ascii_alphabetic) {
+        return Some("the name starts with a drive letter");
+    }
+    if name.split('/').any(|seg| seg == "..") {
+        return Some("the name has a `..` segment");
+    }
+    None
+}
+
+/// Reads and vets the central directory.
+pub(crate) fn read_index<R: Read + Seek>(
+    r: &mut R,
+    limits: &ReadLimits,
+) -> Result<Vec<CdEntry>, ExportError> {
+    let len = r.seek(SeekFrom::End(0))?;
+    if len < 22 {
+        return Err(ExportError::NotZip);
+    }
+    let tail_len = len.min(22 + 65_535);
+    let tail_start = len - tail_len;
+    let tail = read_at(r, tail_start, usize::try_from(tail_len).unwrap_or(0))?;
+    let mut found = None;
+    for p in (0..=tail.len().saturating_sub(22)).rev() {
+        if tail.get(p..p + 4) == Some(&EOCD_SIG[..]) {
+            let clen = tail
+                .get(p + 20..p + 22)
+                .and_then(|b| <[u8; 2]>::try_from(b).ok())
+                .map_or(usize::MAX, |a| usize::from(u16::from_le_bytes(a)));
+            if p + 22 + clen == tail.len() {
+                found = Some(p);
+                break;
+            }
+        }
+    }
+    let Some(p) = found else {
+        return Err(malformed(
+            "no end-of-central-directory record: not a ZIP archive, or a truncated one",
+        ));
+    };
+    let eocd_abs = tail_start + p as u64;
+    let mut c = Cur {
+        buf: tail.get(p + 4..).unwrap_or_default(),
+        pos: 0,
+    };
+    let disk = c.u16()?;
+    let cd_disk = c.u16()?;
+    let _entries_here = c.u16()?;
+    let mut entries = u64::from(c.u16()?);
+    let mut cd_size = u64::from(c.u32()?);
+    let mut cd_offset = u64::from(c.u32()?);
+    if disk != 0 || cd_disk != 0 {
+        return Err(malformed("multi-disk archives are not supported"));
+    }
+    let mut cd_end_limit = eocd_abs;
+    if entries == 0xffff || cd_size == 0xffff_ffff || cd_offset == 0xffff_ffff {
+        // ZIP64: the locator sits just before the classic record.
+        let loc_at = eocd_abs
+            .checked_sub(20)
+            .ok_or_else(|| malformed("ZIP64 locator missing"))?;
+        let loc = read_at(r, loc_at, 20)?;
+        let mut lc = Cur { buf: &loc, pos: 0 };
+        if lc.u32()? != 0x0706_4b50 {
+            return Err(malformed("ZIP64 locator missing"));
+        }
+        let _disk = lc.u32()?;
+        let z64_at = lc.u64()?;
+        if z64_at >= loc_at {
+            return Err(malformed("ZIP64 record offset out of range"));
+        }
+        let rec = read_at(r, z64_at, 56)?;
+        let mut zc = Cur { buf: &rec, pos: 0 };
+        if zc.u32()? != 0x0606_4b50 {
+            return Err(malformed("ZIP64 end record missing"));
+        }
+        zc.take(20)?; // size, versions, disk numbers
+        let _here = zc.u64()?;
+        entries = zc.u64()?;
+        cd_size = zc.u64()?;
+        cd_offset = zc.u64()?;
+        cd_end_limit = z64_at;
+    }
+    if entries > limits.max_entries as u64 {
+        return Err(ExportError::TooManyEntries {
+            count: entries,
+            max: limits.max_entries,
+        });
+    }
+    if cd_size > limits.max_central_directory {
+        return Err(ExportError::LimitExceeded {
+            member: "central directory".into(),
+            limit: limits.max_central_directory,
+        });
+    }
+    if cd_offset
+        .checked_add(cd_size)
+        .is_none_or(|e| e > cd_end_limit)
+    {
+        return Err(malformed(
+            "the central directory lies outside the archive (truncated?)",
+        ));
+    }
+    let cd = read_at(r, cd_offset, usize::try_from(cd_size).unwrap_or(0))?;
+    let mut c = Cur { buf: &cd, pos: 0 };
+    let mut out = Vec::new();
+    let mut names = HashSet::new();
+    for _ in 0..entries {
+        if c.u32()? != 0x0201_4b50 {
+            return Err(malformed("bad central directory entry signature"));
+        }
+        let made_by = c.u16()?;
+        let _needed = c.u16()?;
+        let flags = c.u16()?;
+        let method = c.u16()?;
+        c.take(4)?; // time, date
+        let crc = c.u32()?;
+        let mut compressed = u64::from(c.u32()?);
+        let mut uncompressed = u64::from(c.u32()?);
+        let nlen = usize::from(c.u16()?);
+        let xlen = usize::from(c.u16()?);
+        let clen = usize::from(c.u16()?);
+        c.take(4)?; // disk, internal attributes
+        let ext_attr = c.u32()?;
+        let mut offset = u64::from(c.u32()?);
+        let raw_name = c.take(nlen)?;
+        let extra = c.take(xlen)?;
+        c.take(clen)?;
+        let name = std::str::from_utf8(raw_name)
+            .map_err(|_| ExportError::UnsafeName {
+                name: String::from_utf8_lossy(raw_name)
+                    .chars()
+                    .take(200)
+                    .collect(),
+                why: "the name is not valid UTF-8",
+            })?
+            .to_owned();
+        if let Some(why) = unsafe_name(&name) {
+            return Err(ExportError::UnsafeName {
+                name: name.chars().take(200).collect(),
+                why,
+            });
+        }
+        if made_by >> 8 == 3 && (ext_attr >> 16) & 0o170_000 == 0o120_000 {
+            return Err(ExportError::Symlink { name });
+        }
+        if flags & 1 != 0 {
+            return Err(ExportError::Unsupported {
+                name,
+                what: "encrypted member",
+            });
+        }
+        if method != 0 && method != 8 {
+            return Err(ExportError::Unsupported {
+                name,
+                what: "compression method other than stored or deflate",
+            });
+        }
+        // ZIP64 extended information: the 64-bit values of the fields set to 0xFFFFFFFF.
+        let mut xc = Cur { buf: extra, pos: 0 };
+        while xc.pos + 4 <= extra.len() {
+            let id = xc.u16()?;
+            let size = usize::from(xc.u16()?);
+            let body = xc.take(size)?;
+            if id == 1 {
+                let mut bc = Cur { buf: body, pos: 0 };
+                if uncompressed == 0xffff_ffff {
+                    uncompressed = bc.u64()?;
+                }
+                if compressed == 0xffff_ffff {
+                    compressed = bc.u64()?;
+                }
+                if offset == 0xffff_ffff {
+                    offset = bc.u64()?;
+                }
+            }
+        }
+        if !names.insert(name.clone()) {
+            return Err(ExportError::DuplicateMember { name });
+        }
+        if offset.checked_add(compressed).is_none_or(|e| e > cd_offset) {
+            return Err(malformed("a member's data lies outside the archive"));
+        }
+        out.push(CdEntry {
+            name,
+            method,
+            crc,
+            compressed,
+            uncompressed,
+            offset,
+        });
+    }
+    // Members must not overlap (overlapping members are a ZIP-bomb technique).
+    let mut spans: Vec<(u64, u64)> = out
+        .iter()
+        .map(|e| (e.offset, e.offset + 30 + e.name.len() as u64 + e.compressed))
+        .collect();
+    spans.sort_unstable();
+    if spans.windows(2).any(|w| match w {
+        [a, b] => b.0 < a.1,
+        _ => false,
+    }) {
+        return Err(malformed("members overlap"));
+    }
+    Ok(out)
+}
+
+/// Streams one member's bytes: inflated through a hard limit, CRC and size checked at the end.
+pub struct MemberReader<'a> {
+    inner: Box<dyn Read + 'a>,
+    name: String,
+    produced: u64,
+    limit: u64,
+    total: &'a mut u64,
+    total_limit: u64,
+    crc: crc32fast::Hasher,
+    claimed_crc: u32,
+    claimed_size: u64,
+    done: bool,
+}
+
+impl std::fmt::Debug for MemberReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberReader")
+            .field("name", &self.name)
+            .field("produced", &self.produced)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens `e` for streaming.
+pub(crate) fn open_member<'a, R: Read + Seek>(
+    r: &'a mut R,
+    e: &CdEntry,
+    limits: &ReadLimits,
+    total: &'a mut u64,
+) -> Result<MemberReader<'a>, ExportError> {
+    let head = read_at(r, e.offset, 30)?;
+    let mut c = Cur { buf: &head, pos: 0 };
+    if c.u32()? != 0x0403_4b50 {
+        return Err(malformed("bad local header signature"));
+    }
+    c.take(22)?;
+    let nlen = u64::from(c.u16()?);
+    let xlen = u64::from(c.u16()?);
+    let name = read_at(r, e.offset + 30, usize::try_from(nlen).unwrap_or(0))?;
+    if name != e.name.as_bytes() {
+        return Err(ExportError::NameMismatch {
+            name: e.name.clone(),
+        });
+    }
+    let data_at = e.offset + 30 + nlen + xlen;
+    r.seek(SeekFrom::Start(data_at))?;
+    let raw = r.take(e.compressed);
+    let inner: Box<dyn Read + 'a> = if e.method == 8 {
+        Box::new(flate2::read::DeflateDecoder::new(raw))
+    } else {
+        Box::new(raw)
+    };
+    let ratio_cap = limits
+        .max_ratio
+        .saturating_mul(e.compressed)
+        .saturating_add(limits.ratio_slack);
+    let limit = limits.max_member_bytes.min(ratio_cap);
+    Ok(MemberReader {
+        inner,
+        name: e.name.clone(),
+        produced: 0,
+        limit,
+        total,
+        total_limit: limits.max_total_bytes,
+        crc: crc32fast::Hasher::new(),
+        claimed_crc: e.crc,
+        claimed_size: e.uncompressed,
+        done: false,
+    })
+}
+
+impl MemberReader<'_> {
+    /// The member's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn fail(&self, e: ExportError) -> io::Error {
+        io::Error::other(e)
+    }
+}
+
+impl Read for MemberReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        // Ask for at most one byte past the limit, so an overflow is seen without reading more.
+        let room = self.limit.saturating_sub(self.produced).saturating_add(1);
+        let want = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let Some(target) = buf.get_mut(..want) else {
+            return Ok(0);
+        };
+        let n = self.inner.read(target).map_err(|e| {
+            if e.kind() == io::ErrorKind::InvalidInput || e.kind() == io::ErrorKind::InvalidData {
+                self.fail(ExportError::Corrupt {
+                    name: self.name.clone(),
+                    what: "its compressed data is invalid",
+                })
+            } else {
+                e
+            }
+        })?;
+        self.produced += n as u64;
+        *self.total += n as u64;
+        if self.produced > self.limit {
+            return Err(self.fail(ExportError::LimitExceeded {
+                member: self.name.clone(),
+                limit: self.limit,
+            }));
+        }
+        if *self.total > self.total_limit {
+            return Err(self.fail(ExportError::LimitExceeded {
+                member: "the whole archive".into(),
+                limit: self.total_limit,
+            }));
+        }
+        if n == 0 {
+            self.done = true;
+            let crc = self.crc.clone().finalize();
+            if self.produced != self.claimed_size {
+                return Err(self.fail(ExportError::Corrupt {
+                    name: self.name.clone(),
+                    what: "its inflated size differs from the size the archive declares",
+                }));
+            }
+            if crc != self.claimed_crc {
+                return Err(self.fail(ExportError::Corrupt {
+                    name: self.name.clone(),
+                    what: "its CRC-32 differs from the one the archive declares",
+                }));
+            }
+            return Ok(0);
+        }
+        self.crc.update(target.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+}
+
+/// Recovers an [`ExportError`] carried through [`io::Error`] by a [`MemberReader`].
+pub(crate) fn unwrap_io(e: io::Error) -> ExportError {
+    if e.get_ref().is_some_and(|i| i.is::<ExportError>()) {
+        match e.into_inner().map(|b| b.downcast::<ExportError>()) {
+            Some(Ok(inner)) => *inner,
+            Some(Err(other)) => ExportError::Io(io::Error::other(other)),
+            None => malformed("unreadable member"),
+        }
+    } else if e.kind() == io::ErrorKind::UnexpectedEof {
+        malformed("the archive ends inside a member (truncated)")
+    } else {
+        ExportError::Io(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unsafe_name;
+
+    #[test]
+    fn names_that_escape_are_refused() {
+        for bad in [
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a\\b",
+            "C:x",
+            "c:/x",
+            "",
+            "a\0b",
+        ] {
+            assert!(unsafe_name(bad).is_some(), "{bad:?}");
+        }
+        for ok in ["receipts.jsonl", "a/b", "x..y", ".hidden"] {
+            assert!(unsafe_name(ok).is_none(), "{ok:?}");
+        }
+    }
+}

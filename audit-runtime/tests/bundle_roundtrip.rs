@@ -1,0 +1,128 @@
+//! Bundles we export pass our verifier; partial exports need their anchor.
+#![expect(clippy::unwrap_used, reason = "test fixtures")]
+
+use std::io::Cursor;
+
+use audit_runtime::export::{Anchor, EvidenceWriter, ExportMeta};
+use audit_runtime::verify::{FindingKind, VerifyOptions, verify_bundle};
+use audit_runtime::{
+    MemoryLedger, Receipt, SealedReceipt, SigningKey, TenantId, Timestamp, Verdict,
+};
+
+fn ledger(n: usize, key: &SigningKey) -> Vec<SealedReceipt> {
+    let mut l = MemoryLedger::new();
+    for i in 0..n {
+        l.append(
+            Receipt::new("acme").with_model(format!("model-{i} \u{2028} é")),
+            key,
+        )
+        .unwrap();
+    }
+    l.receipts(&TenantId::new("acme")).to_vec()
+}
+
+fn export(receipts: &[SealedReceipt], key: &SigningKey, meta: ExportMeta) -> Vec<u8> {
+    let mut w = EvidenceWriter::new(Vec::new(), key, meta);
+    for r in receipts {
+        w.push(r).unwrap();
+    }
+    w.finish().unwrap().output
+}
+
+fn meta() -> ExportMeta {
+    ExportMeta::new("acme").with_exported_at(Timestamp::parse("2026-03-02T09:30:00Z").unwrap())
+}
+
+#[test]
+fn exported_bundle_passes_under_the_pinned_key() {
+    let key = SigningKey::from_seed(&[3; 32]);
+    let rs = ledger(300, &key);
+    let zip = export(&rs, &key, meta());
+    let report = verify_bundle(
+        Cursor::new(zip),
+        &VerifyOptions::pinned(key.verifying_key()),
+    )
+    .unwrap();
+    assert!(report.is_pass(), "{:?}", report.chain.findings);
+    assert_eq!(report.chain.receipts, 300);
+    assert!(report.members.iter().any(|m| m == "VERIFYING.md"));
+}
+
+#[test]
+fn exported_bundle_without_a_pinned_key_is_only_unpinned() {
+    let key = SigningKey::from_seed(&[3; 32]);
+    let zip = export(&ledger(5, &key), &key, meta());
+    let report = verify_bundle(Cursor::new(zip), &VerifyOptions::default()).unwrap();
+    assert_eq!(report.verdict(), Verdict::Unpinned);
+    assert_eq!(report.bundle_key, Some(key.verifying_key()));
+}
+
+#[test]
+fn pushing_lines_and_pushing_receipts_give_the_same_receipts_member() {
+    let key = SigningKey::from_seed(&[3; 32]);
+    let rs = ledger(40, &key);
+    let a = export(&rs, &key, meta());
+    let mut w = EvidenceWriter::new(Vec::new(), &key, meta());
+    for r in &rs {
+        w.push_line(&r.to_jsonl_line()).unwrap();
+    }
+    let b = w.finish().unwrap().output;
+    assert_eq!(a, b);
+}
+
+#[test]
+fn partial_export_with_its_anchor_passes() {
+    let key = SigningKey::from_seed(&[4; 32]);
+    let rs = ledger(60, &key);
+    let anchor = Anchor::new(20, rs[19].receipt_hash_hex());
+    let zip = export(&rs[20..], &key, meta().with_anchor(anchor.clone()));
+    let report = verify_bundle(
+        Cursor::new(zip),
+        &VerifyOptions::pinned(key.verifying_key()),
+    )
+    .unwrap();
+    assert!(report.is_pass(), "{:?}", report.chain.findings);
+    assert_eq!(report.anchor, Some(anchor));
+}
+
+#[test]
+fn partial_export_without_its_anchor_fails_genesis() {
+    let key = SigningKey::from_seed(&[4; 32]);
+    let rs = ledger(60, &key);
+    let zip = export(&rs[20..], &key, meta());
+    let report = verify_bundle(
+        Cursor::new(zip),
+        &VerifyOptions::pinned(key.verifying_key()),
+    )
+    .unwrap();
+    let g = report.first(FindingKind::Genesis).unwrap();
+    assert_eq!(
+        (g.index, g.file.as_deref()),
+        (Some(0), Some("receipts.jsonl"))
+    );
+}
+
+#[test]
+fn empty_export_fails_as_empty_but_is_well_formed() {
+    let key = SigningKey::from_seed(&[5; 32]);
+    let zip = export(&[], &key, meta());
+    let report = verify_bundle(
+        Cursor::new(zip),
+        &VerifyOptions::pinned(key.verifying_key()),
+    )
+    .unwrap();
+    assert_eq!(
+        report.chain.findings_total, 1,
+        "{:?}",
+        report.chain.findings
+    );
+    assert!(report.first(FindingKind::Empty).is_some());
+}
+
+#[test]
+fn a_receipt_of_another_tenant_is_refused_by_the_writer() {
+    let key = SigningKey::from_seed(&[5; 32]);
+    let rs = ledger(1, &key);
+    let mut w = EvidenceWriter::new(Vec::new(), &key, ExportMeta::new("other"));
+    assert!(w.push(&rs[0]).is_err());
+}

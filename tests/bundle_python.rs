@@ -1,0 +1,136 @@
+//! Cross-checks against Python: bundles we export are accepted by ai-audit-trail 0.4.7's
+//! `verify_evidence_package` and CLI, and by the `verify.py` we ship inside them.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a broken fixture should fail the test loudly"
+)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::{
+    RawEntry, VECTOR_PK, our_export_of_the_vectors, raw_zip, reference_python, resign, vector_key,
+    zip_members,
+};
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn run(python: &Path, args: &[&str]) -> (i32, String) {
+    let o = Command::new(python).args(args).output().unwrap();
+    let t = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.code().unwrap_or(-1), t)
+}
+
+#[test]
+fn our_bundle_is_accepted_by_the_python_library_and_its_cli() {
+    let Some(python) = reference_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "ours.zip", &our_export_of_the_vectors());
+    let p = p.to_str().unwrap();
+    let (rc, out) = run(
+        &python,
+        &[
+            "-c",
+            "import sys; from ai_audit.export import verify_evidence_package as v; sys.exit(0 if v(sys.argv[1]) is True else 1)",
+            p,
+        ],
+    );
+    assert_eq!(rc, 0, "verify_evidence_package rejected our bundle: {out}");
+    let (rc, out) = run(&python, &["-m", "ai_audit", "verify", p]);
+    assert_eq!(rc, 0, "python -m ai_audit verify: {out}");
+    assert!(out.contains("PASS"), "{out}");
+}
+
+#[test]
+fn our_verify_py_passes_our_bundle_and_fails_an_edited_resigned_copy() {
+    let Some(python) = reference_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = our_export_of_the_vectors();
+    let mut members = zip_members(&bundle);
+    let script = members
+        .iter()
+        .find(|(n, _)| n == "verify.py")
+        .unwrap()
+        .1
+        .clone();
+    let script = write(dir.path(), "verify.py", &script);
+    let script = script.to_str().unwrap();
+    let good = write(dir.path(), "ours.zip", &bundle);
+    let (rc, out) = run(
+        &python,
+        &[script, "--key", VECTOR_PK, good.to_str().unwrap()],
+    );
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.starts_with("PASS"), "{out}");
+    let (rc, out) = run(&python, &[script, good.to_str().unwrap()]);
+    assert_eq!(rc, 3, "unpinned: {out}");
+    assert!(
+        out.contains("NOT PINNED") && out.contains("8a88e3dd7409f195"),
+        "{out}"
+    );
+
+    // One receipt edited (index 100: action escalate -> allow), manifest re-signed with the
+    // genuine key, so only the per-receipt checks can catch it.
+    for (n, b) in &mut members {
+        if n == "receipts.jsonl" {
+            let mut lines: Vec<Vec<u8>> = b.split(|&c| c == b'\n').map(<[u8]>::to_vec).collect();
+            let l = String::from_utf8(lines[100].clone()).unwrap();
+            let edited = l.replacen("\"action\":\"escalate\"", "\"action\":\"allow\"", 1);
+            assert_ne!(edited, l, "line 100 has action escalate");
+            lines[100] = edited.into_bytes();
+            *b = lines.join(&b'\n');
+        }
+    }
+    resign(&mut members, &vector_key());
+    let entries: Vec<RawEntry> = members.iter().map(|(n, b)| RawEntry::file(n, b)).collect();
+    let bad = write(dir.path(), "edited.zip", &raw_zip(&entries));
+    let (rc, out) = run(
+        &python,
+        &[script, "--key", VECTOR_PK, bad.to_str().unwrap()],
+    );
+    assert_eq!(rc, 1, "{out}");
+    assert!(
+        out.contains("index 100") && out.contains("signature"),
+        "{out}"
+    );
+    // The Python library's CLI, which checks only the manifest, passes it (W02); ours does not.
+    let (rc, _) = run(
+        &python,
+        &["-m", "ai_audit", "verify", bad.to_str().unwrap()],
+    );
+    assert_eq!(rc, 0);
+    let o = Command::new(env!("CARGO_BIN_EXE_ai-audit"))
+        .args(["verify", bad.to_str().unwrap(), "--key", VECTOR_PK])
+        .env_remove("AI_AUDIT_VERIFY_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn our_verify_py_works_on_an_extracted_bundle_directory() {
+    let Some(python) = reference_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (n, b) in zip_members(&our_export_of_the_vectors()) {
+        write(dir.path(), &n, &b);
+    }
+    let script = dir.path().join("verify.py");
+    let (rc, out) = run(&python, &[script.to_str().unwrap(), "--key", VECTOR_PK]);
+    assert_eq!(rc, 0, "{out}");
+}
