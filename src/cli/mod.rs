@@ -13,6 +13,7 @@ macro_rules! out {
 }
 
 mod bench;
+mod export;
 mod info;
 mod keygen;
 mod verify;
@@ -25,6 +26,8 @@ use clap::{Parser, Subcommand};
 pub(crate) const EXIT_PASS: u8 = 0;
 /// Exit code: usage error, or the input could not be read.
 pub(crate) const EXIT_USAGE: u8 = 2;
+/// Exit code of `export` when writing the bundle failed midway.
+pub(crate) const EXIT_FAIL_EXPORT: u8 = 1;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -54,6 +57,8 @@ enum Command {
     Info,
     /// Measure durable emit throughput and latency here, beside the Python library's figures.
     Bench(bench::BenchArgs),
+    /// Export a tenant's chain (or a contiguous part of it) from the store as an evidence bundle.
+    Export(export::ExportArgs),
     /// Verify a JSONL file of one tenant's receipts against a pinned public key.
     #[command(after_help = EXIT_CODES)]
     Verify(verify::VerifyArgs),
@@ -77,6 +82,7 @@ pub(crate) fn run() -> ExitCode {
         Command::GenKey { quiet } => keygen::run(quiet),
         Command::Info => info::run(),
         Command::Bench(args) => bench::run_bench(&args),
+        Command::Export(args) => export::run(&args),
         Command::Verify(args) => verify::run(&args),
     };
     ExitCode::from(code)

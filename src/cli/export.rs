@@ -1,0 +1,207 @@
+//! `ai-audit export --tenant T [--from …] [--to …] -o bundle.zip`: streams a tenant's chain (or a
+//! contiguous part of it) from the store into a v1 evidence bundle.
+
+use std::io::BufWriter;
+use std::path::PathBuf;
+
+use audit_runtime::export::{Anchor, EvidenceWriter, ExportMeta};
+use audit_runtime::store::{self, SqliteStore, Store};
+use audit_runtime::verify::verify_line;
+use audit_runtime::{AuditConfig, KeySource, TenantId, Timestamp};
+
+use super::{EXIT_FAIL_EXPORT, EXIT_PASS, EXIT_USAGE};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExportArgs {
+    /// The tenant whose chain to export.
+    #[arg(long)]
+    tenant: String,
+    /// Start: a sequence number (inclusive) or an RFC 3339 timestamp.
+    #[arg(long)]
+    from: Option<String>,
+    /// End: a sequence number (exclusive) or an RFC 3339 timestamp (exclusive).
+    #[arg(long)]
+    to: Option<String>,
+    /// The bundle to write.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// The store (default: $AI_AUDIT_DATA_DIR/audit.db or ./audit-data/audit.db).
+    #[arg(long)]
+    db: Option<PathBuf>,
+}
+
+/// A bound given as a sequence number or a time.
+enum Bound {
+    Seq(u64),
+    Time(i64),
+}
+
+fn bound(text: &str, name: &str) -> Result<Bound, String> {
+    if let Ok(n) = text.parse::<u64>() {
+        return Ok(Bound::Seq(n));
+    }
+    Timestamp::parse(text)
+        .map(|t| Bound::Time(t.to_unix_micros()))
+        .map_err(|e| {
+            format!(
+                "--{name} must be a sequence number or a timestamp like 2026-03-01T12:00:00Z: {e}"
+            )
+        })
+}
+
+pub(crate) fn run(args: &ExportArgs) -> u8 {
+    match export(args) {
+        Ok(msg) => {
+            out!("{msg}");
+            EXIT_PASS
+        }
+        Err((code, msg)) => {
+            eprintln!("error: {msg}");
+            code
+        }
+    }
+}
+
+/// The sequence range `[start, end)` to export.
+fn seq_range(
+    store: &dyn Store,
+    tenant: &TenantId,
+    len: u64,
+    from: Option<Bound>,
+    to: Option<Bound>,
+) -> Result<(u64, u64), String> {
+    let mut start = 0;
+    let mut end = len;
+    let mut window = (i64::MIN, i64::MAX);
+    for (b, is_from) in [(from, true), (to, false)] {
+        match (b, is_from) {
+            (Some(Bound::Seq(n)), true) => start = n,
+            (Some(Bound::Seq(n)), false) => end = n.min(len),
+            (Some(Bound::Time(t)), true) => window.0 = t,
+            (Some(Bound::Time(t)), false) => window.1 = t,
+            (None, _) => {}
+        }
+    }
+    if window != (i64::MIN, i64::MAX) {
+        // Timestamps are not monotonic in chain order: export the contiguous stretch from the
+        // first to the last receipt whose time falls in the window.
+        let (mut lo, mut hi) = (u64::MAX, 0);
+        for e in store::receipts_in_time(store, tenant, window.0..window.1) {
+            let e = e.map_err(|e| format!("cannot read the store: {e}"))?;
+            if (start..end).contains(&e.seq) {
+                lo = lo.min(e.seq);
+                hi = hi.max(e.seq + 1);
+            }
+        }
+        if lo == u64::MAX {
+            return Err("no receipt of this tenant falls in the given range".into());
+        }
+        (start, end) = (lo, hi);
+    }
+    if start >= end {
+        return Err(format!(
+            "the range selects no receipts (the tenant has {len}, sequence numbers 0 to {})",
+            len.saturating_sub(1)
+        ));
+    }
+    Ok((start, end))
+}
+
+fn export(args: &ExportArgs) -> Result<String, (u8, String)> {
+    let usage = |m: String| (EXIT_USAGE, m);
+    let db = args
+        .db
+        .clone()
+        .unwrap_or_else(|| store::default_data_dir().join("audit.db"));
+    if !db.is_file() {
+        return Err(usage(format!(
+            "no store at {}; pass --db or set AI_AUDIT_DATA_DIR",
+            db.display()
+        )));
+    }
+    let config =
+        AuditConfig::from_vars(|n| std::env::var(n).ok()).map_err(|e| usage(format!("{e}")))?;
+    if config.key_source() == KeySource::Ephemeral {
+        return Err(usage(
+            "export signs the bundle's manifest with the key that signed the receipts: set AI_AUDIT_SIGNING_KEY or AI_AUDIT_SIGNING_KEY_FILE".into(),
+        ));
+    }
+    let key = config.signing_key();
+    let store =
+        SqliteStore::open(&db).map_err(|e| usage(format!("cannot open {}: {e}", db.display())))?;
+    let tenant = TenantId::new(args.tenant.as_str());
+    let len = store
+        .tip(&tenant)
+        .map_err(|e| usage(format!("cannot read the store: {e}")))?
+        .map_or(0, |t| t.len);
+    if len == 0 {
+        let known: Vec<String> = store
+            .tenants()
+            .unwrap_or_default()
+            .into_iter()
+            .map(TenantId::into_string)
+            .collect();
+        return Err(usage(format!(
+            "tenant {:?} has no receipts in {} (tenants: {})",
+            args.tenant,
+            db.display(),
+            known.join(", ")
+        )));
+    }
+    let from = args
+        .from
+        .as_deref()
+        .map(|t| bound(t, "from"))
+        .transpose()
+        .map_err(usage)?;
+    let to = args
+        .to
+        .as_deref()
+        .map(|t| bound(t, "to"))
+        .transpose()
+        .map_err(usage)?;
+    let (start, end) = seq_range(&store, &tenant, len, from, to).map_err(usage)?;
+
+    let mut meta = ExportMeta::new(tenant.clone());
+    if start > 0 {
+        let prev = store::receipts(&store, &tenant, start - 1..start)
+            .next()
+            .transpose()
+            .map_err(|e| usage(format!("cannot read the store: {e}")))?
+            .ok_or_else(|| usage(format!("receipt {} of the chain is missing", start - 1)))?;
+        meta = meta.with_anchor(Anchor::new(start, hex::encode(prev.receipt_hash)));
+    }
+    let file = std::fs::File::create(&args.output)
+        .map_err(|e| usage(format!("cannot create {}: {e}", args.output.display())))?;
+    let mut writer = EvidenceWriter::new(BufWriter::new(file), key, meta);
+    let mut checked_key = false;
+    for e in store::receipts(&store, &tenant, start..end) {
+        let e = e.map_err(|e| (EXIT_FAIL_EXPORT, format!("cannot read the store: {e}")))?;
+        if !checked_key {
+            // Refuse to vouch, under another key, for receipts this key did not sign.
+            let _verified = verify_line(&e.line, &key.verifying_key()).map_err(|_| {
+                usage(format!(
+                    "receipt {} was not signed by the configured key {}; export with the key that signed this tenant's receipts",
+                    e.receipt_id,
+                    key.verifying_key().fingerprint()
+                ))
+            })?;
+            checked_key = true;
+        }
+        writer
+            .push_line(&e.line)
+            .map_err(|e| (EXIT_FAIL_EXPORT, format!("cannot write the bundle: {e}")))?;
+    }
+    let summary = writer
+        .finish()
+        .map_err(|e| (EXIT_FAIL_EXPORT, format!("cannot write the bundle: {e}")))?;
+    Ok(format!(
+        "exported {} receipts of tenant {:?} (sequence {start} to {}) to {}; verify with: ai-audit verify {} --key {}",
+        summary.receipts,
+        args.tenant,
+        end - 1,
+        args.output.display(),
+        args.output.display(),
+        key.verifying_key().to_hex()
+    ))
+}
