@@ -67,9 +67,9 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
         .map_err(backend("enable WAL"))?;
     c.pragma_update(None, "synchronous", "FULL")
         .map_err(backend("set synchronous"))?;
-    // Checkpoint every 64 MiB of WAL rather than every 4 MiB: group commits touch many index
-    // pages, and each checkpoint rewrites them.
-    c.pragma_update(None, "wal_autocheckpoint", 16_384)
+    // Checkpoint about every 64 MiB of WAL (1,024 pages of 64 KiB): group commits touch many
+    // index pages, and each checkpoint rewrites them.
+    c.pragma_update(None, "wal_autocheckpoint", 1_024)
         .map_err(backend("set checkpoint interval"))?;
     // 64 MiB of page cache keeps the id and trace indexes in memory while appending.
     c.pragma_update(None, "cache_size", -65_536)
