@@ -6,7 +6,7 @@
 //! a line that is not (another timestamp spelling, whitespace, `1` for `1.0`, escaped non-ASCII…),
 //! because such bytes are not the bytes that were written when the receipt was sealed.
 
-use super::parse::{JsonError, parse};
+use super::parse::{JsonError, Parser};
 use super::value::{Object, Value};
 use super::write_jsonl_line;
 use crate::receipt::{
@@ -90,94 +90,189 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn want_string(path: &str, v: Value) -> Result<String, LineError> {
-    match v {
-        Value::String(s) => Ok(s),
-        other => Err(LineError::WrongType {
-            path: path.to_owned(),
-            expected: "a string",
-            found: type_name(&other),
-        }),
+/// The JSON type of the next value, for messages (consumes it).
+fn next_type(p: &mut Parser<'_>, depth: usize) -> Result<&'static str, LineError> {
+    Ok(type_name(&p.value(depth)?))
+}
+
+fn wrong(path: impl Into<String>, expected: &'static str, found: &'static str) -> LineError {
+    LineError::WrongType {
+        path: path.into(),
+        expected,
+        found,
     }
 }
 
-fn want_string_list(path: &str, v: Value) -> Result<Vec<String>, LineError> {
-    match v {
-        Value::Array(items) => items
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| want_string(&format!("{path}[{i}]"), item))
-            .collect(),
-        other => Err(LineError::WrongType {
-            path: path.to_owned(),
-            expected: "an array of strings",
-            found: type_name(&other),
-        }),
+fn string_at(p: &mut Parser<'_>, path: &str, depth: usize) -> Result<String, LineError> {
+    p.skip_ws();
+    if p.peek() == Some(b'"') {
+        Ok(p.string()?)
+    } else {
+        Err(wrong(path, "a string", next_type(p, depth)?))
     }
 }
 
-fn want_number(path: &str, v: &Value) -> Result<f64, LineError> {
-    match v {
-        Value::Number(n) => Ok(n.as_f64()),
-        other => Err(LineError::WrongType {
-            path: path.to_owned(),
-            expected: "a number",
-            found: type_name(other),
-        }),
+fn string_list_at(p: &mut Parser<'_>, path: &str, depth: usize) -> Result<Vec<String>, LineError> {
+    p.skip_ws();
+    if p.peek() != Some(b'[') {
+        return Err(wrong(path, "an array of strings", next_type(p, depth)?));
+    }
+    p.pos += 1;
+    let mut out = Vec::new();
+    p.skip_ws();
+    if p.peek() == Some(b']') {
+        p.pos += 1;
+        return Ok(out);
+    }
+    loop {
+        out.push(string_at(p, &format!("{path}[{}]", out.len()), depth + 1)?);
+        p.skip_ws();
+        match p.peek() {
+            Some(b',') => p.pos += 1,
+            Some(b']') => {
+                p.pos += 1;
+                return Ok(out);
+            }
+            _ => return Err(p.syntax("expected ',' or ']' in array").into()),
+        }
     }
 }
 
-fn want_object(path: &str, v: Value) -> Result<Object, LineError> {
-    match v {
-        Value::Object(o) => Ok(o),
-        other => Err(LineError::WrongType {
-            path: path.to_owned(),
-            expected: "an object",
-            found: type_name(&other),
-        }),
+fn number_at(p: &mut Parser<'_>, path: &str, depth: usize) -> Result<f64, LineError> {
+    p.skip_ws();
+    match p.peek() {
+        Some(b'-' | b'0'..=b'9') => Ok(p.number()?.as_f64()),
+        _ => Err(wrong(path, "a number", next_type(p, depth)?)),
     }
 }
+
+/// Walks the members of an object: calls `f(parser, key, key_offset)` for each, with the parser
+/// positioned at the value. Rejects duplicate keys among `names` (tracked in a bit mask).
+fn members<'a>(
+    p: &mut Parser<'a>,
+    names: &[&str],
+    mut f: impl FnMut(&mut Parser<'a>, usize, &str) -> Result<(), LineError>,
+    unknown: impl Fn(&str) -> LineError,
+) -> Result<u32, LineError> {
+    p.expect(b'{', "expected '{'")?;
+    let mut seen = 0u32;
+    p.skip_ws();
+    if p.peek() == Some(b'}') {
+        p.pos += 1;
+        return Ok(seen);
+    }
+    loop {
+        p.skip_ws();
+        let key_offset = p.pos;
+        let key = p.key()?;
+        let Some(i) = names.iter().position(|n| *n == key) else {
+            return Err(unknown(&key));
+        };
+        if seen & (1 << i) != 0 {
+            return Err(JsonError::DuplicateKey {
+                key: key.into_owned(),
+                offset: key_offset,
+            }
+            .into());
+        }
+        seen |= 1 << i;
+        p.expect(b':', "expected ':' after an object key")?;
+        p.skip_ws();
+        f(p, i, &key)?;
+        p.skip_ws();
+        match p.peek() {
+            Some(b',') => p.pos += 1,
+            Some(b'}') => {
+                p.pos += 1;
+                return Ok(seen);
+            }
+            _ => return Err(p.syntax("expected ',' or '}' in object").into()),
+        }
+    }
+}
+
+const CHECK_FIELDS: [&str; 6] = ["name", "version", "score", "threshold", "fired", "detail"];
+
+fn check_at(p: &mut Parser<'_>, index: usize) -> Result<CheckRecord, LineError> {
+    let base = format!("checks[{index}]");
+    p.skip_ws();
+    if p.peek() != Some(b'{') {
+        return Err(wrong(base, "an object", next_type(p, 3)?));
+    }
+    let mut c = CheckRecord {
+        name: String::new(),
+        version: String::new(),
+        score: 0.0,
+        threshold: 0.0,
+        fired: false,
+        detail: Object::new(),
+    };
+    let seen = members(
+        p,
+        &CHECK_FIELDS,
+        |p, i, key| {
+            let path = || format!("{base}.{key}");
+            match i {
+                0 => c.name = string_at(p, &path(), 4)?,
+                1 => c.version = string_at(p, &path(), 4)?,
+                2 => c.score = number_at(p, &path(), 4)?,
+                3 => c.threshold = number_at(p, &path(), 4)?,
+                4 => match p.peek() {
+                    Some(b't') => {
+                        c.fired = p.expect_lit(b"true", Value::Bool(true)).map(|_| true)?
+                    }
+                    Some(b'f') => {
+                        c.fired = p.expect_lit(b"false", Value::Bool(false)).map(|_| false)?;
+                    }
+                    _ => return Err(wrong(path(), "a boolean", next_type(p, 4)?)),
+                },
+                _ => {
+                    if p.peek() != Some(b'{') {
+                        return Err(wrong(path(), "an object", next_type(p, 4)?));
+                    }
+                    c.detail = p.object(4)?;
+                }
+            }
+            Ok(())
+        },
+        |k| LineError::UnknownField {
+            path: format!("{base}.{k}"),
+        },
+    )?;
+    if let Some(missing_i) = (0..CHECK_FIELDS.len()).find(|i| seen & (1 << i) == 0) {
+        return Err(missing(&format!(
+            "{base}.{}",
+            CHECK_FIELDS.get(missing_i).copied().unwrap_or("?")
+        )));
+    }
+    Ok(c)
+}
+
+const NAMES: [&str; 18] = [
+    "receipt_id",
+    "receipt_version",
+    "timestamp",
+    "trace_id",
+    "session_id",
+    "tenant_id",
+    "input_c14n",
+    "state_digest",
+    "output_hash",
+    "checks",
+    "action",
+    "reason_codes",
+    "nist_tags",
+    "model_id",
+    "config_digest",
+    "prev_receipt_hash",
+    "receipt_hash",
+    "signature",
+];
 
 fn missing(path: &str) -> LineError {
     LineError::MissingField {
         path: path.to_owned(),
     }
-}
-
-fn parse_check(index: usize, v: Value) -> Result<CheckRecord, LineError> {
-    let base = format!("checks[{index}]");
-    let obj = want_object(&base, v)?;
-    let (mut name, mut version, mut score, mut threshold, mut fired, mut detail) =
-        (None, None, None, None, None, None);
-    for (k, v) in obj.into_entries() {
-        let path = format!("{base}.{k}");
-        match k.as_str() {
-            "name" => name = Some(want_string(&path, v)?),
-            "version" => version = Some(want_string(&path, v)?),
-            "score" => score = Some(want_number(&path, &v)?),
-            "threshold" => threshold = Some(want_number(&path, &v)?),
-            "fired" => match v {
-                Value::Bool(b) => fired = Some(b),
-                other => {
-                    return Err(LineError::WrongType {
-                        path,
-                        expected: "a boolean",
-                        found: type_name(&other),
-                    });
-                }
-            },
-            "detail" => detail = Some(want_object(&path, v)?),
-            _ => return Err(LineError::UnknownField { path }),
-        }
-    }
-    Ok(CheckRecord {
-        name: name.ok_or_else(|| missing(&format!("{base}.name")))?,
-        version: version.ok_or_else(|| missing(&format!("{base}.version")))?,
-        score: score.ok_or_else(|| missing(&format!("{base}.score")))?,
-        threshold: threshold.ok_or_else(|| missing(&format!("{base}.threshold")))?,
-        fired: fired.ok_or_else(|| missing(&format!("{base}.fired")))?,
-        detail: detail.ok_or_else(|| missing(&format!("{base}.detail")))?,
-    })
 }
 
 /// Parses one JSONL line (without its `\n`) strictly into a v1 receipt.
@@ -191,81 +286,90 @@ fn parse_check(index: usize, v: Value) -> Result<CheckRecord, LineError> {
 /// # Errors
 /// [`LineError`] when the line is not a well-formed v1 receipt.
 pub fn parse_line(line: &[u8]) -> Result<ParsedLine, LineError> {
-    let root = parse(line)?;
-    let Value::Object(obj) = root else {
-        return Err(LineError::NotAnObject {
-            found: type_name(&root),
-        });
-    };
-    let mut f: [Option<Value>; 18] = Default::default();
-    const NAMES: [&str; 18] = [
-        "receipt_id",
-        "receipt_version",
-        "timestamp",
-        "trace_id",
-        "session_id",
-        "tenant_id",
-        "input_c14n",
-        "state_digest",
-        "output_hash",
-        "checks",
-        "action",
-        "reason_codes",
-        "nist_tags",
-        "model_id",
-        "config_digest",
-        "prev_receipt_hash",
-        "receipt_hash",
-        "signature",
-    ];
-    for (k, v) in obj.into_entries() {
-        let Some(slot) = NAMES
-            .iter()
-            .position(|n| *n == k)
-            .and_then(|i| f.get_mut(i))
-        else {
-            return Err(LineError::UnknownField { path: k });
-        };
-        *slot = Some(v);
-    }
-    let mut take = |i: usize| -> Result<Value, LineError> {
-        f.get_mut(i)
-            .and_then(Option::take)
-            .ok_or_else(|| missing(NAMES.get(i).copied().unwrap_or("?")))
-    };
-    let s = |i: usize, v: Value| want_string(NAMES.get(i).copied().unwrap_or("?"), v);
-
-    let receipt_id = s(0, take(0)?)?;
-    let receipt_version = s(1, take(1)?)?;
-    let timestamp = s(2, take(2)?)?;
-    let trace_id = s(3, take(3)?)?;
-    let session_id = s(4, take(4)?)?;
-    let tenant_id = s(5, take(5)?)?;
-    let input_c14n = s(6, take(6)?)?;
-    let state_digest = s(7, take(7)?)?;
-    let output_hash = s(8, take(8)?)?;
-    let checks = match take(9)? {
-        Value::Array(items) => items
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| parse_check(i, v))
-            .collect::<Result<Vec<_>, _>>()?,
-        other => {
-            return Err(LineError::WrongType {
-                path: "checks".into(),
-                expected: "an array of objects",
-                found: type_name(&other),
+    let mut p = Parser::new(line)?;
+    p.skip_ws();
+    match p.peek() {
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(LineError::NotAnObject {
+                found: next_type(&mut p, 0)?,
             });
         }
-    };
-    let action_text = s(10, take(10)?)?;
-    let reason_codes = want_string_list("reason_codes", take(11)?)?;
-    let nist_tags = want_string_list("nist_tags", take(12)?)?;
-    let model_id = s(13, take(13)?)?;
-    let config_digest = s(14, take(14)?)?;
-    let prev_receipt_hash = s(15, take(15)?)?;
-    let receipt_hash = s(16, take(16)?)?;
-    let signature = s(17, take(17)?)?;
+        None => return Err(p.syntax("unexpected end of input").into()),
+    }
+    let mut strings: [String; 18] = Default::default();
+    let mut checks = Vec::new();
+    let mut reason_codes = Vec::new();
+    let mut nist_tags = Vec::new();
+    let seen = members(
+        &mut p,
+        &NAMES,
+        |p, i, key| {
+            match i {
+                9 => {
+                    if p.peek() != Some(b'[') {
+                        return Err(wrong("checks", "an array of objects", next_type(p, 1)?));
+                    }
+                    p.pos += 1;
+                    p.skip_ws();
+                    if p.peek() == Some(b']') {
+                        p.pos += 1;
+                        return Ok(());
+                    }
+                    loop {
+                        checks.push(check_at(p, checks.len())?);
+                        p.skip_ws();
+                        match p.peek() {
+                            Some(b',') => p.pos += 1,
+                            Some(b']') => {
+                                p.pos += 1;
+                                return Ok(());
+                            }
+                            _ => return Err(p.syntax("expected ',' or ']' in array").into()),
+                        }
+                    }
+                }
+                11 => reason_codes = string_list_at(p, key, 1)?,
+                12 => nist_tags = string_list_at(p, key, 1)?,
+                _ => {
+                    if let Some(slot) = strings.get_mut(i) {
+                        *slot = string_at(p, key, 1)?;
+                    }
+                }
+            }
+            Ok(())
+        },
+        |k| LineError::UnknownField {
+            path: k.chars().take(64).collect(),
+        },
+    )?;
+    p.skip_ws();
+    if !p.at_end() {
+        return Err(p.syntax("trailing characters after the JSON value").into());
+    }
+    if let Some(i) = (0..NAMES.len()).find(|i| seen & (1 << i) == 0) {
+        return Err(missing(NAMES.get(i).copied().unwrap_or("?")));
+    }
+    let [
+        receipt_id,
+        receipt_version,
+        timestamp,
+        trace_id,
+        session_id,
+        tenant_id,
+        input_c14n,
+        state_digest,
+        output_hash,
+        _,
+        action_text,
+        _,
+        _,
+        model_id,
+        config_digest,
+        prev_receipt_hash,
+        receipt_hash,
+        signature,
+    ] = strings;
 
     if receipt_version != RECEIPT_VERSION {
         return Err(LineError::UnsupportedVersion(

@@ -81,31 +81,82 @@ pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
     Ok(v)
 }
 
-struct Parser<'a> {
+pub(super) struct Parser<'a> {
     src: &'a str,
     bytes: &'a [u8],
-    pos: usize,
+    pub(super) pos: usize,
 }
 
-impl Parser<'_> {
-    fn peek(&self) -> Option<u8> {
+impl<'a> Parser<'a> {
+    /// A parser over UTF-8 bytes.
+    ///
+    /// # Errors
+    /// [`JsonError::InvalidUtf8`].
+    pub(super) fn new(bytes: &'a [u8]) -> Result<Self, JsonError> {
+        let src = std::str::from_utf8(bytes).map_err(|e| JsonError::InvalidUtf8 {
+            offset: e.valid_up_to(),
+        })?;
+        Ok(Self {
+            src,
+            bytes: src.as_bytes(),
+            pos: 0,
+        })
+    }
+
+    pub(super) fn at_end(&self) -> bool {
+        self.pos == self.bytes.len()
+    }
+
+    /// Consumes `b` (after whitespace) or fails with `what`.
+    pub(super) fn expect(&mut self, b: u8, what: &'static str) -> Result<(), JsonError> {
+        self.skip_ws();
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.syntax(what))
+        }
+    }
+
+    /// An object key (the next token must be a string), borrowed when it has no escapes.
+    pub(super) fn key(&mut self) -> Result<std::borrow::Cow<'a, str>, JsonError> {
+        if self.peek() != Some(b'"') {
+            return Err(self.syntax("expected a string key"));
+        }
+        let start = self.pos + 1;
+        let mut i = start;
+        while let Some(&b) = self.bytes.get(i) {
+            match b {
+                b'"' => {
+                    self.pos = i + 1;
+                    let s = self.src.get(start..i).unwrap_or_default();
+                    return Ok(std::borrow::Cow::Borrowed(s));
+                }
+                b'\\' | 0x00..=0x1f => break,
+                _ => i += 1,
+            }
+        }
+        self.string().map(std::borrow::Cow::Owned)
+    }
+
+    pub(super) fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
 
-    fn syntax(&self, what: &'static str) -> JsonError {
+    pub(super) fn syntax(&self, what: &'static str) -> JsonError {
         JsonError::Syntax {
             offset: self.pos,
             what,
         }
     }
 
-    fn skip_ws(&mut self) {
+    pub(super) fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
         }
     }
 
-    fn expect_lit(&mut self, lit: &'static [u8], v: Value) -> Result<Value, JsonError> {
+    pub(super) fn expect_lit(&mut self, lit: &'static [u8], v: Value) -> Result<Value, JsonError> {
         if self.bytes.get(self.pos..self.pos + lit.len()) == Some(lit) {
             self.pos += lit.len();
             Ok(v)
@@ -114,7 +165,7 @@ impl Parser<'_> {
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value, JsonError> {
+    pub(super) fn value(&mut self, depth: usize) -> Result<Value, JsonError> {
         match self.peek() {
             Some(b'{') => self.object(depth + 1).map(Value::Object),
             Some(b'[') => self.array(depth + 1),
@@ -162,7 +213,7 @@ impl Parser<'_> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Result<Object, JsonError> {
+    pub(super) fn object(&mut self, depth: usize) -> Result<Object, JsonError> {
         self.check_depth(depth)?;
         self.pos += 1;
         let mut obj = Object::new();
@@ -239,7 +290,7 @@ impl Parser<'_> {
         Ok(v)
     }
 
-    fn string(&mut self) -> Result<String, JsonError> {
+    pub(super) fn string(&mut self) -> Result<String, JsonError> {
         self.pos += 1; // opening quote
         let mut out = String::new();
         let mut run_start = self.pos;
@@ -313,7 +364,7 @@ impl Parser<'_> {
         self.pos - start
     }
 
-    fn number(&mut self) -> Result<Number, JsonError> {
+    pub(super) fn number(&mut self) -> Result<Number, JsonError> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.pos += 1;

@@ -239,10 +239,6 @@ impl Object {
     pub(crate) fn push_unchecked(&mut self, key: String, value: Value) {
         self.entries.push((key, value));
     }
-
-    pub(crate) fn into_entries(self) -> Vec<(String, Value)> {
-        self.entries
-    }
 }
 
 impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Object {
