@@ -58,18 +58,19 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     let c = Connection::open(path).map_err(backend("open"))?;
     c.busy_timeout(Duration::from_secs(60))
         .map_err(backend("set busy timeout"))?;
-    // Large pages: on this class of machine the cost of appending is dominated by write system
-    // calls per page (measured: 4 KiB pages cost about twice as much per receipt as 64 KiB).
+    // Larger pages: on this class of machine appending is dominated by write system calls per
+    // page (4 KiB pages cost about twice as much per receipt as 64 KiB); 16 KiB pages match
+    // 64 KiB on throughput with a lower p99 (less index-page amplification per commit).
     // Only takes effect when the database file is created.
-    c.pragma_update(None, "page_size", 65_536)
+    c.pragma_update(None, "page_size", 16_384)
         .map_err(backend("set page size"))?;
     c.pragma_update(None, "journal_mode", "WAL")
         .map_err(backend("enable WAL"))?;
     c.pragma_update(None, "synchronous", "FULL")
         .map_err(backend("set synchronous"))?;
-    // Checkpoint about every 64 MiB of WAL (1,024 pages of 64 KiB): group commits touch many
+    // Checkpoint about every 64 MiB of WAL (4,096 pages of 16 KiB): group commits touch many
     // index pages, and each checkpoint rewrites them.
-    c.pragma_update(None, "wal_autocheckpoint", 1_024)
+    c.pragma_update(None, "wal_autocheckpoint", 4_096)
         .map_err(backend("set checkpoint interval"))?;
     // 64 MiB of page cache keeps the id and trace indexes in memory while appending.
     c.pragma_update(None, "cache_size", -65_536)
