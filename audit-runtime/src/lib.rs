@@ -35,6 +35,7 @@ pub mod chain;
 pub mod config;
 pub mod export;
 pub mod keys;
+pub mod merkle;
 mod platform;
 pub mod receipt;
 pub mod seal;
