@@ -32,6 +32,7 @@
 mod auditor;
 pub mod canonical;
 pub mod chain;
+pub mod checkpoint;
 pub mod config;
 pub mod export;
 pub mod keys;
