@@ -201,7 +201,6 @@ impl Checkpoint {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
     use crate::SigningKey;
