@@ -1,0 +1,131 @@
+//! Our checkpoints and proofs, verified by an implementation this project did not write:
+//! Go's `golang.org/x/mod/sumdb/note` and `sumdb/tlog` (Debian: golang-go and
+//! golang-golang-x-mod-dev, installed by `.ci/run`). Skipped where Go is missing, except in CI.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a broken fixture should fail the test loudly"
+)]
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use ai_audit::SigningKey;
+use ai_audit::checkpoint::Checkpoint;
+use ai_audit::merkle::{MerkleTree, leaf_hash};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+const GOPATH: &str = "/usr/share/gocode";
+
+fn go_available() -> bool {
+    let ok = Command::new("go")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+        && Path::new(GOPATH)
+            .join("src/golang.org/x/mod/sumdb/tlog")
+            .is_dir();
+    assert!(
+        ok || std::env::var_os("CI").is_none(),
+        "CI needs Go with golang.org/x/mod (apt-get install golang-go golang-golang-x-mod-dev)"
+    );
+    if !ok {
+        eprintln!("SKIP: Go or golang.org/x/mod is not installed");
+    }
+    ok
+}
+
+#[test]
+fn go_sumdb_note_and_tlog_accept_our_checkpoint_and_proofs() {
+    if !go_available() {
+        return;
+    }
+    let key = SigningKey::from_hex(&"01".repeat(32)).unwrap();
+    let name = "audit.example.com";
+    let leaves: Vec<_> = (0..300u32).map(|i| leaf_hash(&i.to_le_bytes())).collect();
+    let tree = MerkleTree::new(leaves.clone());
+    let size = 300;
+    let root = tree.root(size).unwrap();
+    let note = Checkpoint::new(format!("{name}/acme"), size, root)
+        .sign(name, &key)
+        .unwrap();
+    let b64 = |h: &[u8; 32]| STANDARD.encode(h);
+    let mut proofs = String::new();
+    for n in [1u64, 2, 3, 7, 8, 100, 255, 256, 257, 300] {
+        let r = tree.root(n).unwrap();
+        for i in 0..n {
+            let p = tree.inclusion_proof(i, n).unwrap();
+            write!(
+                proofs,
+                "inclusion {n} {} {i} {}",
+                b64(&r),
+                b64(&leaves[i as usize])
+            )
+            .unwrap();
+            for h in &p {
+                write!(proofs, " {}", b64(h)).unwrap();
+            }
+            proofs.push('\n');
+        }
+        for m in [1u64, n / 2, n.saturating_sub(1)] {
+            if m == 0 || m >= n {
+                continue;
+            }
+            let p = tree.consistency_proof(m, n).unwrap();
+            write!(
+                proofs,
+                "consistency {n} {} {m} {}",
+                b64(&r),
+                b64(&tree.root(m).unwrap())
+            )
+            .unwrap();
+            for h in &p {
+                write!(proofs, " {}", b64(h)).unwrap();
+            }
+            proofs.push('\n');
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("note"), &note).unwrap();
+    std::fs::write(dir.path().join("proofs"), &proofs).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/crosscheck.go");
+    let out = Command::new("go")
+        .arg("run")
+        .arg(&src)
+        .arg(key.verifying_key().note_verifier_key(name))
+        .arg(dir.path().join("note"))
+        .arg(dir.path().join("proofs"))
+        .env("GO111MODULE", "off")
+        .env("GOPATH", GOPATH)
+        .env("GOCACHE", dir.path().join("gocache"))
+        .env("GOFLAGS", "")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.starts_with("OK 1 notes (audit.example.com/acme, size 300)"),
+        "{text}"
+    );
+    // And Go refuses a note whose body was changed after signing.
+    let forged = note.replacen("\n300\n", "\n299\n", 1);
+    std::fs::write(dir.path().join("note"), forged).unwrap();
+    let out = Command::new("go")
+        .arg("run")
+        .arg(&src)
+        .arg(key.verifying_key().note_verifier_key(name))
+        .arg(dir.path().join("note"))
+        .arg(dir.path().join("proofs"))
+        .env("GO111MODULE", "off")
+        .env("GOPATH", GOPATH)
+        .env("GOCACHE", dir.path().join("gocache"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("note.Open"));
+}
