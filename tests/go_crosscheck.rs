@@ -1,10 +1,6 @@
 //! Our checkpoints and proofs, verified by an implementation this project did not write:
 //! Go's `golang.org/x/mod/sumdb/note` and `sumdb/tlog` (Debian: golang-go and
 //! golang-golang-x-mod-dev, installed by `.ci/run`). Skipped where Go is missing, except in CI.
-#![expect(
-    clippy::unwrap_used,
-    reason = "a broken fixture should fail the test loudly"
-)]
 
 use std::fmt::Write as _;
 use std::path::Path;
