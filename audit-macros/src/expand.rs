@@ -51,18 +51,32 @@ fn result_ok_type(ty: &Type) -> Option<&Type> {
 }
 
 #[derive(Default)]
-struct FindImplTrait(bool);
+struct FindOpaque {
+    impl_trait: bool,
+    dyn_trait: bool,
+}
 
-impl Visit<'_> for FindImplTrait {
+impl Visit<'_> for FindOpaque {
     fn visit_type_impl_trait(&mut self, _: &syn::TypeImplTrait) {
-        self.0 = true;
+        self.impl_trait = true;
+    }
+
+    fn visit_type_trait_object(&mut self, _: &syn::TypeTraitObject) {
+        self.dyn_trait = true;
     }
 }
 
-fn has_impl_trait(ty: &Type) -> bool {
-    let mut v = FindImplTrait::default();
+fn find_opaque(ty: &Type) -> FindOpaque {
+    let mut v = FindOpaque::default();
     v.visit_type(ty);
-    v.0
+    v
+}
+
+/// Whether the output is opaque: `impl Trait` or `dyn Trait` somewhere in the type. Such an
+/// output is never hashed.
+fn is_opaque(ty: &Type) -> bool {
+    let v = find_opaque(ty);
+    v.impl_trait || v.dyn_trait
 }
 
 /// How to turn a value of type `ty` (bound by reference to `value`) into an `Outcome::Ok`.
@@ -73,7 +87,7 @@ fn ok_outcome(
     value: &TokenStream,
 ) -> TokenStream {
     match ty {
-        Some(t) if !skip && !has_impl_trait(t) && !is_unit(t) => {
+        Some(t) if !skip && !is_opaque(t) && !is_unit(t) => {
             if is_text(t) {
                 quote!(#capture::Outcome::ok_text(#value))
             } else {
@@ -154,7 +168,7 @@ pub(crate) fn expand(args: &AuditedArgs, f: &ItemFn) -> TokenStream {
     // An unreachable `return` of the declared type pins the body's type, so `?` and `return`
     // infer as in the original function and type errors point at the user's code.
     let fake_return = match ret_ty {
-        Some(t) if !has_impl_trait(t) => quote_spanned! {t.span()=>
+        Some(t) if !find_opaque(t).impl_trait => quote_spanned! {t.span()=>
             #[allow(
                 unreachable_code,
                 clippy::diverging_sub_expression,

@@ -36,7 +36,7 @@ use syn::ItemFn;
 /// | `tenant = EXPR` | required: the tenant whose chain the receipt joins (`impl AsRef<str>`; may use the arguments) |
 /// | `name = "…"` | the decision point's name, recorded as reason code `decision:NAME` (default: the function's name) |
 /// | `capture(a, b)` | the arguments hashed into `input_c14n`; **nothing is captured by default**. One argument: a `str`/`String`/`Cow<str>` (as spelled in the signature) goes through `canonicalize_input`, anything else must be `serde::Serialize` and goes through `hash_json`. Several: `hash_json` of `{"a": …, "b": …}` |
-/// | `skip_output` | do not hash the `Ok` value (by default it is hashed: text through `hash_output`, anything else through `hash_json`; `()` and `impl Trait` outputs are never hashed) |
+/// | `skip_output` | do not hash the `Ok` value (by default it is hashed: text through `hash_output`, anything else through `hash_json`; `()`, `impl Trait` and `dyn Trait` outputs are never hashed) |
 /// | `model = "…"` | the model id (`ai_audit::set_model` in the body overrides it) |
 /// | `session = EXPR` | the session id |
 /// | `trace = EXPR` | the trace id (default: the enclosing audited call's, else random) |
