@@ -108,6 +108,7 @@ fn main() -> anyhow::Result<()> {
     println!("support: {}", support_answer("Where is my application?"));
 
     let layer_stats = guard.finish();
+    capture::flush();
     auditor.flush()?;
     anyhow::ensure!(
         layer_stats.lost() == 0,

@@ -22,6 +22,7 @@
 //! assert_eq!(decide("Loan #42: income 52k, asking 18k", 0.31), Ok("approve"));
 //! assert!(decide("Loan #43: income 20k, asking 90k", 0.93).is_err());
 //! // Two receipts are on their way to the store: `allow` and `reject`.
+//! # capture::flush();
 //! # capture::default().expect("set").flush()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

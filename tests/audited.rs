@@ -30,6 +30,7 @@ fn store() -> &'static Arc<dyn Store> {
 
 fn receipts(tenant: &str) -> Vec<ParsedLine> {
     let store = store();
+    capture::flush();
     capture::default().unwrap().flush().unwrap();
     store::receipts(store.as_ref(), &TenantId::new(tenant), 0..u64::MAX)
         .map(|e| e.unwrap().parse().unwrap())

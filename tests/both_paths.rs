@@ -47,6 +47,7 @@ fn receipts_from_the_macro_and_the_layer_land_in_sqlite_and_verify() {
         .unwrap();
     assert_eq!(rt.block_on(answer_async(1)), 2);
     assert_eq!(guard.finish().emitted, 1);
+    capture::flush();
     auditor.flush().unwrap();
 
     let lines = store::receipts(store.as_ref(), &TenantId::new("both"), 0..u64::MAX)

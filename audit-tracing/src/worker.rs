@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::time::Duration;
 
 use audit_runtime::canonical::{canonicalize_input, hash_output};
 use audit_runtime::{Auditor, PendingEmit, Receipt};
@@ -77,12 +78,26 @@ pub(crate) fn spawn(
         .spawn(move || run(&auditor, &rx, &counters))
 }
 
+/// The next message. While spans keep closing, the worker polls the queue every millisecond
+/// instead of parking, so that closing a span does not have to wake it (a system call on the
+/// application's thread); after 50 ms without work it parks until the next message.
+fn next(rx: &Receiver<Msg>) -> Option<Msg> {
+    for _ in 0..50 {
+        match rx.try_recv() {
+            Ok(m) => return Some(m),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+    rx.recv().ok()
+}
+
 fn run(auditor: &Auditor, rx: &Receiver<Msg>, counters: &Counters) {
     let mut in_flight: Vec<PendingEmit> = Vec::new();
     let mut waiting: Vec<Sender<()>> = Vec::new();
     // Block for the first message, then take whatever else is queued so the auditor can
     // group-commit it; wait for durability only when the queue is empty.
-    while let Ok(first) = rx.recv() {
+    while let Some(first) = next(rx) {
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {

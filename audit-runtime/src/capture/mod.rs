@@ -30,7 +30,8 @@
 //!     result
 //! }
 //! assert_eq!(decide("approve")?, "APPROVE");
-//! capture::default().expect("set above").flush()?;
+//! capture::flush(); // hands every ended scope's receipt to its auditor
+//! capture::default().expect("set above").flush()?; // durable now
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -38,8 +39,8 @@
 //!
 //! | exit | `action` | `reason_codes` (after `decision:NAME` and the body's own) |
 //! |---|---|---|
-//! | [`Outcome::Ok`] (a non-`Result` return counts as `Ok`) | `allow` | — |
-//! | [`Outcome::Err`] (also an early `?`) | `reject`, or `fail_retry` with [`Scope::fail_retry_on_err`] | `error` |
+//! | [`Outcome::ok`] and friends (a non-`Result` return counts as `Ok`) | `allow` | — |
+//! | [`Outcome::err`] (also an early `?`) | `reject`, or `fail_retry` with [`Scope::fail_retry_on_err`] | `error` |
 //! | a panic in the body (the panic goes on) | `fail_retry` | `panicked` |
 //! | a guard or future dropped before it finished (cancellation) | `fail_retry` | `cancelled` |
 //!
@@ -55,15 +56,22 @@
 //! thread and every nested `.await` sees it; no guard is held across an `.await`.
 //!
 //! # Emission and failures
-//! A receipt is handed to the auditor with [`Auditor::submit`] when the scope ends: the caller
-//! waits only if the auditor's queue is full (backpressure), never for durability. Nothing is
-//! dropped silently; every receipt that cannot be handed over is counted in [`stats`]:
+//! When a scope ends, its receipt and the captured texts and values are queued (bounded) for a
+//! process-wide worker thread, which hashes them and hands the receipt to the auditor with
+//! [`Auditor::submit`]. The caller's thread copies the captured data and never hashes, signs or
+//! waits for durability; it waits only when the queues are full (backpressure). [`flush`] waits
+//! until the worker has handed over everything ended before it. Nothing is dropped silently;
+//! every receipt that cannot be handed over is counted in [`stats`]:
 //! [`CaptureStats::no_auditor`] (no default auditor installed), [`CaptureStats::submit_failed`]
 //! (the auditor was shut down). A receipt that the auditor accepts but cannot store is counted by
 //! that auditor in [`crate::AuditorStats::failed`]. Calls of [`check`], [`reason`] and
 //! [`set_model`] outside any scope do nothing and are counted in [`CaptureStats::unattached`].
 
 mod context;
+mod worker;
+
+use worker::Deferred;
+pub use worker::flush;
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -145,74 +153,71 @@ pub fn stats() -> CaptureStats {
     }
 }
 
-/// How an audited call ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Outcome {
-    /// It returned a value (`Ok`, or any non-`Result` value); `action` is `allow`.
-    Ok {
-        /// The output's hash, or empty when the output is not captured.
-        output_hash: String,
-    },
-    /// It returned `Err`; `action` is the scope's error action.
+/// How an audited call ended: build it with [`Outcome::ok_text`], [`Outcome::ok_json`],
+/// [`Outcome::ok`], [`Outcome::err`], [`Outcome::panicked`] or [`Outcome::cancelled`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome(Kind);
+
+#[derive(Clone, Debug, PartialEq)]
+enum Kind {
+    Ok(Deferred),
     Err,
-    /// It panicked; `action` is `fail_retry`, reason `panicked`.
     Panicked,
-    /// It was dropped before it finished; `action` is `fail_retry`, reason `cancelled`.
     Cancelled,
 }
 
 impl Outcome {
-    /// Success without an output hash.
+    /// It returned a value (`Ok`, or any non-`Result` value) that is not captured; `action` is
+    /// `allow`.
     #[must_use]
     pub fn ok() -> Self {
-        Self::Ok {
-            output_hash: String::new(),
-        }
+        Self(Kind::Ok(Deferred::None))
     }
 
-    /// Success; the output text is hashed with [`canonical::hash_output`].
+    /// It returned this text; `output_hash` is [`canonical::hash_output`] of it (computed off
+    /// the caller's thread).
     #[must_use]
     pub fn ok_text(output: &str) -> Self {
-        Self::Ok {
-            output_hash: canonical::hash_output(output),
-        }
+        Self(Kind::Ok(Deferred::Output(output.to_owned())))
     }
 
-    /// Success; the output is hashed with [`canonical::hash_json`] of its
+    /// It returned this value; `output_hash` is [`canonical::hash_json`] of its
     /// [`canonical::to_value`]. If it cannot be serialized the hash stays empty and
     /// [`CaptureStats::capture_failed`] counts it.
     #[cfg(feature = "serde")]
     #[must_use]
     pub fn ok_json<T: serde::Serialize + ?Sized>(output: &T) -> Self {
-        Self::Ok {
-            output_hash: json_hash(output),
-        }
+        Self(Kind::Ok(json_value(output)))
     }
 
-    /// Failure (`Err`).
+    /// It returned `Err`; `action` is the scope's error action, reason `error`.
     #[must_use]
     pub fn err() -> Self {
-        Self::Err
+        Self(Kind::Err)
+    }
+
+    /// It panicked; `action` is `fail_retry`, reason `panicked`.
+    #[must_use]
+    pub fn panicked() -> Self {
+        Self(Kind::Panicked)
+    }
+
+    /// It was dropped before it finished; `action` is `fail_retry`, reason `cancelled`.
+    #[must_use]
+    pub fn cancelled() -> Self {
+        Self(Kind::Cancelled)
     }
 }
 
 #[cfg(feature = "serde")]
-fn json_hash<T: serde::Serialize + ?Sized>(value: &T) -> String {
+fn json_value<T: serde::Serialize + ?Sized>(value: &T) -> Deferred {
     match canonical::to_value(value) {
-        Ok(v) => canonical::hash_json(&v),
+        Ok(v) => Deferred::Json(v),
         Err(_) => {
             context::CAPTURE_FAILED.fetch_add(1, Ordering::Relaxed);
-            String::new()
+            Deferred::None
         }
     }
-}
-
-#[derive(Debug)]
-enum Input {
-    None,
-    Hash(String),
-    Fields(Object),
 }
 
 /// What to record about one audited call: tenant, name, input, model, session, trace.
@@ -227,7 +232,9 @@ pub struct Scope {
     session: Option<SessionId>,
     trace: Option<TraceId>,
     on_err: Action,
-    input: Input,
+    input: Deferred,
+    /// `input` is the object of named fields.
+    fields: bool,
 }
 
 impl Scope {
@@ -241,7 +248,8 @@ impl Scope {
             session: None,
             trace: None,
             on_err: Action::Reject,
-            input: Input::None,
+            input: Deferred::None,
+            fields: false,
         }
     }
 
@@ -283,7 +291,7 @@ impl Scope {
 
     /// The input is this text: `input_c14n` is [`canonical::canonicalize_input`] of it.
     pub fn input_text(mut self, text: &str) -> Self {
-        self.input = Input::Hash(canonical::canonicalize_input(text));
+        self.input = Deferred::Input(text.to_owned());
         self
     }
 
@@ -291,7 +299,7 @@ impl Scope {
     /// serialized the hash stays empty and [`CaptureStats::capture_failed`] counts it.
     #[cfg(feature = "serde")]
     pub fn input_json<T: serde::Serialize + ?Sized>(mut self, value: &T) -> Self {
-        self.input = Input::Hash(json_hash(value));
+        self.input = json_value(value);
         self
     }
 
@@ -315,17 +323,18 @@ impl Scope {
     }
 
     fn add_field(&mut self, name: &str, value: canonical::Value) {
-        let mut object = match std::mem::replace(&mut self.input, Input::None) {
-            Input::Fields(o) => o,
-            Input::None | Input::Hash(_) => Object::new(),
+        let mut object = match std::mem::replace(&mut self.input, Deferred::None) {
+            Deferred::Json(canonical::Value::Object(o)) if self.fields => o,
+            _ => Object::new(),
         };
         object.insert(name, value);
-        self.input = Input::Fields(object);
+        self.input = Deferred::Json(canonical::Value::Object(object));
+        self.fields = true;
     }
 
     /// Starts the scope on this thread. The returned guard emits the receipt when it is
-    /// finished or dropped (a drop during a panic records [`Outcome::Panicked`], any other drop
-    /// [`Outcome::Cancelled`]).
+    /// finished or dropped (a drop during a panic records [`Outcome::panicked`], any other drop
+    /// [`Outcome::cancelled`]).
     pub fn enter(self) -> ScopeGuard {
         let pending = self.start();
         context::push(&pending.frame);
@@ -337,7 +346,7 @@ impl Scope {
 
     /// Wraps a future: the scope is current while the future is polled, and the receipt is
     /// emitted when it completes (`map` turns its output into an [`Outcome`]), or when it is
-    /// dropped before that ([`Outcome::Cancelled`], or [`Outcome::Panicked`] after a panic in a
+    /// dropped before that ([`Outcome::cancelled`], or [`Outcome::panicked`] after a panic in a
     /// poll). `Audited<F>` is `Send` exactly when `F` is.
     pub fn wrap<F: Future>(self, future: F, map: fn(&F::Output) -> Outcome) -> Audited<F> {
         Audited {
@@ -387,11 +396,6 @@ impl Pending {
         if let Some(s) = scope.session {
             r.session_id = s;
         }
-        r.input_c14n = match scope.input {
-            Input::None => String::new(),
-            Input::Hash(h) => h,
-            Input::Fields(o) => canonical::hash_json(&canonical::Value::Object(o)),
-        };
         if let Some(m) = frame.model.or(scope.model) {
             r.model_id = m;
         }
@@ -400,14 +404,15 @@ impl Pending {
             r.reason_codes.push(format!("decision:{n}"));
         }
         r.reason_codes.extend(frame.reasons);
-        let (action, reason) = match outcome {
-            Outcome::Ok { output_hash } => {
-                r.output_hash = output_hash;
+        let mut output = Deferred::None;
+        let (action, reason) = match outcome.0 {
+            Kind::Ok(o) => {
+                output = o;
                 (Action::Allow, None)
             }
-            Outcome::Err => (scope.on_err, Some("error")),
-            Outcome::Panicked => (Action::FailRetry, Some("panicked")),
-            Outcome::Cancelled => (Action::FailRetry, Some("cancelled")),
+            Kind::Err => (scope.on_err, Some("error")),
+            Kind::Panicked => (Action::FailRetry, Some("panicked")),
+            Kind::Cancelled => (Action::FailRetry, Some("cancelled")),
         };
         r.action = action;
         r.reason_codes.extend(reason.map(str::to_owned));
@@ -415,17 +420,12 @@ impl Pending {
             context::NO_AUDITOR.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        match auditor.submit(r) {
-            // Dropping the handle does not cancel the receipt; store failures are counted by the
-            // auditor (`AuditorStats::failed`).
-            Ok(pending) => {
-                drop(pending);
-                context::SUBMITTED.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => {
-                context::SUBMIT_FAILED.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        worker::send(worker::Job {
+            auditor,
+            receipt: r,
+            input: scope.input,
+            output,
+        });
     }
 }
 
@@ -453,9 +453,9 @@ impl Drop for ScopeGuard {
         if let Some(p) = self.pending.take() {
             context::pop(&p.frame);
             let outcome = if std::thread::panicking() {
-                Outcome::Panicked
+                Outcome::panicked()
             } else {
-                Outcome::Cancelled
+                Outcome::cancelled()
             };
             p.emit(outcome);
         }
@@ -526,9 +526,9 @@ impl<F: Future> Drop for Audited<F> {
         if let Some(p) = pending {
             let panicked = std::thread::panicking() || context::lock(&p.frame).panicked;
             p.emit(if panicked {
-                Outcome::Panicked
+                Outcome::panicked()
             } else {
-                Outcome::Cancelled
+                Outcome::cancelled()
             });
         }
     }

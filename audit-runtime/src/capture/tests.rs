@@ -17,6 +17,7 @@ fn auditor() -> (Auditor, Arc<dyn Store>) {
 }
 
 fn receipts(a: &Auditor, store: &Arc<dyn Store>, tenant: &str) -> Vec<canonical::ParsedLine> {
+    flush();
     a.flush().unwrap();
     store::receipts(store.as_ref(), &TenantId::new(tenant), 0..u64::MAX)
         .map(|e| e.unwrap().parse().unwrap())
