@@ -1,9 +1,60 @@
 //! # ai-audit
 //!
 //! Tamper-evident, independently verifiable decision receipts for AI systems. This is the crate
-//! applications depend on; it re-exports [`audit_runtime`].
+//! applications depend on; it re-exports [`audit_runtime`], the [`audited`] attribute and (with
+//! the `tracing` feature) the tracing layer.
+//!
+//! ```
+//! use ai_audit::{audited, capture, store::MemoryStore, Auditor, SigningKey};
+//!
+//! #[audited(tenant = "bank-eu", capture(application), model = "credit-scorer-7")]
+//! fn decide(application: &str, risk: f64) -> Result<&'static str, String> {
+//!     ai_audit::check("default_risk", risk, 0.7);
+//!     if risk >= 0.7 {
+//!         return Err("refer to underwriter".to_owned());
+//!     }
+//!     Ok("approve")
+//! }
+//!
+//! capture::set_default(
+//!     Auditor::builder().signer(SigningKey::generate()?).store(MemoryStore::new()).build()?,
+//! );
+//! assert_eq!(decide("Loan #42: income 52k, asking 18k", 0.31), Ok("approve"));
+//! assert!(decide("Loan #43: income 20k, asking 90k", 0.93).is_err());
+//! // Two receipts are on their way to the store: `allow` and `reject`.
+//! # capture::flush();
+//! # capture::default().expect("set").flush()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Feature flags
+//! | feature | default | what |
+//! |---|---|---|
+//! | `macros` | yes | `#[audited]` (and hashing of `serde::Serialize` values for its `capture(...)`) |
+//! | `sqlite` | yes | the embedded SQLite store |
+//! | `tracing` | no | [`AuditLayer`](tracing::AuditLayer): audit spans of `tracing` become receipts |
+//! | `tokio` | no | `Auditor::emit_async` |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[doc(inline)]
 pub use audit_runtime::*;
+
+/// Records one receipt per call of a function; see [`audit_macros::audited`].
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub use audit_macros::audited;
+
+/// The tracing layer: spans with `audit.tenant` become receipts (see [`audit_tracing`]).
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub mod tracing {
+    pub use audit_tracing::*;
+}
+
+/// What `#[audited]` expands into. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use audit_runtime::capture;
+}

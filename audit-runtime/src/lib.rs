@@ -24,6 +24,7 @@
 //! ```
 //!
 //! Modules: [`receipt`] (the data), [`canonical`] (the bytes that are hashed and signed),
+//! [`capture`] (one receipt per audited call; what `#[audited]` expands into),
 //! [`keys`], [`seal`], [`chain`], [`store`], [`verify`], [`config`], and the [`Auditor`]. The receipt format is specified in
 //! `docs/receipt-format.md`.
 #![forbid(unsafe_code)]
@@ -31,6 +32,7 @@
 
 mod auditor;
 pub mod canonical;
+pub mod capture;
 pub mod chain;
 pub mod checkpoint;
 pub mod config;
@@ -50,6 +52,7 @@ pub use auditor::{
     EmitError, Emitted, PendingEmit,
 };
 pub use canonical::CanonicalError;
+pub use capture::{check, reason, set_model};
 pub use chain::{Chain, ChainError, MemoryLedger};
 pub use config::{AuditConfig, ConfigError, KeySource};
 pub use keys::{KeyError, KeyId, SigningKey, VerifyingKey};

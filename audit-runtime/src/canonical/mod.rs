@@ -19,9 +19,13 @@ mod float;
 mod hashing;
 mod line;
 mod parse;
+#[cfg(feature = "serde")]
+mod serde;
 mod value;
 mod write;
 
+#[cfg(feature = "serde")]
+pub use self::serde::{SerializeError, to_value};
 pub use float::format_f64;
 pub use hashing::{canonicalize_input, hash_json, hash_output, hash_state, sha256_hex};
 pub use line::{LineError, ParsedLine, parse_line};

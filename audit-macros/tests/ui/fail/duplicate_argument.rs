@@ -1,0 +1,6 @@
+use ai_audit::audited;
+
+#[audited(tenant = "acme", model = "a", model = "b")]
+fn decide() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use ai_audit::audited;
+
+#[audited(name = "decide")]
+fn decide() {}
+
+fn main() {}
