@@ -32,6 +32,24 @@ fn go_available() -> bool {
     ok
 }
 
+/// Runs `tests/go/crosscheck.go` on the note and proofs in `dir`.
+#[expect(clippy::expect_used, reason = "a test fails loudly when Go cannot start")]
+fn run_go(verifier: &str, dir: &Path) -> std::process::Output {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/crosscheck.go");
+    Command::new("go")
+        .arg("run")
+        .arg(&src)
+        .arg(verifier)
+        .arg(dir.join("note"))
+        .arg(dir.join("proofs"))
+        .env("GO111MODULE", "off")
+        .env("GOPATH", GOPATH)
+        .env("GOCACHE", dir.join("gocache"))
+        .env("GOFLAGS", "")
+        .output()
+        .expect("go runs")
+}
+
 #[test]
 fn go_sumdb_note_and_tlog_accept_our_checkpoint_and_proofs() {
     if !go_available() {
@@ -85,19 +103,8 @@ fn go_sumdb_note_and_tlog_accept_our_checkpoint_and_proofs() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("note"), &note).unwrap();
     std::fs::write(dir.path().join("proofs"), &proofs).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/crosscheck.go");
-    let out = Command::new("go")
-        .arg("run")
-        .arg(&src)
-        .arg(key.verifying_key().note_verifier_key(name))
-        .arg(dir.path().join("note"))
-        .arg(dir.path().join("proofs"))
-        .env("GO111MODULE", "off")
-        .env("GOPATH", GOPATH)
-        .env("GOCACHE", dir.path().join("gocache"))
-        .env("GOFLAGS", "")
-        .output()
-        .unwrap();
+    let verifier = key.verifying_key().note_verifier_key(name);
+    let out = run_go(&verifier, dir.path());
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -111,17 +118,7 @@ fn go_sumdb_note_and_tlog_accept_our_checkpoint_and_proofs() {
     // And Go refuses a note whose body was changed after signing.
     let forged = note.replacen("\n300\n", "\n299\n", 1);
     std::fs::write(dir.path().join("note"), forged).unwrap();
-    let out = Command::new("go")
-        .arg("run")
-        .arg(&src)
-        .arg(key.verifying_key().note_verifier_key(name))
-        .arg(dir.path().join("note"))
-        .arg(dir.path().join("proofs"))
-        .env("GO111MODULE", "off")
-        .env("GOPATH", GOPATH)
-        .env("GOCACHE", dir.path().join("gocache"))
-        .output()
-        .unwrap();
+    let out = run_go(&verifier, dir.path());
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("note.Open"));
 }
