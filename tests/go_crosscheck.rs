@@ -33,7 +33,10 @@ fn go_available() -> bool {
 }
 
 /// Runs `tests/go/crosscheck.go` on the note and proofs in `dir`.
-#[expect(clippy::expect_used, reason = "a test fails loudly when Go cannot start")]
+#[expect(
+    clippy::expect_used,
+    reason = "a test fails loudly when Go cannot start"
+)]
 fn run_go(verifier: &str, dir: &Path) -> std::process::Output {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/crosscheck.go");
     Command::new("go")
