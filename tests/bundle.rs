@@ -8,28 +8,12 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use support::{
-    RawEntry, VECTOR_PK, our_export_of_the_vectors, raw_zip, resign, vector_key, vectors,
-    zip_members,
+    RawEntry, VECTOR_PK, ai_audit, our_export_of_the_vectors, raw_zip, resign, text, vector_key,
+    vectors, zip_members,
 };
-
-fn ai_audit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ai-audit"))
-        .args(args)
-        .env_remove("AI_AUDIT_VERIFY_KEY")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn vector(name: &str) -> String {
     vectors().join(name).to_str().unwrap().to_owned()

@@ -8,23 +8,7 @@ mod support;
 
 use std::process::{Command, Output};
 
-use support::{VECTOR_PK, bundle_receipts, vectors};
-
-fn ai_audit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ai-audit"))
-        .args(args)
-        .env_remove("AI_AUDIT_VERIFY_KEY")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use support::{VECTOR_PK, ai_audit, bundle_receipts, text, vectors};
 
 fn assert_no_panic(o: &Output) {
     let t = text(o);

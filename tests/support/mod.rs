@@ -219,3 +219,21 @@ pub(crate) fn our_export_of_the_vectors() -> Vec<u8> {
     }
     w.finish().unwrap().output
 }
+
+/// Runs the `ai-audit` binary with `args`, without a pinned key in the environment.
+pub(crate) fn ai_audit(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ai-audit"))
+        .args(args)
+        .env_remove("AI_AUDIT_VERIFY_KEY")
+        .output()
+        .unwrap()
+}
+
+/// Standard output and standard error of a run, as one text.
+pub(crate) fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
