@@ -8,6 +8,8 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+mod ed25519;
+
 /// Why a key could not be generated or loaded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -87,7 +89,11 @@ fn decode_hex<const N: usize>(text: &str, what: &'static str) -> Result<[u8; N],
 /// # Ok::<(), audit_runtime::KeyError>(())
 /// ```
 #[derive(Clone)]
-pub struct SigningKey(ed25519_dalek::SigningKey);
+pub struct SigningKey {
+    inner: ed25519_dalek::SigningKey,
+    /// The expanded secret, cached so that signing does not hash the seed again.
+    expanded: ed25519::Expanded,
+}
 
 impl SigningKey {
     /// A fresh key from the operating system's random number generator.
@@ -97,13 +103,20 @@ impl SigningKey {
     pub fn generate() -> Result<Self, KeyError> {
         let mut seed = Zeroizing::new([0u8; 32]);
         getrandom::fill(seed.as_mut()).map_err(|e| KeyError::Rng(e.to_string()))?;
-        Ok(Self(ed25519_dalek::SigningKey::from_bytes(&seed)))
+        Ok(Self::from_dalek(ed25519_dalek::SigningKey::from_bytes(
+            &seed,
+        )))
     }
 
     /// A key from its 32-byte seed.
     #[must_use]
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        Self(ed25519_dalek::SigningKey::from_bytes(seed))
+        Self::from_dalek(ed25519_dalek::SigningKey::from_bytes(seed))
+    }
+
+    fn from_dalek(inner: ed25519_dalek::SigningKey) -> Self {
+        let expanded = ed25519::Expanded::new(&inner);
+        Self { inner, expanded }
     }
 
     /// A key from 64 hex characters (surrounding whitespace is ignored), the format of
@@ -153,20 +166,19 @@ impl SigningKey {
     /// The seed as 64 hex characters, in a buffer that is zeroized on drop. Handle with care.
     #[must_use]
     pub fn to_seed_hex(&self) -> Zeroizing<String> {
-        Zeroizing::new(hex::encode(self.0.to_bytes()))
+        Zeroizing::new(hex::encode(self.inner.to_bytes()))
     }
 
     /// The public half.
     #[must_use]
     pub fn verifying_key(&self) -> VerifyingKey {
-        VerifyingKey(self.0.verifying_key())
+        VerifyingKey(self.inner.verifying_key())
     }
 
     /// Signs `msg` (pure Ed25519, RFC 8032).
     #[must_use]
     pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
-        use ed25519_dalek::Signer as _;
-        self.0.sign(msg).to_bytes()
+        self.expanded.sign(msg)
     }
 }
 
@@ -335,18 +347,7 @@ impl VerifyingKey {
         if items.is_empty() {
             return true;
         }
-        let mut msgs = Vec::with_capacity(items.len());
-        let mut sigs = Vec::with_capacity(items.len());
-        for (m, s) in items {
-            let (r, _) = s.split_at(32);
-            if SMALL_ORDER_R.iter().any(|bad| bad[..] == *r) {
-                return false;
-            }
-            msgs.push(*m);
-            sigs.push(ed25519_dalek::Signature::from_bytes(s));
-        }
-        let keys = vec![self.0; items.len()];
-        ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
+        ed25519::verify_batch_one_key(&self.0, items, &SMALL_ORDER_R)
     }
 }
 

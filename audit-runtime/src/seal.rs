@@ -89,7 +89,7 @@ impl SealedReceipt {
     /// `receipt_hash` as 64 lowercase hex characters.
     #[must_use]
     pub fn receipt_hash_hex(&self) -> String {
-        hex::encode(self.hash)
+        canonical::to_hex(self.hash)
     }
 
     /// The Ed25519 signature over the seal payload.
@@ -101,7 +101,7 @@ impl SealedReceipt {
     /// `signature` as 128 lowercase hex characters.
     #[must_use]
     pub fn signature_hex(&self) -> String {
-        hex::encode(self.signature)
+        canonical::to_hex(self.signature)
     }
 
     /// Appends the JSONL line (declaration order, no trailing newline).

@@ -45,7 +45,12 @@ fn is_ours(field: &Field) -> bool {
 impl Visit for SpanFields {
     fn record_str(&mut self, field: &Field, value: &str) {
         if is_ours(field) {
-            self.set(field, value.to_owned());
+            // Inputs and outputs are large: reuse buffers the worker gave back after hashing.
+            let owned = match field.name() {
+                "audit.input" | "audit.output" => audit_runtime::capture::pooled_text(value),
+                _ => value.to_owned(),
+            };
+            self.set(field, owned);
         }
     }
 

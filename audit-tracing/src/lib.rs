@@ -169,8 +169,8 @@ impl AuditLayer {
         }
     }
 
-    fn send(&self, job: Job) {
-        let msg = Msg::Receipt(Box::new(job));
+    fn send(&self, span: AuditSpan) {
+        let msg = Msg::Receipt(span);
         let sent = if self.lossy {
             match self.tx.try_send(msg) {
                 Ok(()) => true,
@@ -194,7 +194,9 @@ impl AuditLayer {
 /// Per-span state of an audit span (private, so no other layer can overwrite it).
 struct AuditSpan {
     fields: SpanFields,
-    receipt_id: ReceiptId,
+    /// Made when first needed (a child span's trace, or the receipt on the worker), so that
+    /// spans without audited children cost no id on the application's thread.
+    receipt_id: std::sync::OnceLock<ReceiptId>,
     timestamp: audit_runtime::Timestamp,
     inherited_trace: Option<TraceId>,
     checks: Vec<CheckRecord>,
@@ -222,7 +224,7 @@ where
             .find_map(|parent| parent.extensions().get::<AuditSpan>().map(AuditSpan::trace));
         span.extensions_mut().insert(AuditSpan {
             fields,
-            receipt_id: ReceiptId::random(),
+            receipt_id: std::sync::OnceLock::new(),
             timestamp: audit_runtime::Timestamp::now_utc(),
             inherited_trace,
             checks: Vec::new(),
@@ -263,11 +265,15 @@ where
         let Some(state) = span.extensions_mut().remove::<AuditSpan>() else {
             return;
         };
-        self.send(state.into_job());
+        self.send(state);
     }
 }
 
 impl AuditSpan {
+    fn receipt_id(&self) -> &ReceiptId {
+        self.receipt_id.get_or_init(ReceiptId::random)
+    }
+
     fn trace(&self) -> TraceId {
         self.fields
             .trace
@@ -276,16 +282,18 @@ impl AuditSpan {
             .or_else(|| self.inherited_trace.clone())
             .unwrap_or_else(|| {
                 // Fixed at the first look, so later children agree with the receipt.
-                TraceId::new(self.receipt_id.as_str())
+                TraceId::new(self.receipt_id().as_str())
             })
     }
 
-    fn into_job(self) -> Job {
+    pub(crate) fn into_job(self) -> Job {
         let trace = self.trace();
         let f = self.fields;
         let mut r = Receipt::new_at(
             f.tenant.unwrap_or_default(),
-            self.receipt_id,
+            self.receipt_id
+                .into_inner()
+                .unwrap_or_else(ReceiptId::random),
             self.timestamp,
         );
         r.trace_id = trace;

@@ -7,6 +7,7 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::Duration;
 
 use audit_runtime::canonical::{canonicalize_input, hash_output};
+use audit_runtime::capture::recycle_text;
 use audit_runtime::{Auditor, PendingEmit, Receipt};
 
 /// A closed audit span: the receipt and the texts still to hash.
@@ -16,8 +17,13 @@ pub(crate) struct Job {
     pub(crate) output: Option<String>,
 }
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "unboxed on purpose: an allocation on the application's thread freed on the worker's is the costly kind"
+)]
 pub(crate) enum Msg {
-    Receipt(Box<Job>),
+    /// A closed audit span; its receipt is assembled here, not on the application's thread.
+    Receipt(crate::AuditSpan),
     Flush(Sender<()>),
 }
 
@@ -101,17 +107,19 @@ fn run(auditor: &Auditor, rx: &Receiver<Msg>, counters: &Counters) {
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
-                Msg::Receipt(job) => {
+                Msg::Receipt(span) => {
                     let Job {
                         mut receipt,
                         input,
                         output,
-                    } = *job;
+                    } = span.into_job();
                     if let Some(i) = input {
                         receipt.input_c14n = canonicalize_input(&i);
+                        recycle_text(i);
                     }
                     if let Some(o) = output {
                         receipt.output_hash = hash_output(&o);
+                        recycle_text(o);
                     }
                     match auditor.submit(receipt) {
                         Ok(p) => in_flight.push(p),

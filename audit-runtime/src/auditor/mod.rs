@@ -64,7 +64,7 @@ impl Emitted {
     /// `receipt_hash` as hex.
     #[must_use]
     pub fn receipt_hash_hex(&self) -> String {
-        hex::encode(self.receipt_hash)
+        crate::canonical::to_hex(self.receipt_hash)
     }
 }
 

@@ -71,7 +71,7 @@ struct SealedBatch {
 const PARALLEL_SIGN_MIN: usize = 32;
 
 fn hex32(b: &[u8; 32]) -> String {
-    hex::encode(b)
+    canonical::to_hex(b)
 }
 
 fn answer_all(slots: &[Arc<ReplySlot>], e: &EmitError) {

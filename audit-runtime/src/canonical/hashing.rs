@@ -10,7 +10,24 @@ use crate::receipt::Receipt;
 /// Lowercase hex SHA-256 of `bytes`.
 #[must_use]
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    to_hex(Sha256::digest(bytes))
+}
+
+/// Lowercase hex of `bytes`. (`hex::encode` builds its string one `char` at a time, which showed
+/// up as a third of the caller-side cost of an audited call; this writes the bytes in one go.)
+#[must_use]
+pub(crate) fn to_hex(bytes: impl AsRef<[u8]>) -> String {
+    fn digit(n: u8) -> u8 {
+        if n < 10 { b'0' + n } else { b'a' + (n - 10) }
+    }
+    let bytes = bytes.as_ref();
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(digit(b >> 4));
+        out.push(digit(b & 0x0f));
+    }
+    // Only ASCII digits were written.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Python's `str.isspace()` set, which `re`'s `\s` and `str.strip()` use: 0x09–0x0D, 0x1C–0x1F,
@@ -74,7 +91,7 @@ pub fn hash_state<S: AsRef<str>>(parts: &[S]) -> String {
         }
         h.update(p.as_ref().as_bytes());
     }
-    hex::encode(h.finalize())
+    to_hex(h.finalize())
 }
 
 /// SHA-256 of a value's canonical bytes (keys sorted recursively, compact, orjson spelling).

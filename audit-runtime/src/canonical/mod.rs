@@ -34,6 +34,7 @@ pub use value::{Number, Object, Value};
 
 use crate::receipt::{CheckRecord, Receipt};
 pub(crate) use float::write_f64_python;
+pub(crate) use hashing::to_hex;
 pub(crate) use write::{write_number, write_str};
 use write::{write_object_ordered, write_object_sorted};
 

@@ -11,7 +11,8 @@ use crate::receipt::{CheckRecord, TraceId};
 /// What the body of one audited call attached to its receipt.
 #[derive(Debug, Default)]
 pub(super) struct Frame {
-    pub(super) trace: TraceId,
+    /// `None` until someone needs it (see [`current_trace`]).
+    pub(super) trace: Option<TraceId>,
     pub(super) checks: Vec<CheckRecord>,
     pub(super) reasons: Vec<String>,
     pub(super) model: Option<String>,
@@ -44,10 +45,19 @@ pub(super) fn pop(frame: &Shared) {
     });
 }
 
-/// The trace id of the innermost current scope on this thread.
+/// A fresh trace id for a scope with no explicit or enclosing one.
+pub(super) fn random_trace() -> TraceId {
+    TraceId::new(crate::receipt::ReceiptId::random().into_string())
+}
+
+/// The trace id of the innermost current scope on this thread (made now if it has none yet).
 pub(super) fn current_trace() -> Option<TraceId> {
     STACK
-        .try_with(|s| s.borrow().last().map(|f| lock(f).trace.clone()))
+        .try_with(|s| {
+            s.borrow()
+                .last()
+                .map(|f| lock(f).trace.get_or_insert_with(random_trace).clone())
+        })
         .ok()
         .flatten()
 }

@@ -72,6 +72,8 @@ mod worker;
 
 use worker::Deferred;
 pub use worker::flush;
+#[doc(hidden)]
+pub use worker::{pooled_text, recycle_text};
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -178,7 +180,7 @@ impl Outcome {
     /// the caller's thread).
     #[must_use]
     pub fn ok_text(output: &str) -> Self {
-        Self(Kind::Ok(Deferred::Output(output.to_owned())))
+        Self(Kind::Ok(Deferred::Output(pooled_text(output))))
     }
 
     /// It returned this value; `output_hash` is [`canonical::hash_json`] of its
@@ -291,7 +293,7 @@ impl Scope {
 
     /// The input is this text: `input_c14n` is [`canonical::canonicalize_input`] of it.
     pub fn input_text(mut self, text: &str) -> Self {
-        self.input = Deferred::Input(text.to_owned());
+        self.input = Deferred::Input(pooled_text(text));
         self
     }
 
@@ -357,13 +359,11 @@ impl Scope {
         }
     }
 
-    fn start(self) -> Pending {
+    fn start(mut self) -> Pending {
         let timestamp = Timestamp::now_utc();
-        let trace = self
-            .trace
-            .clone()
-            .or_else(context::current_trace)
-            .unwrap_or_else(|| TraceId::new(ReceiptId::random().into_string()));
+        // A top-level scope's random trace id is made only when a nested scope asks for it or,
+        // on the capture worker, when the receipt is assembled.
+        let trace = self.trace.take().or_else(context::current_trace);
         let frame = Arc::new(std::sync::Mutex::new(context::Frame {
             trace,
             ..context::Frame::default()
@@ -384,49 +384,64 @@ struct Pending {
 }
 
 impl Pending {
+    /// Hands what the call recorded to the capture worker, which assembles, hashes and submits
+    /// the receipt: the caller's thread only moves data (allocation here is the dominant cost,
+    /// and allocations freed on another thread are the slow ones).
     fn emit(self, outcome: Outcome) {
         let Self {
-            scope,
+            mut scope,
             timestamp,
             frame,
         } = self;
         let frame = std::mem::take(&mut *context::lock(&frame));
-        let mut r = Receipt::new_at(scope.tenant, ReceiptId::random(), timestamp);
-        r.trace_id = frame.trace;
-        if let Some(s) = scope.session {
-            r.session_id = s;
-        }
-        if let Some(m) = frame.model.or(scope.model) {
-            r.model_id = m;
-        }
-        r.checks = frame.checks;
-        if let Some(n) = scope.name {
-            r.reason_codes.push(format!("decision:{n}"));
-        }
-        r.reason_codes.extend(frame.reasons);
-        let mut output = Deferred::None;
-        let (action, reason) = match outcome.0 {
-            Kind::Ok(o) => {
-                output = o;
-                (Action::Allow, None)
-            }
-            Kind::Err => (scope.on_err, Some("error")),
-            Kind::Panicked => (Action::FailRetry, Some("panicked")),
-            Kind::Cancelled => (Action::FailRetry, Some("cancelled")),
-        };
-        r.action = action;
-        r.reason_codes.extend(reason.map(str::to_owned));
-        let Some(auditor) = scope.auditor.or_else(context::default) else {
+        let Some(auditor) = scope.auditor.take().or_else(context::default) else {
             context::NO_AUDITOR.fetch_add(1, Ordering::Relaxed);
             return;
         };
         worker::send(worker::Job {
             auditor,
-            receipt: r,
-            input: scope.input,
-            output,
+            scope,
+            timestamp,
+            frame,
+            outcome,
         });
     }
+}
+
+/// The receipt of an ended scope (on the capture worker), with its input and output still to be
+/// hashed.
+fn assemble(
+    scope: Scope,
+    timestamp: Timestamp,
+    frame: context::Frame,
+    outcome: Outcome,
+) -> (Receipt, Deferred, Deferred) {
+    let mut r = Receipt::new_at(scope.tenant, ReceiptId::random(), timestamp);
+    r.trace_id = frame.trace.unwrap_or_else(context::random_trace);
+    if let Some(s) = scope.session {
+        r.session_id = s;
+    }
+    if let Some(m) = frame.model.or(scope.model) {
+        r.model_id = m;
+    }
+    r.checks = frame.checks;
+    if let Some(n) = scope.name {
+        r.reason_codes.push(format!("decision:{n}"));
+    }
+    r.reason_codes.extend(frame.reasons);
+    let mut output = Deferred::None;
+    let (action, reason) = match outcome.0 {
+        Kind::Ok(o) => {
+            output = o;
+            (Action::Allow, None)
+        }
+        Kind::Err => (scope.on_err, Some("error")),
+        Kind::Panicked => (Action::FailRetry, Some("panicked")),
+        Kind::Cancelled => (Action::FailRetry, Some("cancelled")),
+    };
+    r.action = action;
+    r.reason_codes.extend(reason.map(str::to_owned));
+    (r, scope.input, output)
 }
 
 /// A running sync scope (from [`Scope::enter`]); emits its receipt once, on

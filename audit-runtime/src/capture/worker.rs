@@ -1,17 +1,52 @@
 //! The capture worker: hashes the captured texts and values of ended scopes and hands the
 //! receipts to their auditors, off the application's threads.
 
-use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
-use super::context;
+use super::{Outcome, Scope, context};
 use crate::auditor::Auditor;
 use crate::canonical::{self, Value};
-use crate::receipt::Receipt;
+use crate::receipt::Timestamp;
 
 /// Bound of the queue in front of the worker; a full queue makes the ending scope wait.
-const QUEUE_BOUND: usize = 16_384;
+const QUEUE_BOUND: usize = 4_096;
+
+/// Text buffers the worker has hashed, for the next captures to reuse. Without it every
+/// captured text is allocated on the caller's thread and freed on the worker's, which keeps the
+/// caller's allocator on its slow path (its thread cache is never refilled).
+static TEXT_POOL: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// At most this many buffers are kept…
+const POOL_MAX: usize = 4_096;
+/// …of at most this capacity each.
+const POOL_BUF_MAX: usize = 64 << 10;
+
+/// `text` in an owned buffer, reusing a recycled one when there is one. Give the buffer back
+/// with [`recycle_text`] once it is hashed, on whichever thread.
+#[must_use]
+pub fn pooled_text(text: &str) -> String {
+    let buf = TEXT_POOL
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pop();
+    let mut buf = buf.unwrap_or_default();
+    buf.push_str(text);
+    buf
+}
+
+/// Returns a buffer from [`pooled_text`] to the pool (dropped instead when the pool is full or
+/// the buffer is large).
+pub fn recycle_text(mut buf: String) {
+    if buf.capacity() > POOL_BUF_MAX {
+        return;
+    }
+    buf.clear();
+    let mut pool = TEXT_POOL.lock().unwrap_or_else(PoisonError::into_inner);
+    if pool.len() < POOL_MAX {
+        pool.push(buf);
+    }
+}
 
 /// A captured input or output, hashed by the worker.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,23 +64,36 @@ impl Deferred {
     fn hash(self) -> String {
         match self {
             Self::None => String::new(),
-            Self::Input(t) => canonical::canonicalize_input(&t),
-            Self::Output(t) => canonical::hash_output(&t),
+            Self::Input(t) => {
+                let h = canonical::canonicalize_input(&t);
+                recycle_text(t);
+                h
+            }
+            Self::Output(t) => {
+                let h = canonical::hash_output(&t);
+                recycle_text(t);
+                h
+            }
             Self::Json(v) => canonical::hash_json(&v),
         }
     }
 }
 
-/// An ended scope's receipt, before hashing.
+/// An ended scope, before its receipt is assembled and hashed.
 pub(super) struct Job {
     pub(super) auditor: Auditor,
-    pub(super) receipt: Receipt,
-    pub(super) input: Deferred,
-    pub(super) output: Deferred,
+    pub(super) scope: Scope,
+    pub(super) timestamp: Timestamp,
+    pub(super) frame: context::Frame,
+    pub(super) outcome: Outcome,
 }
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "unboxed on purpose: an allocation on the caller's thread freed on the worker's is the costly kind"
+)]
 enum Msg {
-    Job(Box<Job>),
+    Job(Job),
     Flush(mpsc::Sender<()>),
 }
 
@@ -82,7 +130,7 @@ fn next(rx: &Receiver<Msg>) -> Option<Msg> {
 fn run(rx: &Receiver<Msg>) {
     while let Some(msg) = next(rx) {
         match msg {
-            Msg::Job(job) => finish(*job),
+            Msg::Job(job) => finish(job),
             Msg::Flush(done) => {
                 // The flusher may have gone; nothing to tell then.
                 let _ = done.send(());
@@ -94,10 +142,12 @@ fn run(rx: &Receiver<Msg>) {
 fn finish(job: Job) {
     let Job {
         auditor,
-        mut receipt,
-        input,
-        output,
+        scope,
+        timestamp,
+        frame,
+        outcome,
     } = job;
+    let (mut receipt, input, output) = super::assemble(scope, timestamp, frame, outcome);
     receipt.input_c14n = input.hash();
     receipt.output_hash = output.hash();
     match auditor.submit(receipt) {
@@ -120,8 +170,8 @@ pub(super) fn send(job: Job) {
         finish(job);
         return;
     };
-    if let Err(mpsc::SendError(Msg::Job(job))) = tx.send(Msg::Job(Box::new(job))) {
-        finish(*job);
+    if let Err(mpsc::SendError(Msg::Job(job))) = tx.send(Msg::Job(job)) {
+        finish(job);
     }
 }
 

@@ -114,7 +114,7 @@ impl ReceiptId {
         });
         b[6] = (b[6] & 0x0f) | 0x40; // version 4
         b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
-        Self(hex::encode(b))
+        Self(crate::canonical::to_hex(b))
     }
 }
 

@@ -37,7 +37,7 @@ pub use lines::{LineRead, read_line_bounded};
 use crate::canonical::{self, ParsedLine};
 use crate::export::{ExportError, ReadLimits};
 use crate::keys::VerifyingKey;
-use crate::receipt::Receipt;
+use crate::receipt::{Receipt, TenantId, Timestamp};
 
 /// Default cap on one line's length (8 MiB).
 pub const DEFAULT_MAX_LINE_BYTES: usize = 8 << 20;
@@ -194,10 +194,35 @@ impl Problem {
     }
 }
 
+/// What the chain phase needs of a parsed line. Worker threads reduce each [`ParsedLine`] to
+/// this, so the parsed receipts are freed where they were made and the serial chain phase moves
+/// only a few strings.
+#[derive(Debug)]
+struct Summary {
+    timestamp: Timestamp,
+    tenant: TenantId,
+    prev: String,
+    receipt_hash: String,
+}
+
+impl From<ParsedLine> for Summary {
+    fn from(p: ParsedLine) -> Self {
+        let r = p.receipt;
+        Self {
+            timestamp: r.timestamp,
+            tenant: r.tenant_id,
+            prev: r.prev_receipt_hash,
+            receipt_hash: p.receipt_hash,
+        }
+    }
+}
+
 /// What the per-line phase learns about one line.
 #[derive(Debug)]
 struct LineCheck {
     parsed: Option<ParsedLine>,
+    /// Set instead of `parsed` by [`check_lines`].
+    summary: Option<Summary>,
     receipt_id: Option<String>,
     computed_hash: Option<[u8; 32]>,
     sig_ok: bool,
@@ -222,6 +247,7 @@ fn check_lines<L: AsRef<[u8]>>(lines: &[L], key: Option<&VerifyingKey>) -> Vec<L
         .map(|l| check_line_with(l.as_ref(), key, true))
         .collect();
     let Some(key) = key else {
+        summarize(&mut checks);
         return checks;
     };
     for group in checks.chunks_mut(1024) {
@@ -236,7 +262,14 @@ fn check_lines<L: AsRef<[u8]>>(lines: &[L], key: Option<&VerifyingKey>) -> Vec<L
             }
         }
     }
+    summarize(&mut checks);
     checks
+}
+
+fn summarize(checks: &mut [LineCheck]) {
+    for c in checks {
+        c.summary = c.parsed.take().map(Summary::from);
+    }
 }
 
 fn settle_signature(out: &mut LineCheck, key: &VerifyingKey, ok: bool) {
@@ -259,6 +292,7 @@ fn settle_signature(out: &mut LineCheck, key: &VerifyingKey, ok: bool) {
 fn check_line_with(line: &[u8], key: Option<&VerifyingKey>, defer: bool) -> LineCheck {
     let mut out = LineCheck {
         parsed: None,
+        summary: None,
         receipt_id: None,
         computed_hash: None,
         sig_ok: false,
@@ -292,7 +326,7 @@ fn check_line_with(line: &[u8], key: Option<&VerifyingKey>, defer: bool) -> Line
     canonical::write_payload_unchecked(&parsed.receipt, &mut payload);
     let computed: [u8; 32] = Sha256::digest(&payload).into();
     out.computed_hash = Some(computed);
-    let computed_hex = hex::encode(computed);
+    let computed_hex = canonical::to_hex(computed);
     if !is_lower_hex(&parsed.receipt_hash, 64) {
         out.problems.push(Problem {
             kind: FindingKind::Encoding,
@@ -473,21 +507,23 @@ impl ChainVerifier {
         for p in checked.problems {
             self.record(p.into_finding(Some(index), id.clone()));
         }
-        let Some(parsed) = checked.parsed else {
+        let Some(summary) = checked
+            .summary
+            .or_else(|| checked.parsed.map(Summary::from))
+        else {
             self.prev_claimed = None;
             return;
         };
-        let r = &parsed.receipt;
-        let rid = r.receipt_id.as_str().to_owned();
+        let rid = id.unwrap_or_default();
         if self.report.first_receipt_id.is_none() {
             self.report.first_receipt_id = Some(rid.clone());
-            self.report.first_timestamp = Some(r.timestamp);
+            self.report.first_timestamp = Some(summary.timestamp);
         }
         self.report.last_receipt_id = Some(rid.clone());
-        self.report.last_timestamp = Some(r.timestamp);
+        self.report.last_timestamp = Some(summary.timestamp);
         match &self.report.tenant {
-            None => self.report.tenant = Some(r.tenant_id.clone()),
-            Some(t) if *t != r.tenant_id => {
+            None => self.report.tenant = Some(summary.tenant.clone()),
+            Some(t) if *t != summary.tenant => {
                 let chain_tenant = t.as_str().to_owned();
                 self.record(Finding {
                     kind: FindingKind::MixedTenant,
@@ -495,7 +531,7 @@ impl ChainVerifier {
                     index: Some(index),
                     receipt_id: Some(rid.clone()),
                     computed: Some(chain_tenant),
-                    claimed: Some(r.tenant_id.as_str().to_owned()),
+                    claimed: Some(summary.tenant.as_str().to_owned()),
                     message: "the receipt belongs to another tenant than the chain".into(),
                 });
             }
@@ -517,11 +553,11 @@ impl ChainVerifier {
             self.links.push(Link {
                 index,
                 receipt_id: rid,
-                prev: r.prev_receipt_hash.clone(),
-                claimed_hash: parsed.receipt_hash.clone(),
+                prev: summary.prev.clone(),
+                claimed_hash: summary.receipt_hash.clone(),
             });
         } else if index == 0 {
-            if r.prev_receipt_hash != self.opts.anchor {
+            if summary.prev != self.opts.anchor {
                 let what = if self.opts.anchor.is_empty() {
                     "the first receipt must start the chain (prev_receipt_hash \"\"): receipts before it are missing"
                 } else {
@@ -533,12 +569,12 @@ impl ChainVerifier {
                     index: Some(index),
                     receipt_id: Some(rid),
                     computed: Some(self.opts.anchor.clone()),
-                    claimed: Some(truncate(&r.prev_receipt_hash)),
+                    claimed: Some(truncate(&summary.prev)),
                     message: what.into(),
                 });
             }
         } else if let Some(prev) = &self.prev_claimed
-            && *prev != r.prev_receipt_hash
+            && *prev != summary.prev
         {
             let prev = prev.clone();
             self.record(Finding {
@@ -547,12 +583,12 @@ impl ChainVerifier {
                 index: Some(index),
                 receipt_id: Some(rid),
                 computed: Some(prev),
-                claimed: Some(truncate(&r.prev_receipt_hash)),
+                claimed: Some(truncate(&summary.prev)),
                 message: "prev_receipt_hash is not the previous receipt's receipt_hash: receipts were removed, inserted or reordered here".into(),
             });
         }
-        self.report.tip = Some(parsed.receipt_hash.clone());
-        self.prev_claimed = Some(parsed.receipt_hash);
+        self.report.tip = Some(summary.receipt_hash.clone());
+        self.prev_claimed = Some(summary.receipt_hash);
     }
 
     /// Finishes: whole-input checks (empty input, rebuild mode) and the report.
