@@ -103,19 +103,29 @@ fn wrong(path: impl Into<String>, expected: &'static str, found: &'static str) -
     }
 }
 
-fn string_at(p: &mut Parser<'_>, path: &str, depth: usize) -> Result<String, LineError> {
+/// `path` names the field in an error; it is only called then (formatting it for every field
+/// showed up in verification profiles).
+fn string_at(
+    p: &mut Parser<'_>,
+    path: &dyn Fn() -> String,
+    depth: usize,
+) -> Result<String, LineError> {
     p.skip_ws();
     if p.peek() == Some(b'"') {
         Ok(p.string()?)
     } else {
-        Err(wrong(path, "a string", next_type(p, depth)?))
+        Err(wrong(path(), "a string", next_type(p, depth)?))
     }
 }
 
-fn string_list_at(p: &mut Parser<'_>, path: &str, depth: usize) -> Result<Vec<String>, LineError> {
+fn string_list_at(
+    p: &mut Parser<'_>,
+    path: &dyn Fn() -> String,
+    depth: usize,
+) -> Result<Vec<String>, LineError> {
     p.skip_ws();
     if p.peek() != Some(b'[') {
-        return Err(wrong(path, "an array of strings", next_type(p, depth)?));
+        return Err(wrong(path(), "an array of strings", next_type(p, depth)?));
     }
     p.pos += 1;
     let mut out = Vec::new();
@@ -125,7 +135,8 @@ fn string_list_at(p: &mut Parser<'_>, path: &str, depth: usize) -> Result<Vec<St
         return Ok(out);
     }
     loop {
-        out.push(string_at(p, &format!("{path}[{}]", out.len()), depth + 1)?);
+        let i = out.len();
+        out.push(string_at(p, &|| format!("{}[{i}]", path()), depth + 1)?);
         p.skip_ws();
         match p.peek() {
             Some(b',') => p.pos += 1,
@@ -138,11 +149,15 @@ fn string_list_at(p: &mut Parser<'_>, path: &str, depth: usize) -> Result<Vec<St
     }
 }
 
-fn number_at(p: &mut Parser<'_>, path: &str, depth: usize) -> Result<f64, LineError> {
+fn number_at(
+    p: &mut Parser<'_>,
+    path: &dyn Fn() -> String,
+    depth: usize,
+) -> Result<f64, LineError> {
     p.skip_ws();
     match p.peek() {
         Some(b'-' | b'0'..=b'9') => Ok(p.number()?.as_f64()),
-        _ => Err(wrong(path, "a number", next_type(p, depth)?)),
+        _ => Err(wrong(path(), "a number", next_type(p, depth)?)),
     }
 }
 
@@ -194,10 +209,10 @@ fn members<'a>(
 const CHECK_FIELDS: [&str; 6] = ["name", "version", "score", "threshold", "fired", "detail"];
 
 fn check_at(p: &mut Parser<'_>, index: usize) -> Result<CheckRecord, LineError> {
-    let base = format!("checks[{index}]");
+    let base = || format!("checks[{index}]");
     p.skip_ws();
     if p.peek() != Some(b'{') {
-        return Err(wrong(base, "an object", next_type(p, 3)?));
+        return Err(wrong(base(), "an object", next_type(p, 3)?));
     }
     let mut c = CheckRecord {
         name: String::new(),
@@ -211,12 +226,12 @@ fn check_at(p: &mut Parser<'_>, index: usize) -> Result<CheckRecord, LineError> 
         p,
         &CHECK_FIELDS,
         |p, i, key| {
-            let path = || format!("{base}.{key}");
+            let path = || format!("{}.{key}", base());
             match i {
-                0 => c.name = string_at(p, &path(), 4)?,
-                1 => c.version = string_at(p, &path(), 4)?,
-                2 => c.score = number_at(p, &path(), 4)?,
-                3 => c.threshold = number_at(p, &path(), 4)?,
+                0 => c.name = string_at(p, &path, 4)?,
+                1 => c.version = string_at(p, &path, 4)?,
+                2 => c.score = number_at(p, &path, 4)?,
+                3 => c.threshold = number_at(p, &path, 4)?,
                 4 => match p.peek() {
                     Some(b't') => {
                         c.fired = p.expect_lit(b"true", Value::Bool(true)).map(|_| true)?
@@ -236,12 +251,13 @@ fn check_at(p: &mut Parser<'_>, index: usize) -> Result<CheckRecord, LineError> 
             Ok(())
         },
         |k| LineError::UnknownField {
-            path: format!("{base}.{k}"),
+            path: format!("{}.{k}", base()),
         },
     )?;
     if let Some(missing_i) = (0..CHECK_FIELDS.len()).find(|i| seen & (1 << i) == 0) {
         return Err(missing(&format!(
-            "{base}.{}",
+            "{}.{}",
+            base(),
             CHECK_FIELDS.get(missing_i).copied().unwrap_or("?")
         )));
     }
@@ -329,11 +345,11 @@ pub fn parse_line(line: &[u8]) -> Result<ParsedLine, LineError> {
                         }
                     }
                 }
-                11 => reason_codes = string_list_at(p, key, 1)?,
-                12 => nist_tags = string_list_at(p, key, 1)?,
+                11 => reason_codes = string_list_at(p, &|| key.to_owned(), 1)?,
+                12 => nist_tags = string_list_at(p, &|| key.to_owned(), 1)?,
                 _ => {
                     if let Some(slot) = strings.get_mut(i) {
-                        *slot = string_at(p, key, 1)?;
+                        *slot = string_at(p, &|| key.to_owned(), 1)?;
                     }
                 }
             }

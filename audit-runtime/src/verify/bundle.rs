@@ -542,8 +542,16 @@ enum Piece {
     TooLong,
 }
 
-/// Reads lines on this thread (inflate, SHA-256, split) while another thread checks the previous
-/// batch (itself fanning out to one worker per core), so reading overlaps checking.
+/// A batch as a worker checked it, in reading order by its sequence number.
+enum Checked {
+    Lines(Vec<super::LineCheck>),
+    TooLong,
+}
+
+/// Reads lines on this thread (inflate, SHA-256, split) while one worker per core checks whole
+/// batches (parse, hash, batch signature verification) and one more thread applies the results
+/// to the chain in reading order. Nothing waits for the slowest worker of a batch, so reading,
+/// checking and chaining all overlap.
 fn stream_lines<R: Read>(
     hashing: &mut HashingReader<R>,
     verifier: &mut ChainVerifier,
@@ -551,39 +559,80 @@ fn stream_lines<R: Read>(
     declared: u64,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), VerifyError> {
-    let (to_checker, from_reader) = std::sync::mpsc::sync_channel::<Piece>(1);
+    let workers = verifier.threads.max(1);
+    let key = opts.key;
+    // At most `workers` batches wait for a worker, so memory stays bounded by a few batches.
+    let (to_workers, from_reader) = std::sync::mpsc::sync_channel::<(u64, Piece)>(workers);
+    let from_reader = std::sync::Arc::new(std::sync::Mutex::new(from_reader));
+    let (to_chain, checked) = std::sync::mpsc::channel::<(u64, Checked)>();
     let (to_reader, recycled) = std::sync::mpsc::channel::<Vec<Vec<u8>>>();
     let max_line = opts.max_line_bytes;
     std::thread::scope(|s| {
-        let checker = s.spawn(move || {
-            for piece in from_reader {
-                match piece {
-                    Piece::Lines(mut batch) => {
-                        verifier.push_batch(&batch);
-                        let mut spare = Vec::new();
-                        recycle(&mut batch, &mut spare);
-                        let _ = to_reader.send(spare);
+        for _ in 0..workers {
+            let (from_reader, to_chain, to_reader) = (
+                std::sync::Arc::clone(&from_reader),
+                to_chain.clone(),
+                to_reader.clone(),
+            );
+            s.spawn(move || {
+                loop {
+                    let next = from_reader
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .recv();
+                    let Ok((seq, piece)) = next else { break };
+                    let done = match piece {
+                        Piece::Lines(mut batch) => {
+                            let c = super::check_lines(&batch, key.as_ref());
+                            let mut spare = Vec::new();
+                            recycle(&mut batch, &mut spare);
+                            let _ = to_reader.send(spare);
+                            Checked::Lines(c)
+                        }
+                        Piece::TooLong => Checked::TooLong,
+                    };
+                    if to_chain.send((seq, done)).is_err() {
+                        break;
                     }
-                    Piece::TooLong => verifier.push_unreadable(
-                        FindingKind::LineTooLong,
-                        format!(
-                            "the line is longer than the {max_line} byte limit; it was skipped unread"
+                }
+            });
+        }
+        // The workers own the queue's receiving end now: if they all stop, reading stops too.
+        drop(from_reader);
+        drop((to_chain, to_reader));
+        let chain = s.spawn(move || {
+            let mut next = 0u64;
+            let mut waiting: BTreeMap<u64, Checked> = BTreeMap::new();
+            for (seq, done) in checked {
+                waiting.insert(seq, done);
+                while let Some(done) = waiting.remove(&next) {
+                    next += 1;
+                    match done {
+                        Checked::Lines(lines) => {
+                            for c in lines {
+                                verifier.absorb(c);
+                            }
+                        }
+                        Checked::TooLong => verifier.push_unreadable(
+                            FindingKind::LineTooLong,
+                            format!(
+                                "the line is longer than the {max_line} byte limit; it was skipped unread"
+                            ),
                         ),
-                    ),
+                    }
                 }
             }
         });
-        let result = read_batches(
-            hashing,
-            &to_checker,
-            &recycled,
-            max_line,
-            declared,
-            progress,
-        );
-        drop(to_checker);
-        // A checker panic is a bug; re-raise it rather than report a partial verification.
-        checker
+        let mut seq = 0u64;
+        let mut send = |p: Piece| {
+            let ok = to_workers.send((seq, p)).is_ok();
+            seq += 1;
+            ok
+        };
+        let result = read_batches(hashing, &mut send, &recycled, max_line, declared, progress);
+        drop(to_workers);
+        // A panic while checking is a bug; re-raise it rather than report a partial verification.
+        chain
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
         result
@@ -592,7 +641,7 @@ fn stream_lines<R: Read>(
 
 fn read_batches<R: Read>(
     hashing: &mut HashingReader<R>,
-    to_checker: &std::sync::mpsc::SyncSender<Piece>,
+    send: &mut dyn FnMut(Piece) -> bool,
     recycled: &std::sync::mpsc::Receiver<Vec<Vec<u8>>>,
     max_line: usize,
     declared: u64,
@@ -603,8 +652,7 @@ fn read_batches<R: Read>(
     let mut spare: Vec<Vec<u8>> = Vec::new();
     let mut buf = Vec::new();
     let mut receipts = 0u64;
-    // The checker only stops early by panicking; a failed send then ends reading too.
-    let send = |p: Piece| to_checker.send(p).is_ok();
+    // The checkers only stop early by panicking; a failed send then ends reading too.
     loop {
         buf.clear();
         let got =

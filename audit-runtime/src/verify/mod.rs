@@ -231,8 +231,24 @@ struct LineCheck {
     problems: Vec<Problem>,
 }
 
-fn is_lower_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+/// The `N` bytes spelled by exactly `2N` lowercase hex digits, else `None`.
+fn decode_lower_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    if s.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (o, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
+        let (hi, lo) = pair.split_first()?;
+        *o = (nibble(*hi)? << 4) | nibble(*lo.first()?)?;
+    }
+    Some(out)
 }
 
 fn check_line(line: &[u8], key: Option<&VerifyingKey>) -> LineCheck {
@@ -326,26 +342,24 @@ fn check_line_with(line: &[u8], key: Option<&VerifyingKey>, defer: bool) -> Line
     canonical::write_payload_unchecked(&parsed.receipt, &mut payload);
     let computed: [u8; 32] = Sha256::digest(&payload).into();
     out.computed_hash = Some(computed);
-    let computed_hex = canonical::to_hex(computed);
-    if !is_lower_hex(&parsed.receipt_hash, 64) {
-        out.problems.push(Problem {
+    match decode_lower_hex::<32>(&parsed.receipt_hash) {
+        None => out.problems.push(Problem {
             kind: FindingKind::Encoding,
-            computed: Some(computed_hex),
+            computed: Some(canonical::to_hex(computed)),
             claimed: Some(truncate(&parsed.receipt_hash)),
             message: "receipt_hash must be 64 lowercase hex characters".into(),
-        });
-    } else if parsed.receipt_hash != computed_hex {
-        out.problems.push(Problem {
+        }),
+        Some(claimed) if claimed != computed => out.problems.push(Problem {
             kind: FindingKind::SelfHash,
-            computed: Some(computed_hex),
+            computed: Some(canonical::to_hex(computed)),
             claimed: Some(parsed.receipt_hash.clone()),
             message: "receipt_hash is not the SHA-256 of the receipt's fields: the receipt was changed after sealing".into(),
-        });
+        }),
+        Some(_) => {}
     }
-    let mut sig = [0u8; 64];
-    if !is_lower_hex(&parsed.signature, 128)
-        || hex::decode_to_slice(&parsed.signature, &mut sig).is_err()
-    {
+    let decoded_sig = decode_lower_hex::<64>(&parsed.signature);
+    let sig = decoded_sig.unwrap_or([0u8; 64]);
+    if decoded_sig.is_none() {
         out.problems.push(Problem {
             kind: FindingKind::Encoding,
             computed: None,
