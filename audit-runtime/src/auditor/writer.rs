@@ -55,6 +55,8 @@ struct SealedItem {
     prev: String,
     hash: [u8; 32],
     signature: [u8; 64],
+    /// The JSONL line, rendered by the signing workers (empty until then).
+    line: Vec<u8>,
 }
 
 /// What the sealer hands to the committer.
@@ -214,6 +216,7 @@ impl Writer {
                 prev,
                 hash,
                 signature: [0; 64],
+                line: Vec::new(),
             });
             payloads.push(payload);
         }
@@ -221,6 +224,20 @@ impl Writer {
             Ok(sigs) => {
                 for (item, sig) in items.iter_mut().zip(sigs) {
                     item.signature = sig;
+                }
+                // Render the lines here, across the cores, so that the committer only writes.
+                let work: Vec<(&Receipt, &SealedItem)> = pending
+                    .iter()
+                    .map(|p| &p.receipt)
+                    .zip(items.iter())
+                    .collect();
+                let lines = par_map(&work, self.sign_threads, |(r, it)| {
+                    let mut line = Vec::with_capacity(1200);
+                    render_line(r, it, &mut line);
+                    line
+                });
+                for (item, line) in items.iter_mut().zip(lines) {
+                    item.line = line;
                 }
             }
             Err(e) => {
@@ -367,7 +384,11 @@ impl Committer {
                 }
             }
             for (p, it) in pending.iter().zip(items) {
-                append(txn, &p.receipt, it, &mut line)?;
+                if it.line.is_empty() {
+                    append(txn, &p.receipt, it, &mut line)?;
+                } else {
+                    append_line(txn, &p.receipt, it, &it.line)?;
+                }
             }
             Ok(())
         });
@@ -416,6 +437,7 @@ impl Committer {
                     prev,
                     hash,
                     signature,
+                    line: Vec::new(),
                 };
                 append(txn, &p.receipt, &item, &mut line)?;
                 outcomes.push(emitted(&p.receipt, item.seq, hash, false));
@@ -440,12 +462,7 @@ fn emitted(r: &Receipt, seq: u64, hash: [u8; 32], duplicate: bool) -> Emitted {
     }
 }
 
-fn append(
-    txn: &mut dyn WriteTxn,
-    r: &Receipt,
-    it: &SealedItem,
-    line: &mut Vec<u8>,
-) -> Result<(), StoreError> {
+fn render_line(r: &Receipt, it: &SealedItem, line: &mut Vec<u8>) {
     let mut hash_hex = [0u8; 64];
     let mut sig_hex = [0u8; 128];
     let hash_hex = hex::encode_to_slice(it.hash, &mut hash_hex)
@@ -458,6 +475,24 @@ fn append(
         .unwrap_or_default();
     line.clear();
     canonical::write_jsonl_line_with_prev(r, &it.prev, hash_hex, sig_hex, line);
+}
+
+fn append(
+    txn: &mut dyn WriteTxn,
+    r: &Receipt,
+    it: &SealedItem,
+    line: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    render_line(r, it, line);
+    append_line(txn, r, it, line)
+}
+
+fn append_line(
+    txn: &mut dyn WriteTxn,
+    r: &Receipt,
+    it: &SealedItem,
+    line: &[u8],
+) -> Result<(), StoreError> {
     txn.append(&NewEntry {
         tenant: &r.tenant_id,
         seq: it.seq,
@@ -470,28 +505,32 @@ fn append(
     })
 }
 
+/// `f` over every item, in parallel across `threads` for large inputs; results in order.
+fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if threads <= 1 || items.len() < PARALLEL_SIGN_MIN {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 /// Signs every payload, in parallel across `threads` for large batches.
 fn sign_all(
     signer: &dyn Signer,
     payloads: &[Vec<u8>],
     threads: usize,
 ) -> Result<Vec<[u8; 64]>, SealError> {
-    if threads <= 1 || payloads.len() < PARALLEL_SIGN_MIN {
-        return payloads.iter().map(|p| signer.sign(p)).collect();
-    }
-    let chunk = payloads.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = payloads
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(|p| signer.sign(p)).collect::<Vec<_>>()))
-            .collect();
-        let mut out = Vec::with_capacity(payloads.len());
-        for h in handles {
-            let part = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            for sig in part {
-                out.push(sig?);
-            }
-        }
-        Ok(out)
-    })
+    par_map(payloads, threads, |p| signer.sign(p))
+        .into_iter()
+        .collect()
 }
