@@ -29,8 +29,12 @@
 //! `docs/receipt-format.md`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod auditor;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 pub mod canonical;
 pub mod capture;
 pub mod chain;
@@ -38,10 +42,14 @@ pub mod checkpoint;
 pub mod config;
 pub mod export;
 pub mod keys;
+#[cfg(feature = "llm")]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "openai", feature = "anthropic"))))]
+pub mod llm;
 pub mod merkle;
 mod platform;
 pub mod receipt;
 pub mod seal;
+pub mod sink;
 pub mod store;
 pub mod verify;
 #[doc(hidden)]
