@@ -388,10 +388,11 @@ async fn http_errors_are_fail_retry_with_the_status_on_both_apis() {
                 };
                 assert_eq!(err.status(), Some(status), "{err:?}");
                 assert!(err.receipt().is_some());
-                let LlmError::Status { body, .. } = &err else {
-                    panic!("{err:?}")
+                let body = match &err {
+                    LlmError::Status { body, .. } => String::from_utf8_lossy(body).into_owned(),
+                    other => format!("{other:?}"),
                 };
-                assert!(String::from_utf8_lossy(body).contains(error_type));
+                assert!(body.contains(error_type), "{body}");
                 check(
                     &h.only_receipt(&tenant),
                     "fail_retry",

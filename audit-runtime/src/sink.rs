@@ -146,6 +146,25 @@ impl AuditSink {
         }
     }
 
+    /// Applies the policy to an emit's result.
+    fn settle(
+        &self,
+        tenant: &TenantId,
+        id: &ReceiptId,
+        result: Result<Emitted, EmitError>,
+    ) -> Result<Option<Emitted>, EmitError> {
+        match result {
+            Ok(e) => Ok(Some(e)),
+            Err(e) => {
+                self.failed(tenant, id, &e);
+                match self.mode {
+                    OnEmitError::FailClosed => Err(e),
+                    OnEmitError::FailOpen => Ok(None),
+                }
+            }
+        }
+    }
+
     /// Emits `receipt` and waits until it is durable, without blocking the executor.
     ///
     /// Returns `Ok(Some(_))` once stored, `Ok(None)` if storing failed in fail-open mode.
@@ -155,16 +174,8 @@ impl AuditSink {
     #[cfg(feature = "tokio")]
     pub async fn emit(&self, receipt: Receipt) -> Result<Option<Emitted>, EmitError> {
         let (tenant, id) = (receipt.tenant_id.clone(), receipt.receipt_id.clone());
-        match self.auditor.emit_async(receipt).await {
-            Ok(e) => Ok(Some(e)),
-            Err(e) => {
-                self.failed(&tenant, &id, &e);
-                match self.mode {
-                    OnEmitError::FailClosed => Err(e),
-                    OnEmitError::FailOpen => Ok(None),
-                }
-            }
-        }
+        let result = self.auditor.emit_async(receipt).await;
+        self.settle(&tenant, &id, result)
     }
 
     /// The blocking form of [`AuditSink::emit`].
@@ -173,16 +184,8 @@ impl AuditSink {
     /// In fail-closed mode, the [`EmitError`].
     pub fn emit_blocking(&self, receipt: Receipt) -> Result<Option<Emitted>, EmitError> {
         let (tenant, id) = (receipt.tenant_id.clone(), receipt.receipt_id.clone());
-        match self.auditor.emit(receipt) {
-            Ok(e) => Ok(Some(e)),
-            Err(e) => {
-                self.failed(&tenant, &id, &e);
-                match self.mode {
-                    OnEmitError::FailClosed => Err(e),
-                    OnEmitError::FailOpen => Ok(None),
-                }
-            }
-        }
+        let result = self.auditor.emit(receipt);
+        self.settle(&tenant, &id, result)
     }
 
     /// Queues `receipt` when nobody can wait for it any more (a stream dropped mid-way): the

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
+use std::ops::Range;
 use std::sync::Arc;
 
 use ::axum::Router;
@@ -20,10 +21,10 @@ use zeroize::Zeroizing;
 
 use crate::canonical::{Object, Value, canonicalize_input, hash_output, write_canonical_value};
 use crate::export::{Anchor, EvidenceWriter, ExportMeta};
-use crate::receipt::{Action, Receipt, TenantId, Timestamp};
+use crate::receipt::{Action, Receipt, TenantId};
 use crate::seal::Signer;
 use crate::sink::AuditSink;
-use crate::store::{self, Store};
+use crate::store::{self, Bound};
 
 /// Admin tokens shorter than this are refused.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -209,66 +210,10 @@ async fn tip(
     r
 }
 
-/// A bound given as a sequence number or an RFC 3339 time.
-enum Bound {
-    Seq(u64),
-    Time(i64),
-}
-
 fn bound(text: Option<&String>) -> Result<Option<Bound>, String> {
-    let Some(text) = text else { return Ok(None) };
-    if let Ok(n) = text.parse::<u64>() {
-        return Ok(Some(Bound::Seq(n)));
-    }
-    Timestamp::parse(text)
-        .map(|t| Some(Bound::Time(t.to_unix_micros())))
-        .map_err(|e| {
-            format!("from/to must be a sequence number or a time like 2026-03-01T12:00:00Z: {e}")
-        })
-}
-
-/// The sequence range `[start, end)` of `tenant` that `from`/`to` select (times select the
-/// contiguous stretch from the first to the last receipt stamped inside the window).
-fn select(
-    store: &dyn Store,
-    tenant: &TenantId,
-    from: Option<Bound>,
-    to: Option<Bound>,
-) -> Result<(u64, u64), String> {
-    let len = store
-        .tip(tenant)
-        .map_err(|e| format!("cannot read the store: {e}"))?
-        .map_or(0, |t| t.len);
-    let (mut start, mut end) = (0, len);
-    let mut window = (i64::MIN, i64::MAX);
-    match from {
-        Some(Bound::Seq(n)) => start = n,
-        Some(Bound::Time(t)) => window.0 = t,
-        None => {}
-    }
-    match to {
-        Some(Bound::Seq(n)) => end = n.min(len),
-        Some(Bound::Time(t)) => window.1 = t,
-        None => {}
-    }
-    if window != (i64::MIN, i64::MAX) {
-        let (mut lo, mut hi) = (u64::MAX, 0);
-        for e in store::receipts_in_time(store, tenant, window.0..window.1) {
-            let e = e.map_err(|e| format!("cannot read the store: {e}"))?;
-            if (start..end).contains(&e.seq) {
-                lo = lo.min(e.seq);
-                hi = hi.max(e.seq + 1);
-            }
-        }
-        (start, end) = (lo, hi);
-    }
-    if start >= end {
-        return Err(format!(
-            "the range selects no receipts of tenant {:?} (it has {len})",
-            tenant.as_str()
-        ));
-    }
-    Ok((start, end))
+    text.map(|t| Bound::parse(t)).transpose().map_err(|e| {
+        format!("from/to must be a sequence number or a time like 2026-03-01T12:00:00Z: {e}")
+    })
 }
 
 /// Writes into the response body, 64 KiB at a time.
@@ -303,25 +248,20 @@ impl Write for ChannelWriter {
 fn write_bundle(
     config: &AdminConfig,
     tenant: &TenantId,
-    (start, end): (u64, u64),
+    range: Range<u64>,
     tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> Result<(), String> {
     let store = config.sink.auditor().store().as_ref();
     let mut meta = ExportMeta::new(tenant.clone());
-    if start > 0 {
-        let prev = store::receipts(store, tenant, start - 1..start)
-            .next()
-            .transpose()
-            .map_err(|e| format!("cannot read the store: {e}"))?
-            .ok_or_else(|| format!("receipt {} of the chain is missing", start - 1))?;
-        meta = meta.with_anchor(Anchor::new(start, hex::encode(prev.receipt_hash)));
+    if let Some(prev) = store::anchor_hash(store, tenant, range.start).map_err(|e| e.to_string())? {
+        meta = meta.with_anchor(Anchor::new(range.start, hex::encode(prev)));
     }
     let out = ChannelWriter {
         tx,
         buf: Vec::with_capacity(CHUNK),
     };
     let mut writer = EvidenceWriter::new(out, config.signer.as_ref(), meta);
-    for e in store::receipts(store, tenant, start..end) {
+    for e in store::receipts(store, tenant, range) {
         let e = e.map_err(|e| format!("cannot read the store: {e}"))?;
         writer.push_line(&e.line).map_err(|e| e.to_string())?;
     }
@@ -347,17 +287,18 @@ async fn export(
     let c = Arc::clone(&config);
     let t = tenant.clone();
     let range = tokio::task::spawn_blocking(move || {
-        select(c.sink.auditor().store().as_ref(), &t, from, to)
+        store::select_range(c.sink.auditor().store().as_ref(), &t, from, to)
     })
     .await;
     let range = match range {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => return plain(StatusCode::NOT_FOUND, e),
+        Ok(Err(e)) => return plain(StatusCode::NOT_FOUND, e.to_string()),
         Err(_) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "export failed"),
     };
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let t = tenant.clone();
     let c = Arc::clone(&config);
+    let (start, end) = (range.start, range.end);
     drop(tokio::task::spawn_blocking(move || {
         if let Err(e) = write_bundle(&c, &t, range, tx.clone()) {
             // The body breaks off: the client sees a truncated download, never a short bundle
@@ -380,8 +321,8 @@ async fn export(
             .chars()
             .filter(char::is_ascii_alphanumeric)
             .collect::<String>(),
-        range.0,
-        range.1
+        start,
+        end
     );
     if let Ok(v) = ::http::HeaderValue::from_str(&name) {
         r.headers_mut().insert(header::CONTENT_DISPOSITION, v);

@@ -48,6 +48,7 @@ impl RequestHead<'_> {
 
 type TenantFn = dyn Fn(&RequestHead<'_>) -> Option<TenantId> + Send + Sync;
 
+#[derive(Clone)]
 struct Config {
     sink: AuditSink,
     prefix: String,
@@ -108,9 +109,7 @@ impl AuditLayer {
     }
 
     fn with(mut self, f: impl FnOnce(&mut Config)) -> Self {
-        if let Some(c) = Arc::get_mut(&mut self.config) {
-            f(c);
-        }
+        f(Arc::make_mut(&mut self.config));
         self
     }
 

@@ -383,7 +383,7 @@ pub struct Completion {
     model: Option<String>,
     usage: Usage,
     tool_calls: Vec<ToolCall>,
-    receipt: Option<Emitted>,
+    receipt: Option<Box<Emitted>>,
 }
 
 impl Completion {
@@ -432,7 +432,7 @@ impl Completion {
     /// The receipt (`None` if storing it failed in fail-open mode).
     #[must_use]
     pub fn receipt(&self) -> Option<&Emitted> {
-        self.receipt.as_ref()
+        self.receipt.as_deref()
     }
 }
 
@@ -516,7 +516,7 @@ impl CompletionStream {
             // Only a complete stream ends in `Ok`; a failure never does.
             Ok(()) => LlmError::StreamIncomplete {
                 source: None,
-                receipt: self.audit.receipt().cloned(),
+                receipt: self.audit.receipt().cloned().map(Box::new),
             },
         }
     }

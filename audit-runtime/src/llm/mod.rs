@@ -175,7 +175,7 @@ pub enum LlmError {
         /// The answer's body (at most 1 MiB), for forwarding.
         body: Vec<u8>,
         /// The receipt.
-        receipt: Option<Emitted>,
+        receipt: Option<Box<Emitted>>,
     },
     /// The request could not be sent or the answer not read.
     #[error("the upstream could not be reached or its answer not read")]
@@ -184,7 +184,7 @@ pub enum LlmError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
         /// The receipt.
-        receipt: Option<Emitted>,
+        receipt: Option<Box<Emitted>>,
     },
     /// The stream ended or broke before its final event.
     #[error("the stream ended before its final event")]
@@ -193,7 +193,7 @@ pub enum LlmError {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
         /// The receipt.
-        receipt: Option<Emitted>,
+        receipt: Option<Box<Emitted>>,
     },
     /// The upstream sent an error event mid-stream.
     #[error("the upstream sent an error event mid-stream")]
@@ -201,13 +201,13 @@ pub enum LlmError {
         /// The event's data.
         data: String,
         /// The receipt.
-        receipt: Option<Emitted>,
+        receipt: Option<Box<Emitted>>,
     },
     /// A 2xx answer that is not what the API documents.
     #[error("the upstream's answer is not a valid response of this API")]
     InvalidResponse {
         /// The receipt.
-        receipt: Option<Emitted>,
+        receipt: Option<Box<Emitted>>,
     },
     /// The call's receipt could not be stored and the sink is fail-closed.
     #[error("the call's receipt could not be stored (fail-closed)")]
@@ -223,7 +223,7 @@ impl LlmError {
             | Self::Transport { receipt, .. }
             | Self::StreamIncomplete { receipt, .. }
             | Self::StreamError { receipt, .. }
-            | Self::InvalidResponse { receipt } => receipt.as_ref(),
+            | Self::InvalidResponse { receipt } => receipt.as_deref(),
             Self::Request(_) | Self::Emit(_) => None,
         }
     }
@@ -239,6 +239,12 @@ impl LlmError {
 }
 
 /// Emits `record`'s receipt through `sink`; fail-closed errors become [`LlmError::Emit`].
-async fn emit(sink: &AuditSink, record: &record::CallRecord) -> Result<Option<Emitted>, LlmError> {
-    sink.emit(record.to_receipt()).await.map_err(LlmError::Emit)
+async fn emit(
+    sink: &AuditSink,
+    record: &record::CallRecord,
+) -> Result<Option<Box<Emitted>>, LlmError> {
+    match sink.emit(record.to_receipt()).await {
+        Ok(r) => Ok(r.map(Box::new)),
+        Err(e) => Err(LlmError::Emit(e)),
+    }
 }

@@ -80,9 +80,9 @@ impl StreamAudit {
     /// # Errors
     /// The error the caller sees: [`LlmError::Emit`] when fail-closed emitting failed, else
     /// the stream's own failure (with its receipt). `Ok` only for [`End::Complete`].
-    pub(crate) async fn end(&mut self, end: End) -> Result<Option<Emitted>, LlmError> {
+    pub(crate) async fn end(&mut self, end: End) -> Result<Option<Box<Emitted>>, LlmError> {
         let Some(mut record) = self.record.take() else {
-            return Ok(self.receipt.clone());
+            return Ok(self.receipt.clone().map(Box::new));
         };
         match &end {
             End::Complete | End::ErrorEvent(_) => {} // the error event already set its failure
@@ -96,6 +96,7 @@ impl StreamAudit {
         self.unconfirmed = None;
         let receipt = emitted?;
         self.receipt.clone_from(&receipt);
+        let receipt = receipt.map(Box::new);
         match end {
             End::Complete => Ok(receipt),
             End::ErrorEvent(data) => Err(LlmError::StreamError { data, receipt }),
