@@ -3,6 +3,8 @@
 //! with plain reqwest and with the audited client; the overhead is the difference of the
 //! medians. The audited call includes building the receipt and waiting until it is durable (the
 //! fail-closed default) in a `MemoryStore`, with sealing on the auditor's threads.
+//! `*_receipt_for` measures the wrapper's CPU work alone: `llm::receipt_for` on the same 1 KB
+//! request and the endpoint's answer (parse, hash, build the receipt; no network, no emit).
 //!
 //! `cargo bench --bench llm_overhead --features openai,anthropic`
 #![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
@@ -14,7 +16,7 @@
 #[path = "../examples/service/canned.rs"]
 mod canned;
 
-use ai_audit::llm::{Client, anthropic, openai};
+use ai_audit::llm::{Api, CallContext, Client, anthropic, openai, receipt_for};
 use ai_audit::sink::AuditSink;
 use ai_audit::store::MemoryStore;
 use ai_audit::{Auditor, SigningKey};
@@ -109,6 +111,31 @@ fn bench(c: &mut Criterion) {
         });
         g.bench_function(format!("{name}_stream_audited"), |b| {
             b.iter(|| rt.block_on(drain(client, &body)));
+        });
+    }
+    // The wrapper's CPU work alone (no network, no emit): parse the request and the answer,
+    // hash input, output, configuration and tool arguments, build the receipt.
+    for (name, api, url, body) in [
+        (
+            "openai",
+            Api::OpenAi,
+            format!("{base}/v1/chat/completions"),
+            prompt("gpt-4o-mini", false),
+        ),
+        (
+            "anthropic",
+            Api::Anthropic,
+            format!("{base}/v1/messages"),
+            prompt("claude-sonnet-4-5", false),
+        ),
+    ] {
+        let answer = rt.block_on(async {
+            let r = http.post(&url).json(&body).send().await.unwrap();
+            r.bytes().await.unwrap()
+        });
+        let ctx = CallContext::new("acme");
+        g.bench_function(format!("{name}_receipt_for"), |b| {
+            b.iter(|| receipt_for(api, &ctx, &body, &answer).unwrap());
         });
     }
     g.finish();

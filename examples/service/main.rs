@@ -131,11 +131,12 @@ async fn main() -> anyhow::Result<()> {
     let result = run_demo(&format!("http://{local}"), &admin_token, &key, &db).await;
     let stats = guard.finish();
     auditor.shutdown()?;
-    let (receipts_per_s, p50, stream_ok, size, verify_ms, n) = result?;
+    let (decisions_per_s, p50, size, verify_ms, n) = result?;
     println!(
-        "PASS: {DECISIONS} decisions ({receipts_per_s:.0}/s, p50 {p50:.2} ms), gateway whole+streamed calls ok ({stream_ok}), \
-         bundle of {n} receipts ({size} bytes) exported through the admin endpoint and verified in {verify_ms:.1} ms \
-         under pinned key {}; tracing layer: {} receipts, {} lost",
+        "PASS: {DECISIONS} audited decisions ({decisions_per_s:.0}/s, p50 {p50:.2} ms, 3 receipts each: request, LLM call, policy span), \
+         2 gateway calls (whole and streamed); admin export refused without or with a wrong token; \
+         bundle of {n} receipts ({size} bytes) downloaded and verified in {verify_ms:.1} ms under pinned key {}; \
+         tracing layer: {} receipts, {} lost",
         key.verifying_key().fingerprint(),
         stats.emitted,
         stats.lost()
@@ -143,7 +144,7 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-type Figures = (f64, f64, usize, usize, f64, u64);
+type Figures = (f64, f64, usize, f64, u64);
 
 async fn run_demo(
     base: &str,
@@ -252,5 +253,5 @@ async fn run_demo(
         path.display(),
         key.verifying_key().to_hex()
     );
-    Ok((rate, p50, 2, bundle.len(), verify_ms, n))
+    Ok((rate, p50, bundle.len(), verify_ms, n))
 }

@@ -43,7 +43,7 @@ pub use client::{Client, ClientBuilder, Completion, CompletionStream, StreamEven
 pub use sse::SseEvent;
 
 use crate::auditor::{EmitError, Emitted};
-use crate::receipt::{SessionId, TenantId, TraceId};
+use crate::receipt::{Receipt, SessionId, TenantId, TraceId};
 use crate::sink::AuditSink;
 
 /// Which API a call speaks.
@@ -236,6 +236,40 @@ impl LlmError {
             _ => None,
         }
     }
+}
+
+/// The receipt the audited client would emit for `request` answered by the whole
+/// (non-streaming) `response` body, without sending or emitting anything: for calls made by
+/// other means (another SDK, a recorded exchange). The caller emits it.
+///
+/// ```
+/// use audit_runtime::llm::{receipt_for, Api, CallContext};
+/// let request = serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]});
+/// let response = br#"{"model": "gpt-4o-mini-2024-07-18", "choices": [{"index": 0,
+///     "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}]}"#;
+/// let r = receipt_for(Api::OpenAi, &CallContext::new("acme"), &request, response)?;
+/// assert_eq!(r.model_id, "gpt-4o-mini-2024-07-18");
+/// assert_eq!(r.output_hash, audit_runtime::canonical::hash_output("Hello"));
+/// # Ok::<(), audit_runtime::llm::LlmError>(())
+/// ```
+///
+/// # Errors
+/// [`LlmError::Request`] when `request` does not serialize.
+pub fn receipt_for(
+    api: Api,
+    ctx: &CallContext,
+    request: &(impl serde::Serialize + ?Sized),
+    response: &[u8],
+) -> Result<Receipt, LlmError> {
+    let body = serde_json::to_value(request).map_err(|e| LlmError::Request(Box::new(e)))?;
+    let mut record = record::CallRecord::new(api, ctx.clone(), &body);
+    match serde_json::from_slice::<serde_json::Value>(response) {
+        Ok(v) if v.is_object() => {
+            let _text = wire::apply_response(&mut record, &v);
+        }
+        _ => record.fail(record::Failure::InvalidResponse),
+    }
+    Ok(record.to_receipt())
 }
 
 /// Emits `record`'s receipt through `sink`; fail-closed errors become [`LlmError::Emit`].
