@@ -13,7 +13,7 @@ use std::sync::Arc;
 use ai_audit::axum::{AdminConfig, AuditLayer, admin_router};
 use ai_audit::canonical::canonicalize_input;
 use ai_audit::sink::AuditSink;
-use ai_audit::store::{self, MemoryStore};
+use ai_audit::store::MemoryStore;
 use ai_audit::{Auditor, SigningKey, TenantId};
 use axum::Router;
 use axum::http::StatusCode;
@@ -30,14 +30,7 @@ async fn serve(app: Router) -> String {
 }
 
 fn receipts(auditor: &Auditor, tenant: &str) -> Vec<Value> {
-    auditor.flush().unwrap();
-    store::receipts(
-        auditor.store().as_ref(),
-        &TenantId::new(tenant),
-        0..u64::MAX,
-    )
-    .map(|e| serde_json::from_slice(&e.unwrap().line).unwrap())
-    .collect()
+    support::stored_receipts(auditor, tenant)
 }
 
 fn auditor(key: &SigningKey) -> Auditor {

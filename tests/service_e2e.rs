@@ -16,8 +16,8 @@ use std::process::Command;
 
 use ai_audit::llm::{anthropic, openai};
 use ai_audit::sink::AuditSink;
-use ai_audit::store::{self, SqliteStore};
-use ai_audit::{Auditor, SigningKey, TenantId};
+use ai_audit::store::SqliteStore;
+use ai_audit::{Auditor, SigningKey};
 use serde_json::Value;
 use support::aimock::Aimock;
 
@@ -53,14 +53,7 @@ print("sdk ok")
 "#;
 
 fn receipts(auditor: &Auditor, tenant: &str) -> Vec<Value> {
-    auditor.flush().unwrap();
-    store::receipts(
-        auditor.store().as_ref(),
-        &TenantId::new(tenant),
-        0..u64::MAX,
-    )
-    .map(|e| serde_json::from_slice(&e.unwrap().line).unwrap())
-    .collect()
+    support::stored_receipts(auditor, tenant)
 }
 
 fn actions(r: &[Value]) -> Vec<&str> {

@@ -203,3 +203,15 @@ pub(crate) fn text(o: &std::process::Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// A tenant's stored receipts as JSON, in chain order (after a flush).
+pub(crate) fn stored_receipts(auditor: &ai_audit::Auditor, tenant: &str) -> Vec<serde_json::Value> {
+    auditor.flush().unwrap();
+    ai_audit::store::receipts(
+        auditor.store().as_ref(),
+        &ai_audit::TenantId::new(tenant),
+        0..u64::MAX,
+    )
+    .map(|e| serde_json::from_slice(&e.unwrap().line).unwrap())
+    .collect()
+}
