@@ -34,6 +34,10 @@
 //! | `sqlite` | yes | the embedded SQLite store |
 //! | `tracing` | no | [`AuditLayer`](tracing::AuditLayer): audit spans of `tracing` become receipts |
 //! | `tokio` | no | `Auditor::emit_async` |
+//! | `openai` | no | `llm::openai`: the audited OpenAI Chat Completions client (reqwest 0.13, whole and SSE) |
+//! | `anthropic` | no | `llm::anthropic`: the audited Anthropic Messages client |
+//! | `reqwest-middleware` | no | `llm::middleware::AuditMiddleware` for clients built on `reqwest-middleware` |
+//! | `axum` | no | `axum::AuditLayer` (tower 0.5 / axum 0.8) and `axum::admin_router`, the authenticated export endpoint |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

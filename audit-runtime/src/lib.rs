@@ -25,12 +25,19 @@
 //!
 //! Modules: [`receipt`] (the data), [`canonical`] (the bytes that are hashed and signed),
 //! [`capture`] (one receipt per audited call; what `#[audited]` expands into),
-//! [`keys`], [`seal`], [`chain`], [`store`], [`verify`], [`config`], and the [`Auditor`]. The receipt format is specified in
+//! [`keys`], [`seal`], [`chain`], [`store`], [`verify`], [`config`], and the [`Auditor`];
+//! [`sink`] (the emit-failure policy of the integrations), `llm` (features `openai`,
+//! `anthropic`, `reqwest-middleware`: audited LLM calls) and `axum` (feature `axum`: the
+//! request layer and the admin export router). The receipt format is specified in
 //! `docs/receipt-format.md`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod auditor;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 pub mod canonical;
 pub mod capture;
 pub mod chain;
@@ -38,10 +45,14 @@ pub mod checkpoint;
 pub mod config;
 pub mod export;
 pub mod keys;
+#[cfg(feature = "llm")]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "openai", feature = "anthropic"))))]
+pub mod llm;
 pub mod merkle;
 mod platform;
 pub mod receipt;
 pub mod seal;
+pub mod sink;
 pub mod store;
 pub mod verify;
 #[doc(hidden)]

@@ -5,9 +5,9 @@ use std::io::BufWriter;
 use std::path::PathBuf;
 
 use audit_runtime::export::{Anchor, EvidenceWriter, ExportMeta};
-use audit_runtime::store::{self, SqliteStore, Store};
+use audit_runtime::store::{self, Bound, RangeError, SqliteStore, Store};
 use audit_runtime::verify::verify_line;
-use audit_runtime::{AuditConfig, KeySource, TenantId, Timestamp};
+use audit_runtime::{AuditConfig, KeySource, TenantId};
 
 use super::{EXIT_FAIL_EXPORT, EXIT_PASS, EXIT_USAGE};
 
@@ -30,23 +30,10 @@ pub(crate) struct ExportArgs {
     db: Option<PathBuf>,
 }
 
-/// A bound given as a sequence number or a time.
-enum Bound {
-    Seq(u64),
-    Time(i64),
-}
-
 fn bound(text: &str, name: &str) -> Result<Bound, String> {
-    if let Ok(n) = text.parse::<u64>() {
-        return Ok(Bound::Seq(n));
-    }
-    Timestamp::parse(text)
-        .map(|t| Bound::Time(t.to_unix_micros()))
-        .map_err(|e| {
-            format!(
-                "--{name} must be a sequence number or a timestamp like 2026-03-01T12:00:00Z: {e}"
-            )
-        })
+    Bound::parse(text).map_err(|e| {
+        format!("--{name} must be a sequence number or a timestamp like 2026-03-01T12:00:00Z: {e}")
+    })
 }
 
 pub(crate) fn run(args: &ExportArgs) -> u8 {
@@ -60,51 +47,6 @@ pub(crate) fn run(args: &ExportArgs) -> u8 {
             code
         }
     }
-}
-
-/// The sequence range `[start, end)` to export.
-fn seq_range(
-    store: &dyn Store,
-    tenant: &TenantId,
-    len: u64,
-    from: Option<Bound>,
-    to: Option<Bound>,
-) -> Result<(u64, u64), String> {
-    let mut start = 0;
-    let mut end = len;
-    let mut window = (i64::MIN, i64::MAX);
-    for (b, is_from) in [(from, true), (to, false)] {
-        match (b, is_from) {
-            (Some(Bound::Seq(n)), true) => start = n,
-            (Some(Bound::Seq(n)), false) => end = n.min(len),
-            (Some(Bound::Time(t)), true) => window.0 = t,
-            (Some(Bound::Time(t)), false) => window.1 = t,
-            (None, _) => {}
-        }
-    }
-    if window != (i64::MIN, i64::MAX) {
-        // Timestamps are not monotonic in chain order: export the contiguous stretch from the
-        // first to the last receipt whose time falls in the window.
-        let (mut lo, mut hi) = (u64::MAX, 0);
-        for e in store::receipts_in_time(store, tenant, window.0..window.1) {
-            let e = e.map_err(|e| format!("cannot read the store: {e}"))?;
-            if (start..end).contains(&e.seq) {
-                lo = lo.min(e.seq);
-                hi = hi.max(e.seq + 1);
-            }
-        }
-        if lo == u64::MAX {
-            return Err("no receipt of this tenant falls in the given range".into());
-        }
-        (start, end) = (lo, hi);
-    }
-    if start >= end {
-        return Err(format!(
-            "the range selects no receipts (the tenant has {len}, sequence numbers 0 to {})",
-            len.saturating_sub(1)
-        ));
-    }
-    Ok((start, end))
 }
 
 fn export(args: &ExportArgs) -> Result<String, (u8, String)> {
@@ -160,16 +102,17 @@ fn export(args: &ExportArgs) -> Result<String, (u8, String)> {
         .map(|t| bound(t, "to"))
         .transpose()
         .map_err(usage)?;
-    let (start, end) = seq_range(&store, &tenant, len, from, to).map_err(usage)?;
+    let range = store::select_range(&store, &tenant, from, to).map_err(|e| match e {
+        RangeError::Store(e) => usage(format!("cannot read the store: {e}")),
+        e => usage(e.to_string()),
+    })?;
+    let (start, end) = (range.start, range.end);
 
     let mut meta = ExportMeta::new(tenant.clone());
-    if start > 0 {
-        let prev = store::receipts(&store, &tenant, start - 1..start)
-            .next()
-            .transpose()
-            .map_err(|e| usage(format!("cannot read the store: {e}")))?
-            .ok_or_else(|| usage(format!("receipt {} of the chain is missing", start - 1)))?;
-        meta = meta.with_anchor(Anchor::new(start, hex::encode(prev.receipt_hash)));
+    if let Some(prev) = store::anchor_hash(&store, &tenant, start)
+        .map_err(|e| usage(format!("cannot read the store: {e}")))?
+    {
+        meta = meta.with_anchor(Anchor::new(start, hex::encode(prev)));
     }
     let file = std::fs::File::create(&args.output)
         .map_err(|e| usage(format!("cannot create {}: {e}", args.output.display())))?;

@@ -5,8 +5,11 @@
     reason = "a broken fixture should fail the test loudly"
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
+
+pub(crate) mod aimock;
+pub(crate) mod python;
 
 /// The genuine public key of the vectors (seed 01×32).
 pub(crate) const VECTOR_PK: &str =
@@ -36,15 +39,8 @@ pub(crate) fn bundle_receipts(name: &str) -> Vec<u8> {
 /// The Python reference version the interop tests run against.
 pub(crate) const PYTHON_REFERENCE: &str = "ai-audit-trail==0.4.7";
 
-fn python_has_reference(python: &Path) -> bool {
-    Command::new(python)
-        .args([
-            "-c",
-            "import ai_audit, nacl, orjson; assert ai_audit.__version__ == '0.4.7'",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+const REFERENCE_CHECK: &str =
+    "import ai_audit, nacl, orjson; assert ai_audit.__version__ == '0.4.7'";
 
 /// A Python interpreter with `ai-audit-trail==0.4.7` installed.
 ///
@@ -54,48 +50,18 @@ fn python_has_reference(python: &Path) -> bool {
 pub(crate) fn reference_python() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("AI_AUDIT_PYTHON") {
         let p = PathBuf::from(p);
+        let ok = Command::new(&p)
+            .args(["-c", REFERENCE_CHECK])
+            .output()
+            .is_ok_and(|o| o.status.success());
         assert!(
-            python_has_reference(&p),
+            ok,
             "AI_AUDIT_PYTHON={} lacks {PYTHON_REFERENCE}",
             p.display()
         );
         return Some(p);
     }
-    let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
-    std::fs::create_dir_all(&target).unwrap();
-    let venv = target.join("py-ai-audit-trail");
-    let python = venv.join("bin/python");
-    let lock = std::fs::File::create(target.join("py-ai-audit-trail.lock")).unwrap();
-    lock.lock().unwrap();
-    if !python_has_reference(&python) {
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .is_ok_and(|s| s.success())
-            && Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .arg(PYTHON_REFERENCE)
-                .status()
-                .is_ok_and(|s| s.success());
-        if !made || !python_has_reference(&python) {
-            let _ = lock.unlock();
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI needs python3 with venv and pip to install {PYTHON_REFERENCE}"
-            );
-            eprintln!("SKIP: cannot set up {PYTHON_REFERENCE} (python3 -m venv + pip failed)");
-            return None;
-        }
-    }
-    let _ = lock.unlock();
-    Some(python)
+    python::venv("py-ai-audit-trail", &[PYTHON_REFERENCE], REFERENCE_CHECK)
 }
 
 /// The members of a ZIP, in order.
@@ -236,4 +202,16 @@ pub(crate) fn text(o: &std::process::Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// A tenant's stored receipts as JSON, in chain order (after a flush).
+pub(crate) fn stored_receipts(auditor: &ai_audit::Auditor, tenant: &str) -> Vec<serde_json::Value> {
+    auditor.flush().unwrap();
+    ai_audit::store::receipts(
+        auditor.store().as_ref(),
+        &ai_audit::TenantId::new(tenant),
+        0..u64::MAX,
+    )
+    .map(|e| serde_json::from_slice(&e.unwrap().line).unwrap())
+    .collect()
 }

@@ -11,6 +11,7 @@
 //! Reads stream: [`receipts`] and friends page through a store with bounded memory.
 
 mod memory;
+mod range;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -18,6 +19,7 @@ use std::collections::VecDeque;
 use std::ops::Range;
 
 pub use memory::MemoryStore;
+pub use range::{Bound, RangeError, anchor_hash, select_range};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{ENV_DATA_DIR, SqliteStore, default_data_dir};
 

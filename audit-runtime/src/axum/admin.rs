@@ -1,0 +1,331 @@
+//! The admin router: `GET /admin/audit/export` streams an evidence bundle, `GET /admin/audit/tip`
+//! returns a chain's tip; both need `Authorization: Bearer <token>`. Every admin request, refused
+//! or not, leaves a receipt in the admin tenant.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Write;
+use std::ops::Range;
+use std::sync::Arc;
+
+use ::axum::Router;
+use ::axum::body::Body;
+use ::axum::extract::{Query, State};
+use ::axum::response::Response;
+use ::axum::routing::get;
+use ::http::{HeaderMap, StatusCode, header};
+use bytes::Bytes;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+use zeroize::Zeroizing;
+
+use crate::canonical::{Object, Value, canonicalize_input, hash_output, write_canonical_value};
+use crate::export::{Anchor, EvidenceWriter, ExportMeta};
+use crate::receipt::{Action, Receipt, TenantId};
+use crate::seal::Signer;
+use crate::sink::AuditSink;
+use crate::store::{self, Bound};
+
+/// Admin tokens shorter than this are refused.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// Why an [`AdminConfig`] cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminConfigError {
+    /// The token is too short to resist guessing.
+    #[error(
+        "the admin token must be at least {MIN_TOKEN_LEN} characters; generate one with `openssl rand -hex 32`"
+    )]
+    TokenTooShort,
+}
+
+/// What the admin router needs.
+pub struct AdminConfig {
+    sink: AuditSink,
+    signer: Arc<dyn Signer>,
+    token_hash: Zeroizing<[u8; 32]>,
+    admin_tenant: TenantId,
+}
+
+impl fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("admin_tenant", &self.admin_tenant)
+            .field("token", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl AdminConfig {
+    /// Exports are read from `sink`'s store and their manifests signed by `signer` (the key that
+    /// signed the receipts); requests must carry `Authorization: Bearer <token>`. Admin access is
+    /// audited in tenant `ai-audit-admin`.
+    ///
+    /// # Errors
+    /// [`AdminConfigError::TokenTooShort`].
+    pub fn new(
+        sink: AuditSink,
+        signer: Arc<dyn Signer>,
+        token: impl AsRef<str>,
+    ) -> Result<Self, AdminConfigError> {
+        let token = token.as_ref();
+        if token.len() < MIN_TOKEN_LEN {
+            return Err(AdminConfigError::TokenTooShort);
+        }
+        Ok(Self {
+            sink,
+            signer,
+            token_hash: Zeroizing::new(Sha256::digest(token.as_bytes()).into()),
+            admin_tenant: TenantId::new("ai-audit-admin"),
+        })
+    }
+
+    /// The tenant whose chain records admin access.
+    #[must_use]
+    pub fn admin_tenant(mut self, tenant: impl Into<TenantId>) -> Self {
+        self.admin_tenant = tenant.into();
+        self
+    }
+
+    /// Constant-time check of the bearer token (both sides hashed first, so neither content
+    /// nor length leaks through timing).
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let Some(given) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        else {
+            return false;
+        };
+        let given: [u8; 32] = Sha256::digest(given.trim().as_bytes()).into();
+        bool::from(given.ct_eq(&*self.token_hash))
+    }
+}
+
+/// The admin routes, to `merge` into an application's router (they carry their own state).
+pub fn admin_router(config: AdminConfig) -> Router {
+    Router::new()
+        .route("/admin/audit/export", get(export))
+        .route("/admin/audit/tip", get(tip))
+        .with_state(Arc::new(config))
+}
+
+type Params = Query<HashMap<String, String>>;
+
+fn plain(status: StatusCode, text: impl Into<String>) -> Response {
+    let mut r = Response::new(Body::from(text.into()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        ::http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            ::http::HeaderValue::from_static("Bearer"),
+        );
+    }
+    r
+}
+
+/// Authenticates, records the access, and answers 401 / 503 when it must.
+async fn admit(
+    config: &AdminConfig,
+    headers: &HeaderMap,
+    op: &str,
+    params: &HashMap<String, String>,
+) -> Result<(), Response> {
+    let ok = config.authorized(headers);
+    let mut query: Vec<_> = params.iter().collect();
+    query.sort();
+    let query = query
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let tenant = params.get("tenant").map_or("", String::as_str);
+    let mut r = Receipt::new(config.admin_tenant.clone())
+        .with_action(if ok { Action::Allow } else { Action::Reject })
+        .with_reason(format!("decision:admin.{op}"))
+        .with_reason(format!(
+            "admin.tenant={}",
+            tenant.chars().take(128).collect::<String>()
+        ))
+        .with_reason(if ok { "authorized" } else { "unauthorized" });
+    r.input_c14n = canonicalize_input(&query);
+    r.output_hash = hash_output(if ok { "status=200" } else { "status=401" });
+    if config.sink.emit(r).await.is_err() {
+        return Err(plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "admin access could not be recorded; try again",
+        ));
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(plain(
+            StatusCode::UNAUTHORIZED,
+            "send Authorization: Bearer <admin token>",
+        ))
+    }
+}
+
+async fn tip(
+    State(config): State<Arc<AdminConfig>>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
+    if let Err(r) = admit(&config, &headers, "tip", &params).await {
+        return r;
+    }
+    let Some(tenant) = params.get("tenant").map(TenantId::new) else {
+        return plain(StatusCode::BAD_REQUEST, "give ?tenant=…");
+    };
+    let store = Arc::clone(config.sink.auditor().store());
+    let t = tenant.clone();
+    let tip = tokio::task::spawn_blocking(move || store.tip(&t)).await;
+    let tip = match tip {
+        Ok(Ok(t)) => t,
+        _ => return plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the store"),
+    };
+    let mut o = Object::new();
+    o.insert("tenant", Value::from(tenant.as_str()));
+    o.insert("len", Value::from(tip.map_or(0, |t| t.len)));
+    o.insert(
+        "tip",
+        Value::from(tip.map_or_else(String::new, |t| hex::encode(t.hash))),
+    );
+    o.insert(
+        "public_key",
+        Value::from(config.signer.verifying_key().to_hex()),
+    );
+    let mut out = Vec::new();
+    write_canonical_value(&Value::from(o), &mut out);
+    let mut r = Response::new(Body::from(out));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        ::http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn bound(text: Option<&String>) -> Result<Option<Bound>, String> {
+    text.map(|t| Bound::parse(t)).transpose().map_err(|e| {
+        format!("from/to must be a sequence number or a time like 2026-03-01T12:00:00Z: {e}")
+    })
+}
+
+/// Writes into the response body, 64 KiB at a time.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+const CHUNK: usize = 64 * 1024;
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::other("the client went away"))
+    }
+}
+
+/// Streams the bundle of `[start, end)` into `tx`; runs on a blocking thread.
+fn write_bundle(
+    config: &AdminConfig,
+    tenant: &TenantId,
+    range: Range<u64>,
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> Result<(), String> {
+    let store = config.sink.auditor().store().as_ref();
+    let mut meta = ExportMeta::new(tenant.clone());
+    if let Some(prev) = store::anchor_hash(store, tenant, range.start).map_err(|e| e.to_string())? {
+        meta = meta.with_anchor(Anchor::new(range.start, hex::encode(prev)));
+    }
+    let out = ChannelWriter {
+        tx,
+        buf: Vec::with_capacity(CHUNK),
+    };
+    let mut writer = EvidenceWriter::new(out, config.signer.as_ref(), meta);
+    for e in store::receipts(store, tenant, range) {
+        let e = e.map_err(|e| format!("cannot read the store: {e}"))?;
+        writer.push_line(&e.line).map_err(|e| e.to_string())?;
+    }
+    let mut summary = writer.finish().map_err(|e| e.to_string())?;
+    summary.output.flush().map_err(|e| e.to_string())
+}
+
+async fn export(
+    State(config): State<Arc<AdminConfig>>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
+    if let Err(r) = admit(&config, &headers, "export", &params).await {
+        return r;
+    }
+    let Some(tenant) = params.get("tenant").map(TenantId::new) else {
+        return plain(StatusCode::BAD_REQUEST, "give ?tenant=…&from=…&to=…");
+    };
+    let (from, to) = match (bound(params.get("from")), bound(params.get("to"))) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(e), _) | (_, Err(e)) => return plain(StatusCode::BAD_REQUEST, e),
+    };
+    let c = Arc::clone(&config);
+    let t = tenant.clone();
+    let range = tokio::task::spawn_blocking(move || {
+        store::select_range(c.sink.auditor().store().as_ref(), &t, from, to)
+    })
+    .await;
+    let range = match range {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return plain(StatusCode::NOT_FOUND, e.to_string()),
+        Err(_) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "export failed"),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let t = tenant.clone();
+    let c = Arc::clone(&config);
+    let (start, end) = (range.start, range.end);
+    drop(tokio::task::spawn_blocking(move || {
+        if let Err(e) = write_bundle(&c, &t, range, tx.clone()) {
+            // The body breaks off: the client sees a truncated download, never a short bundle
+            // that looks whole.
+            let _gone = tx.blocking_send(Err(std::io::Error::other(e)));
+        }
+    }));
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    let mut r = Response::new(body);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        ::http::HeaderValue::from_static("application/zip"),
+    );
+    let name = format!(
+        "attachment; filename=\"{}-{}-{}.zip\"",
+        tenant
+            .as_str()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>(),
+        start,
+        end
+    );
+    if let Ok(v) = ::http::HeaderValue::from_str(&name) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}

@@ -1,0 +1,25 @@
+//! HTTP services (feature `axum`): [`AuditLayer`], a tower 0.5 layer that leaves one receipt
+//! per incoming request, and [`admin_router`], the authenticated export endpoint for operators.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use audit_runtime::axum::{admin_router, AdminConfig, AuditLayer};
+//! use audit_runtime::sink::AuditSink;
+//! use audit_runtime::{store::MemoryStore, Auditor, SigningKey};
+//!
+//! let key = SigningKey::generate()?;
+//! let auditor = Auditor::builder().signer(key.clone()).store(MemoryStore::new()).build()?;
+//! let sink = AuditSink::new(auditor);
+//! let app = axum::Router::new()
+//!     .route("/decide", axum::routing::post(|body: String| async move { format!("ok: {}", body.len()) }))
+//!     .layer(AuditLayer::new(sink.clone()).path_prefix("/decide").tenant_header("x-tenant-id"))
+//!     .merge(admin_router(AdminConfig::new(sink, Arc::new(key), "a-long-random-admin-token")?));
+//! # drop(app);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod admin;
+mod layer;
+
+pub use admin::{AdminConfig, AdminConfigError, MIN_TOKEN_LEN, admin_router};
+pub use layer::{AuditLayer, AuditService, DEFAULT_MAX_BODY_BYTES, RequestHead};

@@ -1,0 +1,234 @@
+//! A [`reqwest_middleware`] middleware that leaves one receipt per OpenAI Chat Completions or
+//! Anthropic Messages call made through any client built on `reqwest_middleware::ClientWithMiddleware`
+//! (feature `reqwest-middleware`).
+//!
+//! Requests whose path ends in `/chat/completions` or `/v1/messages` are audited exactly like
+//! the [`Client`](super::Client)'s calls (same receipt fields); other requests pass through
+//! untouched. Streaming answers (`text/event-stream`) are passed on chunk by chunk while they are
+//! watched; the receipt is emitted at the final event, when the stream breaks, or when the
+//! response body is dropped early. Fail-closed emit failures surface as
+//! `reqwest_middleware::Error::Middleware` (or as an error at the end of the body stream).
+//!
+//! Which clients this covers: anything that sends through a `ClientWithMiddleware`, e.g. your own
+//! code, or SDK crates that accept a custom HTTP stack. `async-openai` 0.43 takes a plain
+//! `reqwest::Client` (`Client::with_http_client`), not a middleware client; with its
+//! `middleware` feature it takes a tower service instead. The per-call [`CallContext`] (tenant,
+//! trace, session) comes from the request's extensions
+//! (`RequestBuilder::with_extension(CallContext::new("acme"))`), else from the middleware.
+//!
+//! ```
+//! use audit_runtime::llm::middleware::AuditMiddleware;
+//! use audit_runtime::sink::AuditSink;
+//! use audit_runtime::{store::MemoryStore, Auditor, SigningKey};
+//!
+//! let auditor = Auditor::builder().signer(SigningKey::generate()?).store(MemoryStore::new()).build()?;
+//! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+//!     .with(AuditMiddleware::new(AuditSink::new(auditor)).tenant("bank-eu"))
+//!     .build();
+//! # drop(client);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use reqwest::header::CONTENT_TYPE;
+use reqwest_middleware::{Middleware, Next};
+
+use super::record::{CallRecord, Failure};
+use super::stream::{End, StreamAudit};
+use super::{Api, CallContext, LlmError, wire};
+use crate::receipt::TenantId;
+use crate::sink::AuditSink;
+
+/// At most this much of a whole (non-streaming) answer is read.
+const MAX_RESPONSE: usize = 64 << 20;
+
+/// The middleware. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AuditMiddleware {
+    sink: AuditSink,
+    ctx: CallContext,
+}
+
+impl AuditMiddleware {
+    /// Receipts go to `sink`, for tenant `"default"` unless a request carries a
+    /// [`CallContext`] extension.
+    #[must_use]
+    pub fn new(sink: AuditSink) -> Self {
+        Self {
+            sink,
+            ctx: CallContext::new("default"),
+        }
+    }
+
+    /// The tenant of requests without a [`CallContext`] extension.
+    #[must_use]
+    pub fn tenant(mut self, tenant: impl Into<TenantId>) -> Self {
+        self.ctx = CallContext::new(tenant);
+        self
+    }
+}
+
+fn api_of(path: &str) -> Option<Api> {
+    if path.ends_with("/chat/completions") {
+        Some(Api::OpenAi)
+    } else if path.ends_with("/v1/messages") {
+        Some(Api::Anthropic)
+    } else {
+        None
+    }
+}
+
+fn mw_error(e: LlmError) -> reqwest_middleware::Error {
+    reqwest_middleware::Error::middleware(e)
+}
+
+async fn emit(sink: &AuditSink, record: &CallRecord) -> reqwest_middleware::Result<()> {
+    super::emit(sink, record)
+        .await
+        .map(|_| ())
+        .map_err(mw_error)
+}
+
+/// A response with the same head and a new body.
+fn rebuild(
+    status: reqwest::StatusCode,
+    version: reqwest::Version,
+    headers: reqwest::header::HeaderMap,
+    body: reqwest::Body,
+) -> reqwest::Response {
+    let mut r = http::Response::new(body);
+    *r.status_mut() = status;
+    *r.version_mut() = version;
+    *r.headers_mut() = headers;
+    reqwest::Response::from(r)
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[async_trait::async_trait]
+impl Middleware for AuditMiddleware {
+    async fn handle(
+        &self,
+        req: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let Some(api) = api_of(req.url().path()) else {
+            return next.run(req, extensions).await;
+        };
+        let ctx = extensions
+            .get::<CallContext>()
+            .cloned()
+            .unwrap_or_else(|| self.ctx.clone());
+        let body = req
+            .body()
+            .and_then(reqwest::Body::as_bytes)
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or(serde_json::Value::Null);
+        let mut record = CallRecord::new(api, ctx, &body);
+        let resp = match next.run(req, extensions).await {
+            Ok(r) => r,
+            Err(e) => {
+                record.fail(Failure::Transport);
+                emit(&self.sink, &record).await?;
+                return Err(e);
+            }
+        };
+        let (status, version, headers) = (resp.status(), resp.version(), resp.headers().clone());
+        let streaming = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if status.is_success() && streaming {
+            let audit = StreamAudit::new(self.sink.clone(), record);
+            let body = reqwest::Body::wrap_stream(tap(resp, audit));
+            return Ok(rebuild(status, version, headers, body));
+        }
+        let bytes = match read_all(resp).await {
+            Ok(b) => b,
+            Err(e) => {
+                record.fail(Failure::Transport);
+                emit(&self.sink, &record).await?;
+                return Err(e.into());
+            }
+        };
+        let json = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+        if !status.is_success() {
+            record.fail(Failure::Status {
+                status: status.as_u16(),
+                error_type: json.as_ref().and_then(wire::error_type),
+            });
+        } else if let Some(v) = json.filter(serde_json::Value::is_object) {
+            let _text = wire::apply_response(&mut record, &v);
+        } else {
+            record.fail(Failure::InvalidResponse);
+        }
+        emit(&self.sink, &record).await?;
+        Ok(rebuild(status, version, headers, bytes.into()))
+    }
+}
+
+async fn read_all(mut resp: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        out.extend_from_slice(&chunk);
+        if out.len() > MAX_RESPONSE {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The body passed on chunk by chunk while `audit` watches it.
+fn tap(
+    resp: reqwest::Response,
+    audit: StreamAudit,
+) -> impl futures_util::Stream<Item = Result<Bytes, BoxError>> + Send {
+    let state = (resp.bytes_stream().boxed(), audit, false);
+    futures_util::stream::unfold(state, |(mut inner, mut audit, done)| async move {
+        if done {
+            return None;
+        }
+        let (item, done) = match inner.next().await {
+            Some(Ok(bytes)) => {
+                let mut events = Vec::new();
+                let mut end = audit.feed(&bytes, &mut events).err().map(|()| End::Invalid);
+                for e in &events {
+                    if end.is_some() {
+                        break;
+                    }
+                    let effect = audit.apply(e);
+                    if effect.error {
+                        end = Some(End::ErrorEvent(e.data.clone()));
+                    } else if effect.terminal {
+                        end = Some(End::Complete);
+                    }
+                }
+                match end {
+                    None => (Ok(bytes), false),
+                    Some(end) => match audit.end(end).await {
+                        // Pass the final bytes on; the caller's SDK sees the error event itself.
+                        Ok(_)
+                        | Err(LlmError::StreamError { .. } | LlmError::InvalidResponse { .. }) => {
+                            (Ok(bytes), false)
+                        }
+                        Err(e) => (Err(BoxError::from(e)), true),
+                    },
+                }
+            }
+            Some(Err(e)) => {
+                let _ended = audit.end(End::Incomplete(None)).await;
+                (Err(BoxError::from(e)), true)
+            }
+            None => {
+                let end = audit.eof();
+                match audit.end(end).await {
+                    Ok(_) | Err(LlmError::StreamIncomplete { .. }) => return None,
+                    Err(e) => (Err(BoxError::from(e)), true),
+                }
+            }
+        };
+        Some((item, (inner, audit, done)))
+    })
+}

@@ -1,0 +1,210 @@
+//! The service's routes (also compiled into `tests/service_e2e.rs`):
+//!
+//! - `POST /v1/decide` — an audited decision: the `AuditLayer` leaves a receipt for the request,
+//!   the audited LLM client one for the model call, and an audit span (the tracing layer, when
+//!   installed) one for the policy that turns the answer into a decision.
+//! - `POST /v1/chat/completions` — an OpenAI-compatible gateway: forwards to the upstream
+//!   through the audited client, streaming or not, so any OpenAI SDK can sit in front of it.
+//! - `GET /admin/audit/export`, `GET /admin/audit/tip` — the admin router (bearer token).
+
+use std::sync::Arc;
+
+use ai_audit::axum::{AdminConfig, AuditLayer, admin_router};
+use ai_audit::llm::{CallContext, Client, LlmError};
+use ai_audit::sink::AuditSink;
+use ai_audit::{SigningKey, TenantId};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
+use axum::routing::post;
+
+/// What the routes need.
+pub(crate) struct AppConfig {
+    /// Receipts go here (fail-closed unless configured otherwise).
+    pub(crate) sink: AuditSink,
+    /// The key that signs receipts and exported manifests.
+    pub(crate) key: SigningKey,
+    /// The admin bearer token.
+    pub(crate) admin_token: String,
+    /// The audited client of the OpenAI-compatible upstream.
+    pub(crate) openai: Client,
+    /// The audited client of the Anthropic-compatible upstream.
+    pub(crate) anthropic: Client,
+    /// The model the decision endpoint asks.
+    pub(crate) model: String,
+}
+
+struct AppState {
+    openai: Client,
+    anthropic: Client,
+    model: String,
+}
+
+/// The tenant of a request: `x-tenant-id`, else `fallback`.
+fn tenant(headers: &HeaderMap, fallback: &str) -> TenantId {
+    TenantId::new(
+        headers
+            .get("x-tenant-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(fallback),
+    )
+}
+
+fn call_context(headers: &HeaderMap, fallback: &str) -> CallContext {
+    let mut ctx = CallContext::new(tenant(headers, fallback));
+    if let Some(t) = headers.get("x-trace-id").and_then(|v| v.to_str().ok()) {
+        ctx = ctx.with_trace(t);
+    }
+    if let Some(s) = headers.get("x-session-id").and_then(|v| v.to_str().ok()) {
+        ctx = ctx.with_session(s);
+    }
+    ctx
+}
+
+/// The app's router.
+pub(crate) fn router(config: AppConfig) -> anyhow::Result<Router> {
+    let admin = AdminConfig::new(
+        config.sink.clone(),
+        Arc::new(config.key.clone()),
+        &config.admin_token,
+    )?;
+    let state = Arc::new(AppState {
+        openai: config.openai,
+        anthropic: config.anthropic,
+        model: config.model,
+    });
+    let layer = AuditLayer::new(config.sink)
+        .path_prefix("/v1/decide")
+        .tenant_header("x-tenant-id")
+        .default_tenant("demo");
+    Ok(Router::new()
+        .route("/v1/decide", post(decide))
+        .route("/v1/chat/completions", post(gateway))
+        .with_state(state)
+        .layer(layer)
+        .merge(admin_router(admin)))
+}
+
+fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+    let mut r = Response::new(body.into());
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// An OpenAI-shaped error body.
+fn error_response(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({"error": {"message": message, "type": "gateway_error", "param": null, "code": null}});
+    json_response(status, body.to_string())
+}
+
+/// The upstream's error status and body are passed on; anything else is a 502.
+fn upstream_error(e: &LlmError) -> Response {
+    match e {
+        LlmError::Status { status, body, .. } => json_response(
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY),
+            body.clone(),
+        ),
+        LlmError::Emit(_) => error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the audit receipt of this call could not be stored",
+        ),
+        other => error_response(StatusCode::BAD_GATEWAY, &other.to_string()),
+    }
+}
+
+/// `POST /v1/decide` with `{"application": "…", "provider": "openai"|"anthropic"}`.
+async fn decide(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(req) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return error_response(StatusCode::BAD_REQUEST, "send a JSON object");
+    };
+    let Some(application) = req.get("application").and_then(|v| v.as_str()) else {
+        return error_response(StatusCode::BAD_REQUEST, "give \"application\"");
+    };
+    let ctx = call_context(&headers, "demo");
+    let anthropic = req.get("provider").and_then(|v| v.as_str()) == Some("anthropic");
+    let (client, model) = if anthropic {
+        (&state.anthropic, "claude-sonnet-4-5")
+    } else {
+        (&state.openai, state.model.as_str())
+    };
+    let prompt = serde_json::json!({
+        "model": model,
+        "max_tokens": 128,
+        "temperature": 0,
+        "messages": [
+            {"role": "user", "content": format!("Assess this loan application; answer approve or refer, with a reason: {application}")}
+        ],
+    });
+    let answer = match client.chat_in(&ctx, &prompt).await {
+        Ok(a) => a,
+        Err(e) => return upstream_error(&e),
+    };
+    let decision = if answer.text().to_lowercase().contains("refer") {
+        "refer"
+    } else {
+        "approve"
+    };
+    {
+        // The policy step is an audit span: the tracing layer turns it into a receipt.
+        let span = tracing::info_span!(
+            "loan_policy",
+            audit.tenant = ctx.tenant.as_str(),
+            audit.input = application,
+            audit.output = decision,
+            audit.model = answer.model().unwrap_or(model),
+            audit.action = if decision == "approve" {
+                "allow"
+            } else {
+                "escalate"
+            },
+        );
+        let _entered = span.enter();
+    }
+    let out = serde_json::json!({
+        "decision": decision,
+        "answer": answer.text(),
+        "model": answer.model(),
+        "llm_receipt": answer.receipt().map(|r| r.receipt_id.as_str().to_owned()),
+    });
+    json_response(StatusCode::OK, out.to_string())
+}
+
+/// `POST /v1/chat/completions`: the auditing gateway.
+async fn gateway(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(req) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return error_response(StatusCode::BAD_REQUEST, "the body is not JSON");
+    };
+    let ctx = call_context(&headers, "gateway");
+    if req.get("stream").and_then(serde_json::Value::as_bool) != Some(true) {
+        return match state.openai.chat_in(&ctx, &req).await {
+            Ok(c) => json_response(StatusCode::OK, c.body().to_vec()),
+            Err(e) => upstream_error(&e),
+        };
+    }
+    let stream = match state.openai.chat_stream_in(&ctx, &req).await {
+        Ok(s) => s,
+        Err(e) => return upstream_error(&e),
+    };
+    // Each event is passed on as it arrives; an error (a broken upstream, or a receipt that
+    // cannot be stored) breaks the response off, so the client never sees a clean end.
+    let frames = futures_util::stream::unfold(stream, |mut s| async move {
+        match s.next().await? {
+            Ok(ev) => Some((Ok::<_, LlmError>(Bytes::from(ev.sse.to_frame())), s)),
+            Err(e) => Some((Err(e), s)),
+        }
+    });
+    let mut r = Body::from_stream(frames).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
