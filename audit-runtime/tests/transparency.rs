@@ -159,3 +159,168 @@ fn tlog_proofs_verify_offline_and_any_single_bit_change_fails() {
     let old = read.checkpoint_at(&t, 37).unwrap().unwrap();
     merkle::verify_consistency(37, 38, &old.root, &later.root, &proof).unwrap();
 }
+
+/// Exports receipts `[start, end)` of a tenant with the checkpoint of exactly `end` leaves.
+fn bundle(s: &dyn Store, tenant: &str, start: u64, end: u64) -> Vec<u8> {
+    use audit_runtime::export::{Anchor, CHECKPOINT, EvidenceWriter, ExportMeta, TREE_PREFIX};
+    let t = TenantId::new(tenant);
+    let k = key();
+    let (cp, prefix) =
+        transparency::bundle_material(s, &t, start, end, "audit.example.com", &k).unwrap();
+    let mut meta = ExportMeta::new(tenant).with_member(CHECKPOINT, cp.note.into_bytes());
+    if let Some(p) = prefix {
+        meta = meta.with_member(TREE_PREFIX, p.to_json());
+        let prev = store::receipts(s, &t, start - 1..start)
+            .next()
+            .unwrap()
+            .unwrap();
+        meta = meta.with_anchor(Anchor::new(start, hex::encode(prev.receipt_hash)));
+    }
+    let mut w = EvidenceWriter::new(Vec::new(), &k, meta);
+    for e in store::receipts(s, &t, start..end) {
+        w.push_line(&e.unwrap().line).unwrap();
+    }
+    w.finish().unwrap().output
+}
+
+fn verify_zip(zip: &[u8], since: Option<&str>) -> audit_runtime::verify::BundleReport {
+    use audit_runtime::verify::{VerifyOptions, verify_bundle};
+    let vk = key().verifying_key();
+    let mut opts = VerifyOptions::pinned(vk);
+    if let Some(note) = since {
+        opts = opts.with_since(transparency::verify_note(note, &vk).unwrap());
+    }
+    verify_bundle(std::io::Cursor::new(zip), &opts).unwrap()
+}
+
+fn kinds(r: &audit_runtime::verify::BundleReport) -> Vec<&'static str> {
+    r.chain.findings.iter().map(|f| f.kind.as_str()).collect()
+}
+
+fn filled(n: usize, salt: &str) -> Arc<dyn Store> {
+    let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let a = auditor_on(&s, 1_000_000);
+    for i in 0..n {
+        a.emit(Receipt::new("acme").with_input_text(&format!("{salt} {i}")))
+            .unwrap();
+    }
+    a.shutdown().unwrap();
+    s
+}
+
+#[test]
+fn bundles_carry_a_checkpoint_of_exactly_their_receipts() {
+    let s = filled(40, "a");
+    for (start, end) in [
+        (0, 40),
+        (0, 1),
+        (0, 17),
+        (1, 40),
+        (13, 29),
+        (39, 40),
+        (32, 33),
+    ] {
+        let r = verify_zip(&bundle(s.as_ref(), "acme", start, end), None);
+        assert!(r.is_pass(), "[{start}, {end}): {:?}", r.chain.findings);
+        let cp = r.checkpoint.unwrap();
+        assert_eq!(cp.size, end);
+        assert_eq!(cp.origin, "audit.example.com/acme");
+    }
+}
+
+#[test]
+fn truncation_rollback_and_forks_are_detected_against_an_earlier_checkpoint() {
+    let s = filled(30, "a");
+    let t = TenantId::new("acme");
+    let k = key();
+    let note_at = |st: &dyn Store, n: u64| {
+        transparency::checkpoint(st, &t, Some(n), "audit.example.com", &k)
+            .unwrap()
+            .note
+    };
+    let held = note_at(s.as_ref(), 30); // the auditor holds the checkpoint of 30 receipts
+    let older = note_at(s.as_ref(), 12);
+
+    // The honest, longer history extends both; so does a partial export that starts early enough.
+    let a = Arc::clone(&s);
+    let more = auditor_on(&a, 1_000_000);
+    for _ in 0..5 {
+        more.emit(Receipt::new("acme")).unwrap();
+    }
+    more.shutdown().unwrap();
+    for (start, end) in [(0, 35), (0, 30), (10, 35), (29, 35)] {
+        let r = verify_zip(&bundle(a.as_ref(), "acme", start, end), Some(&held));
+        assert!(r.is_pass(), "[{start}, {end}): {:?}", r.chain.findings);
+    }
+    // A partial export that starts after the held checkpoint cannot prove it extends it.
+    let r = verify_zip(&bundle(a.as_ref(), "acme", 31, 35), Some(&held));
+    assert_eq!(kinds(&r), ["consistency"]);
+    assert!(verify_zip(&bundle(a.as_ref(), "acme", 0, 35), Some(&older)).is_pass());
+
+    // Truncation of the last receipt: a genuine bundle of 29 receipts, held checkpoint of 30.
+    let r = verify_zip(&bundle(s.as_ref(), "acme", 0, 29), Some(&held));
+    assert_eq!(kinds(&r), ["consistency"]);
+    assert!(
+        r.chain.findings[0]
+            .message
+            .contains("truncated or rolled back")
+    );
+    // Rollback to an earlier state.
+    let r = verify_zip(&bundle(s.as_ref(), "acme", 0, 12), Some(&held));
+    assert_eq!(kinds(&r), ["consistency"]);
+    // A fork: another history of the same size, signed by the same key.
+    let fork = filled(30, "b");
+    let r = verify_zip(&bundle(fork.as_ref(), "acme", 0, 30), Some(&held));
+    assert_eq!(kinds(&r), ["consistency"]);
+    assert!(r.chain.findings[0].message.contains("forked"));
+    // …and of a larger size, diverging before the held one.
+    let r = verify_zip(&bundle(fork.as_ref(), "acme", 0, 30), Some(&older));
+    assert_eq!(kinds(&r), ["consistency"]);
+    // The two forked checkpoints are themselves inconsistent: a consistency proof from either
+    // tree fails against the other's root.
+    let theirs =
+        transparency::verify_note(&note_at(fork.as_ref(), 30), &k.verifying_key()).unwrap();
+    let mine = transparency::verify_note(&held, &k.verifying_key()).unwrap();
+    assert_ne!(theirs.root, mine.root);
+    let mut nodes = TileNodes::new(fork.tree().unwrap(), &t).unwrap();
+    let p = nodes.consistency_proof(12, 30).unwrap();
+    let old = transparency::verify_note(&older, &k.verifying_key()).unwrap();
+    assert!(merkle::verify_consistency(12, 30, &old.root, &theirs.root, &p).is_err());
+}
+
+#[test]
+fn a_checkpoint_that_does_not_cover_exactly_the_receipts_fails() {
+    use audit_runtime::export::{CHECKPOINT, EvidenceWriter, ExportMeta};
+    let s = filled(20, "a");
+    let t = TenantId::new("acme");
+    let k = key();
+    // A checkpoint of 20 receipts on a bundle of 19, and one of 19 on a bundle of 20.
+    for (cp_size, n) in [(20u64, 19u64), (19, 20)] {
+        let cp = transparency::checkpoint(s.as_ref(), &t, Some(cp_size), "audit.example.com", &k)
+            .unwrap();
+        let meta = ExportMeta::new("acme").with_member(CHECKPOINT, cp.note.into_bytes());
+        let mut w = EvidenceWriter::new(Vec::new(), &k, meta);
+        for e in store::receipts(s.as_ref(), &t, 0..n) {
+            w.push_line(&e.unwrap().line).unwrap();
+        }
+        let r = verify_zip(&w.finish().unwrap().output, None);
+        assert_eq!(kinds(&r), ["checkpoint"], "{cp_size} over {n}");
+    }
+    // A checkpoint signed by another key.
+    let other = SigningKey::from_hex(&"09".repeat(32)).unwrap();
+    let cp = transparency::checkpoint(
+        filled(20, "a").as_ref(),
+        &t,
+        None,
+        "audit.example.com",
+        &other,
+    )
+    .unwrap();
+    let meta = ExportMeta::new("acme").with_member(CHECKPOINT, cp.note.into_bytes());
+    let mut w = EvidenceWriter::new(Vec::new(), &k, meta);
+    for e in store::receipts(s.as_ref(), &t, 0..20) {
+        w.push_line(&e.unwrap().line).unwrap();
+    }
+    let r = verify_zip(&w.finish().unwrap().output, None);
+    assert_eq!(kinds(&r), ["checkpoint"]);
+}
