@@ -324,3 +324,32 @@ fn a_checkpoint_that_does_not_cover_exactly_the_receipts_fails() {
     let r = verify_zip(&w.finish().unwrap().output, None);
     assert_eq!(kinds(&r), ["checkpoint"]);
 }
+
+#[test]
+fn an_idle_writer_signs_a_checkpoint_once_the_interval_passes() {
+    let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let a = Auditor::builder()
+        .signer(key())
+        .shared_store(Arc::clone(&s))
+        .checkpoint_every(1_000_000, Duration::from_millis(50))
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        a.emit(Receipt::new("acme")).unwrap();
+    }
+    let t = TenantId::new("acme");
+    let read = s.tree().unwrap();
+    let mut waited = Duration::ZERO;
+    while read.latest_checkpoint(&t).unwrap().is_none() && waited < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+        waited += Duration::from_millis(20);
+    }
+    let cp = read.latest_checkpoint(&t).unwrap().unwrap();
+    assert_eq!(cp.size, 3);
+    assert!(
+        cp.note.starts_with("ai-audit.local/acme\n3\n"),
+        "{}",
+        cp.note
+    );
+    drop(a);
+}
