@@ -302,7 +302,7 @@ fn run_bundle(args: &VerifyArgs, file: File, opts: &VerifyOptions) -> u8 {
         write_ordered_value(&bundle_json(&name, &report), &mut out);
         out!("{}", String::from_utf8_lossy(&out));
     } else {
-        print_bundle(&name, &report, args.verbose);
+        print_bundle(&name, &report, args.verbose, opts.since.is_some());
     }
     u8::try_from(report.verdict().exit_code()).unwrap_or(1)
 }
@@ -376,7 +376,7 @@ fn bundle_json(file: &str, r: &BundleReport) -> Value {
     Value::Object(o)
 }
 
-fn print_bundle(file: &str, r: &BundleReport, verbose: bool) {
+fn print_bundle(file: &str, r: &BundleReport, verbose: bool, since: bool) {
     let c = &r.chain;
     let tenant = c.tenant.as_ref().map_or("?", |t| t.as_str());
     let fp = r.key().map(|k| k.fingerprint()).unwrap_or_default();
@@ -392,6 +392,19 @@ fn print_bundle(file: &str, r: &BundleReport, verbose: bool) {
             );
             if let Some(tip) = &c.tip {
                 out!("  count: {}  tip: {tip}", c.receipts);
+            }
+            if let Some(cp) = &r.checkpoint {
+                out!(
+                    "  checkpoint: {} size {} root {} covers exactly these receipts{}",
+                    cp.origin,
+                    cp.size,
+                    hex::encode(cp.root),
+                    if since {
+                        " and extends the --since checkpoint"
+                    } else {
+                        ""
+                    }
+                );
             }
         }
         Verdict::Unpinned => {
