@@ -134,3 +134,88 @@ fn our_verify_py_works_on_an_extracted_bundle_directory() {
     let (rc, out) = run(&python, &[script.to_str().unwrap(), "--key", VECTOR_PK]);
     assert_eq!(rc, 0, "{out}");
 }
+
+/// A bundle of receipts `[start, end)` of a fresh tenant, with the checkpoint of `cp_size`
+/// leaves (and the tree prefix of a partial export).
+fn checkpointed_bundle(start: u64, end: u64, cp_size: u64) -> Vec<u8> {
+    use ai_audit::export::{Anchor, CHECKPOINT, EvidenceWriter, ExportMeta, TREE_PREFIX};
+    use ai_audit::store::{self, MemoryStore, Store};
+    use ai_audit::{Auditor, Receipt, TenantId, transparency};
+    let key = vector_key();
+    let s: std::sync::Arc<dyn Store> = std::sync::Arc::new(MemoryStore::new());
+    let a = Auditor::builder()
+        .signer(key.clone())
+        .shared_store(std::sync::Arc::clone(&s))
+        .build()
+        .unwrap();
+    for i in 0..40 {
+        a.emit(Receipt::new("acme").with_input_text(&format!("{i} \u{2028}")))
+            .unwrap();
+    }
+    a.shutdown().unwrap();
+    let t = TenantId::new("acme");
+    let (cp, prefix) =
+        transparency::bundle_material(s.as_ref(), &t, start, cp_size, "audit.example.com", &key)
+            .unwrap();
+    let mut meta = ExportMeta::new("acme").with_member(CHECKPOINT, cp.note.into_bytes());
+    if let Some(p) = prefix {
+        let prev = store::receipts(s.as_ref(), &t, start - 1..start)
+            .next()
+            .unwrap()
+            .unwrap();
+        meta = meta
+            .with_member(TREE_PREFIX, p.to_json())
+            .with_anchor(Anchor::new(start, hex::encode(prev.receipt_hash)));
+    }
+    let mut w = EvidenceWriter::new(Vec::new(), &key, meta);
+    for e in store::receipts(s.as_ref(), &t, start..end) {
+        w.push_line(&e.unwrap().line).unwrap();
+    }
+    w.finish().unwrap().output
+}
+
+#[test]
+fn our_verify_py_checks_the_checkpoint_and_the_python_library_accepts_the_bundle() {
+    let Some(python) = reference_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let script = zip_members(&checkpointed_bundle(0, 40, 40))
+        .into_iter()
+        .find(|(n, _)| n == "verify.py")
+        .unwrap()
+        .1;
+    let script = write(dir.path(), "verify.py", &script);
+    let script = script.to_str().unwrap();
+    for (start, end, cp, want) in [
+        (0, 40, 40, 0),
+        (17, 40, 40, 0),
+        (1, 33, 33, 0),
+        (0, 39, 40, 1),
+        (5, 40, 39, 1),
+    ] {
+        let p = write(dir.path(), "cp.zip", &checkpointed_bundle(start, end, cp));
+        let (rc, out) = run(
+            &python,
+            &[script, "--key", VECTOR_PK, "-v", p.to_str().unwrap()],
+        );
+        assert_eq!(
+            rc, want,
+            "[{start}, {end}) with a checkpoint of {cp}: {out}"
+        );
+        if want == 0 {
+            assert!(out.contains("[OK] checkpoint.txt"), "{out}");
+            let (rc, out) = run(
+                &python,
+                &[
+                    "-c",
+                    "import sys; from ai_audit.export import verify_evidence_package as v; sys.exit(0 if v(sys.argv[1]) is True else 1)",
+                    p.to_str().unwrap(),
+                ],
+            );
+            assert_eq!(rc, 0, "verify_evidence_package: {out}");
+        } else {
+            assert!(out.contains("checkpoint.txt"), "{out}");
+        }
+    }
+}

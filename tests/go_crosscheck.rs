@@ -125,3 +125,83 @@ fn go_sumdb_note_and_tlog_accept_our_checkpoint_and_proofs() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("note.Open"));
 }
+
+#[test]
+fn go_sumdb_accepts_the_checkpoints_tlog_proofs_and_consistency_proofs_our_store_makes() {
+    use ai_audit::store::tree::TileNodes;
+    use ai_audit::store::{SqliteStore, Store};
+    use ai_audit::transparency;
+    use ai_audit::{Auditor, Receipt, TenantId};
+    use std::sync::Arc;
+    if !go_available() {
+        return;
+    }
+    let key = SigningKey::from_hex(&"01".repeat(32)).unwrap();
+    let name = "audit.example.com";
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("audit.db")).unwrap());
+    let a = Auditor::builder()
+        .signer(key.clone())
+        .shared_store(Arc::clone(&store))
+        .log_name(name)
+        .checkpoint_every(100, std::time::Duration::from_secs(3600))
+        .max_batch(100)
+        .build()
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..300 {
+        ids.push(
+            a.emit(Receipt::new("acme").with_trace(format!("t{i}")))
+                .unwrap()
+                .receipt_id,
+        );
+    }
+    a.shutdown().unwrap();
+    let t = TenantId::new("acme");
+    let read = store.tree().unwrap();
+    let latest = read.latest_checkpoint(&t).unwrap().unwrap();
+    assert_eq!(latest.size, 300);
+    let b64 = |h: &[u8; 32]| STANDARD.encode(h);
+    let mut proofs = String::new();
+    let mut nodes = TileNodes::new(read, &t).unwrap();
+    for (i, id) in ids.iter().enumerate().step_by(23) {
+        let p = transparency::prove(store.as_ref(), id, None).unwrap();
+        let path = dir.path().join(format!("r{i}.tlog-proof"));
+        std::fs::write(&path, p.to_text()).unwrap();
+        let leaf = nodes.leaf(i as u64).unwrap();
+        writeln!(proofs, "tlogproof {} {}", path.display(), b64(&leaf)).unwrap();
+    }
+    // Consistency between every pair of stored checkpoints.
+    let sizes: Vec<u64> = (1..=300)
+        .filter(|n| read.checkpoint_at(&t, *n).unwrap().is_some())
+        .collect();
+    assert!(sizes.len() >= 3, "{sizes:?}");
+    for &old in &sizes {
+        for &new in sizes.iter().filter(|n| **n > old) {
+            let o = read.checkpoint_at(&t, old).unwrap().unwrap();
+            let n = read.checkpoint_at(&t, new).unwrap().unwrap();
+            write!(
+                proofs,
+                "consistency {new} {} {old} {}",
+                b64(&n.root),
+                b64(&o.root)
+            )
+            .unwrap();
+            for h in nodes.consistency_proof(old, new).unwrap() {
+                write!(proofs, " {}", b64(&h)).unwrap();
+            }
+            proofs.push('\n');
+        }
+    }
+    std::fs::write(dir.path().join("note"), &latest.note).unwrap();
+    std::fs::write(dir.path().join("proofs"), &proofs).unwrap();
+    let out = run_go(&key.verifying_key().note_verifier_key(name), dir.path());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("tlog-proofs"), "{text}");
+    assert!(!text.contains(", 0 tlog-proofs"), "{text}");
+}

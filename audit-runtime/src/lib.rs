@@ -54,13 +54,15 @@ pub mod receipt;
 pub mod seal;
 pub mod sink;
 pub mod store;
+pub mod transparency;
 pub mod verify;
 #[doc(hidden)]
 pub mod workload;
 
 pub use auditor::{
-    Auditor, AuditorBuilder, AuditorError, AuditorStats, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_BOUND,
-    EmitError, Emitted, PendingEmit,
+    Auditor, AuditorBuilder, AuditorError, AuditorStats, DEFAULT_CHECKPOINT_INTERVAL,
+    DEFAULT_CHECKPOINT_RECEIPTS, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_BOUND, EmitError, Emitted,
+    PendingEmit,
 };
 pub use canonical::CanonicalError;
 pub use capture::{check, reason, set_model};

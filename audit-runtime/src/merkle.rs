@@ -19,7 +19,13 @@
 //! ```
 #![deny(clippy::indexing_slicing)]
 
+mod frontier;
+pub mod nodes;
+
 use sha2::{Digest, Sha256};
+
+pub use frontier::Frontier;
+pub use nodes::Nodes;
 
 /// A SHA-256 tree hash.
 pub type Hash = [u8; 32];
@@ -152,44 +158,20 @@ impl MerkleTree {
         self.len() == 0
     }
 
-    /// Hash of leaves `[start, start + size)`, `size ≥ 1`, within the tree.
-    fn subtree(&self, start: u64, size: u64) -> Hash {
-        if size.is_power_of_two() && start.is_multiple_of(size) {
-            let level = size.trailing_zeros() as usize;
-            let idx = usize::try_from(start >> level).unwrap_or(usize::MAX);
-            if let Some(h) = self.levels.get(level).and_then(|l| l.get(idx)) {
-                return *h;
-            }
-        }
-        if size <= 1 {
-            // Unreachable for valid ranges (a single leaf is a complete subtree); keep total.
-            return empty_root();
-        }
-        let k = split(size);
-        node_hash(&self.subtree(start, k), &self.subtree(start + k, size - k))
-    }
-
-    fn check_size(&self, size: u64) -> Result<(), MerkleError> {
-        if size > self.len() {
-            return Err(MerkleError::SizeOutOfRange {
-                size,
-                available: self.len(),
-            });
-        }
-        Ok(())
-    }
-
     /// The root of the first `size` leaves.
     ///
     /// # Errors
     /// [`MerkleError::SizeOutOfRange`].
     pub fn root(&self, size: u64) -> Result<Hash, MerkleError> {
-        self.check_size(size)?;
-        Ok(if size == 0 {
-            empty_root()
-        } else {
-            self.subtree(0, size)
-        })
+        nodes::root(&mut InMemory(self), size)
+    }
+
+    /// The frontier (compact range) of the first `size` leaves.
+    ///
+    /// # Errors
+    /// [`MerkleError::SizeOutOfRange`].
+    pub fn frontier(&self, size: u64) -> Result<Frontier, MerkleError> {
+        nodes::frontier(&mut InMemory(self), size)
     }
 
     /// The inclusion proof of leaf `index` in the tree of the first `size` leaves (RFC 6962
@@ -198,27 +180,7 @@ impl MerkleTree {
     /// # Errors
     /// [`MerkleError::SizeOutOfRange`] or [`MerkleError::IndexOutOfRange`].
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, MerkleError> {
-        self.check_size(size)?;
-        if index >= size {
-            return Err(MerkleError::IndexOutOfRange { index, size });
-        }
-        let mut proof = Vec::new();
-        self.path(index, 0, size, &mut proof);
-        Ok(proof)
-    }
-
-    fn path(&self, m: u64, start: u64, n: u64, out: &mut Vec<Hash>) {
-        if n <= 1 {
-            return;
-        }
-        let k = split(n);
-        if m < k {
-            self.path(m, start, k, out);
-            out.push(self.subtree(start + k, n - k));
-        } else {
-            self.path(m - k, start + k, n - k, out);
-            out.push(self.subtree(start, k));
-        }
+        nodes::inclusion_proof(&mut InMemory(self), index, size)
     }
 
     /// The consistency proof between the trees of the first `old_size` and `new_size` leaves
@@ -231,35 +193,31 @@ impl MerkleTree {
         old_size: u64,
         new_size: u64,
     ) -> Result<Vec<Hash>, MerkleError> {
-        self.check_size(new_size)?;
-        if old_size > new_size {
-            return Err(MerkleError::SizeOutOfRange {
-                size: old_size,
-                available: new_size,
-            });
-        }
-        let mut proof = Vec::new();
-        if old_size > 0 && old_size < new_size {
-            self.subproof(old_size, 0, new_size, true, &mut proof);
-        }
-        Ok(proof)
+        nodes::consistency_proof(&mut InMemory(self), old_size, new_size)
+    }
+}
+
+/// A [`MerkleTree`] as a [`Nodes`] source.
+struct InMemory<'a>(&'a MerkleTree);
+
+impl Nodes for InMemory<'_> {
+    type Error = MerkleError;
+
+    fn leaves(&self) -> u64 {
+        self.0.len()
     }
 
-    fn subproof(&self, m: u64, start: u64, n: u64, whole: bool, out: &mut Vec<Hash>) {
-        if m == n {
-            if !whole {
-                out.push(self.subtree(start, n));
-            }
-            return;
-        }
-        let k = split(n);
-        if m <= k {
-            self.subproof(m, start, k, whole, out);
-            out.push(self.subtree(start + k, n - k));
-        } else {
-            self.subproof(m - k, start + k, n - k, false, out);
-            out.push(self.subtree(start, k));
-        }
+    fn node(&mut self, level: u32, index: u64) -> Result<Hash, MerkleError> {
+        let idx = usize::try_from(index).unwrap_or(usize::MAX);
+        self.0
+            .levels
+            .get(level as usize)
+            .and_then(|l| l.get(idx))
+            .copied()
+            .ok_or(MerkleError::SizeOutOfRange {
+                size: index.saturating_add(1) << level,
+                available: self.0.len(),
+            })
     }
 }
 

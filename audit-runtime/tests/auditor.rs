@@ -132,6 +132,8 @@ fn a_full_queue_makes_try_emit_fail_and_emit_wait() {
         .shared_store(Arc::clone(&store))
         .queue_bound(2)
         .max_batch(1)
+        // The gated signer also signs checkpoints: only the one at shutdown, after the gate opens.
+        .checkpoint_every(u64::MAX, Duration::from_secs(3600))
         .build()
         .unwrap();
     // The writer takes the first job and blocks in the signer; two more fill the queue.
@@ -160,6 +162,7 @@ fn a_full_queue_makes_try_emit_fail_and_emit_wait() {
         h.join().unwrap().unwrap();
     }
     blocked.join().unwrap().unwrap();
+    drop(tx);
     a.shutdown().unwrap();
     assert_eq!(store.tip(&TenantId::new("acme")).unwrap().unwrap().len, 4);
 }
@@ -174,6 +177,7 @@ fn a_signer_failure_stores_nothing_and_says_so() {
             gate: Mutex::new(rx),
         })
         .shared_store(Arc::clone(&store))
+        .checkpoint_every(u64::MAX, Duration::from_secs(3600))
         .build()
         .unwrap();
     tx.send(true).unwrap();

@@ -4,9 +4,13 @@
     reason = "a broken fixture should fail the test loudly"
 )]
 
+use audit_runtime::merkle::{self, Hash, MerkleTree, leaf_hash};
 #[cfg(feature = "sqlite")]
 use audit_runtime::store::SqliteStore;
-use audit_runtime::store::{self, MemoryStore, Selector, Store, StoreError, StoredEntry, WriteTxn};
+use audit_runtime::store::tree::{self as stree, TileNodes};
+use audit_runtime::store::{
+    self, MemoryStore, Selector, Store, StoreError, StoredCheckpoint, StoredEntry, WriteTxn,
+};
 use audit_runtime::{ReceiptId, SessionId, TenantId, TraceId};
 
 fn entry(tenant: &str, seq: u64, id: &str, ts: i64, trace: &str, session: &str) -> StoredEntry {
@@ -146,9 +150,138 @@ fn conformance(s: &dyn Store) {
     assert!(ids(store::receipts(s, &TenantId::new("zzz"), 0..10)).is_empty());
 }
 
+/// Feeds `leaves` to tenant `t`'s tree in group commits of the given sizes, checking after each
+/// that the stored tree serves the same roots and proofs as an in-memory one.
+fn feed_in_batches(s: &dyn Store, t: &TenantId, leaves: &[Hash], batches: &[usize]) {
+    let mut at = 0usize;
+    let mut i = 0usize;
+    while at < leaves.len() {
+        let n = batches[i % batches.len()].min(leaves.len() - at);
+        i += 1;
+        let part: Vec<(&TenantId, u64, Hash)> =
+            (at..at + n).map(|k| (t, k as u64, leaves[k])).collect();
+        s.write(&mut |txn: &mut dyn WriteTxn| stree::feed(txn, &part))
+            .unwrap();
+        at += n;
+    }
+}
+
+fn tree_conformance(s: &dyn Store) {
+    let t = TenantId::new("tree");
+    let read = s.tree().unwrap();
+    assert_eq!(read.tree_size(&t).unwrap(), 0);
+    let leaves: Vec<Hash> = (0..1100u32).map(|i| leaf_hash(&i.to_le_bytes())).collect();
+    // Group commits of uneven sizes cross tile boundaries at both tile levels.
+    feed_in_batches(s, &t, &leaves, &[1, 255, 3, 300, 17, 256, 512]);
+    assert_eq!(read.tree_size(&t).unwrap(), 1100);
+    let mem = MerkleTree::new(leaves.clone());
+    let mut nodes = TileNodes::new(read, &t).unwrap();
+    for size in [1u64, 2, 255, 256, 257, 511, 512, 513, 1024, 1099, 1100] {
+        let root = nodes.root(size).unwrap();
+        assert_eq!(root, mem.root(size).unwrap(), "root at {size}");
+        assert_eq!(nodes.frontier(size).unwrap(), mem.frontier(size).unwrap());
+        for old in [1u64, size / 2, size - 1] {
+            if old == 0 || old > size {
+                continue;
+            }
+            let p = nodes.consistency_proof(old, size).unwrap();
+            assert_eq!(p, mem.consistency_proof(old, size).unwrap());
+            merkle::verify_consistency(old, size, &mem.root(old).unwrap(), &root, &p).unwrap();
+        }
+    }
+    for index in (0..1100u64).step_by(37).chain([1099]) {
+        let p = nodes.inclusion_proof(index, 1100).unwrap();
+        merkle::verify_inclusion(
+            &leaves[index as usize],
+            index,
+            1100,
+            &p,
+            &mem.root(1100).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(nodes.leaf(index).unwrap(), leaves[index as usize]);
+    }
+    assert!(matches!(
+        nodes.root(1101),
+        Err(StoreError::Merkle(
+            merkle::MerkleError::SizeOutOfRange { .. }
+        ))
+    ));
+
+    // A feed that does not continue the tree is refused, and rolls back the whole transaction.
+    let stray = [(&t, 5u64, leaves[0])];
+    let err = s
+        .write(&mut |txn: &mut dyn WriteTxn| stree::feed(txn, &stray))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    let res = s.write(&mut |txn: &mut dyn WriteTxn| {
+        stree::feed(txn, &[(&t, 1100, leaves[0])])?;
+        Err(StoreError::Corrupt {
+            what: "test abort".into(),
+        })
+    });
+    assert!(res.is_err());
+    assert_eq!(read.tree_size(&t).unwrap(), 1100);
+
+    // Checkpoints: one per size, the latest is the largest.
+    assert_eq!(read.latest_checkpoint(&t).unwrap(), None);
+    for size in [10u64, 1100, 500] {
+        let cp = StoredCheckpoint {
+            size,
+            root: mem.root(size).unwrap(),
+            note: format!("note {size}"),
+        };
+        s.write(&mut |txn: &mut dyn WriteTxn| txn.tree().unwrap().put_checkpoint(&t, &cp))
+            .unwrap();
+    }
+    let again = StoredCheckpoint {
+        size: 10,
+        root: [0; 32],
+        note: "another note of size 10".into(),
+    };
+    s.write(&mut |txn: &mut dyn WriteTxn| txn.tree().unwrap().put_checkpoint(&t, &again))
+        .unwrap();
+    assert_eq!(read.latest_checkpoint(&t).unwrap().unwrap().size, 1100);
+    assert_eq!(read.checkpoint_at(&t, 10).unwrap().unwrap().note, "note 10");
+    assert_eq!(read.checkpoint_at(&t, 11).unwrap(), None);
+}
+
 #[test]
 fn memory_store_passes_the_conformance_suite() {
     conformance(&MemoryStore::new());
+    tree_conformance(&MemoryStore::new());
+}
+
+/// Proofs for every leaf of every tree size 1..=300, each size built by one more group commit.
+fn every_leaf_of_small_trees(s: &dyn Store) {
+    let t = TenantId::new("small");
+    let leaves: Vec<Hash> = (0..300u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+    let mem = MerkleTree::new(leaves.clone());
+    let read = s.tree().unwrap();
+    for size in 1..=300u64 {
+        let one = [(&t, size - 1, leaves[size as usize - 1])];
+        s.write(&mut |txn: &mut dyn WriteTxn| stree::feed(txn, &one))
+            .unwrap();
+        let mut nodes = TileNodes::new(read, &t).unwrap();
+        let root = nodes.root(size).unwrap();
+        assert_eq!(root, mem.root(size).unwrap());
+        for i in 0..size {
+            let p = nodes.inclusion_proof(i, size).unwrap();
+            merkle::verify_inclusion(&leaves[i as usize], i, size, &p, &root).unwrap();
+        }
+    }
+}
+
+#[test]
+fn memory_store_serves_proofs_for_every_leaf_of_trees_up_to_300() {
+    every_leaf_of_small_trees(&MemoryStore::new());
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_store_serves_proofs_for_every_leaf_of_trees_up_to_300() {
+    let dir = tempfile::tempdir().unwrap();
+    every_leaf_of_small_trees(&SqliteStore::open(dir.path().join("audit.db")).unwrap());
 }
 
 #[cfg(feature = "sqlite")]
@@ -161,6 +294,19 @@ fn sqlite_store_passes_the_conformance_suite() {
     drop(s);
     let s = SqliteStore::open(dir.path().join("nested/dir/audit.db")).unwrap();
     assert_eq!(s.tip(&TenantId::new("a")).unwrap().unwrap().len, 11);
+    tree_conformance(&s);
+    // Reopening keeps the tree and its checkpoints.
+    drop(s);
+    let s = SqliteStore::open(dir.path().join("nested/dir/audit.db")).unwrap();
+    let read = s.tree().unwrap();
+    assert_eq!(read.tree_size(&TenantId::new("tree")).unwrap(), 1100);
+    assert_eq!(
+        read.latest_checkpoint(&TenantId::new("tree"))
+            .unwrap()
+            .unwrap()
+            .size,
+        1100
+    );
 }
 
 #[cfg(feature = "sqlite")]

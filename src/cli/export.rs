@@ -4,8 +4,9 @@
 use std::io::BufWriter;
 use std::path::PathBuf;
 
-use audit_runtime::export::{Anchor, EvidenceWriter, ExportMeta};
-use audit_runtime::store::{self, Bound, RangeError, SqliteStore, Store};
+use audit_runtime::export::{Anchor, CHECKPOINT, EvidenceWriter, ExportMeta, TREE_PREFIX};
+use audit_runtime::store::{self, Bound, RangeError, SqliteStore, Store, tree};
+use audit_runtime::transparency;
 use audit_runtime::verify::verify_line;
 use audit_runtime::{AuditConfig, KeySource, TenantId};
 
@@ -28,6 +29,10 @@ pub(crate) struct ExportArgs {
     /// The store (default: $AI_AUDIT_DATA_DIR/audit.db or ./audit-data/audit.db).
     #[arg(long)]
     db: Option<PathBuf>,
+    /// The log name of the bundle's checkpoint, if one of its size must be signed (default:
+    /// $AI_AUDIT_LOG_NAME or ai-audit.local).
+    #[arg(long)]
+    log_name: Option<String>,
 }
 
 fn bound(text: &str, name: &str) -> Result<Bound, String> {
@@ -108,7 +113,28 @@ fn export(args: &ExportArgs) -> Result<String, (u8, String)> {
     })?;
     let (start, end) = (range.start, range.end);
 
+    // Refuse to vouch, under another key, for receipts this key did not sign.
+    if let Some(first) = store::receipts(&store, &tenant, start..start + 1).next() {
+        let first = first.map_err(|e| usage(format!("cannot read the store: {e}")))?;
+        let _verified = verify_line(&first.line, &key.verifying_key()).map_err(|_| {
+            usage(format!(
+                "receipt {} was not signed by the configured key {}; export with the key that signed this tenant's receipts",
+                first.receipt_id,
+                key.verifying_key().fingerprint()
+            ))
+        })?;
+    }
     let mut meta = ExportMeta::new(tenant.clone());
+    // The checkpoint of exactly this bundle's tree (and the prefix of a partial export).
+    let log_name = super::transparency::log_name(args.log_name.as_deref());
+    tree::sync_from_lines(&store, &tenant)
+        .map_err(|e| usage(format!("cannot bring the Merkle tree up to date: {e}")))?;
+    let (cp, prefix) = transparency::bundle_material(&store, &tenant, start, end, &log_name, key)
+        .map_err(|e| usage(format!("cannot sign the bundle's checkpoint: {e}")))?;
+    meta = meta.with_member(CHECKPOINT, cp.note.into_bytes());
+    if let Some(p) = prefix {
+        meta = meta.with_member(TREE_PREFIX, p.to_json());
+    }
     if let Some(prev) = store::anchor_hash(&store, &tenant, start)
         .map_err(|e| usage(format!("cannot read the store: {e}")))?
     {

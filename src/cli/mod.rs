@@ -16,6 +16,7 @@ mod bench;
 mod export;
 mod info;
 mod keygen;
+mod transparency;
 mod verify;
 
 use std::process::ExitCode;
@@ -62,6 +63,13 @@ enum Command {
     /// Verify a JSONL file of one tenant's receipts against a pinned public key.
     #[command(after_help = EXIT_CODES)]
     Verify(verify::VerifyArgs),
+    /// Print a tenant's latest signed checkpoint (C2SP tlog-checkpoint note) from the store.
+    Checkpoint(transparency::CheckpointArgs),
+    /// Write a standalone inclusion proof of one receipt (C2SP tlog-proof layout).
+    Prove(transparency::ProveArgs),
+    /// Check a tlog-proof offline against a pinned public key.
+    #[command(after_help = EXIT_CODES)]
+    VerifyProof(transparency::VerifyProofArgs),
 }
 
 /// Parses the arguments and runs the command.
@@ -84,6 +92,9 @@ pub(crate) fn run() -> ExitCode {
         Command::Bench(args) => bench::run_bench(&args),
         Command::Export(args) => export::run(&args),
         Command::Verify(args) => verify::run(&args),
+        Command::Checkpoint(args) => transparency::run_checkpoint(&args),
+        Command::Prove(args) => transparency::run_prove(&args),
+        Command::VerifyProof(args) => transparency::run_verify_proof(&args),
     };
     ExitCode::from(code)
 }

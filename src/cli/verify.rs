@@ -42,12 +42,24 @@ pub(crate) struct VerifyArgs {
     /// Longest accepted line, in bytes.
     #[arg(long, default_value_t = audit_runtime::verify::DEFAULT_MAX_LINE_BYTES)]
     max_line_bytes: usize,
+    /// An earlier checkpoint of this log (a signed note, e.g. from `ai-audit checkpoint`): the
+    /// bundle must prove its history extends it (detects truncation, rollback and forks).
+    #[arg(long, value_name = "CHECKPOINT")]
+    since: Option<PathBuf>,
 }
 
 fn pinned_key(args: &VerifyArgs) -> Result<Option<VerifyingKey>, String> {
-    let (text, origin) = if let Some(k) = &args.key {
-        (k.clone(), "--key".to_owned())
-    } else if let Some(p) = &args.key_file {
+    load_pinned_key(args.key.as_deref(), args.key_file.as_ref())
+}
+
+/// The key pinned by `--key`, `--key-file` or `AI_AUDIT_VERIFY_KEY`, in that order.
+pub(crate) fn load_pinned_key(
+    key: Option<&str>,
+    key_file: Option<&PathBuf>,
+) -> Result<Option<VerifyingKey>, String> {
+    let (text, origin) = if let Some(k) = key {
+        (k.to_owned(), "--key".to_owned())
+    } else if let Some(p) = key_file {
         let t = std::fs::read_to_string(p)
             .map_err(|e| format!("cannot read --key-file {}: {e}", p.display()))?;
         (t, format!("--key-file {}", p.display()))
@@ -99,6 +111,15 @@ pub(crate) fn run(args: &VerifyArgs) -> u8 {
         .with_anchor(args.anchor.trim())
         .with_max_line_bytes(args.max_line_bytes);
     opts.key = key;
+    if let Some(path) = &args.since {
+        match since_checkpoint(path, key.as_ref(), is_zip) {
+            Ok(cp) => opts.since = Some(cp),
+            Err(msg) => {
+                eprintln!("error: {msg}");
+                return EXIT_USAGE;
+            }
+        }
+    }
     if is_zip {
         return run_bundle(args, file, &opts);
     }
@@ -121,6 +142,26 @@ pub(crate) fn run(args: &VerifyArgs) -> u8 {
         print_human(&name, &report, args.verbose);
     }
     u8::try_from(report.verdict().exit_code()).unwrap_or(1)
+}
+
+/// Reads and checks the `--since` checkpoint under the pinned key.
+fn since_checkpoint(
+    path: &std::path::Path,
+    key: Option<&VerifyingKey>,
+    is_zip: bool,
+) -> Result<audit_runtime::checkpoint::Checkpoint, String> {
+    if !is_zip {
+        return Err("--since needs an evidence bundle (they carry checkpoints)".into());
+    }
+    let key = key.ok_or("--since needs a pinned key (--key) to check the earlier checkpoint")?;
+    let note = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read --since {}: {e}", path.display()))?;
+    audit_runtime::transparency::verify_note(&note, key).map_err(|e| {
+        format!(
+            "the earlier checkpoint {} does not verify under the pinned key: {e}",
+            path.display()
+        )
+    })
 }
 
 fn opt(v: Option<&str>) -> Value {
@@ -261,7 +302,7 @@ fn run_bundle(args: &VerifyArgs, file: File, opts: &VerifyOptions) -> u8 {
         write_ordered_value(&bundle_json(&name, &report), &mut out);
         out!("{}", String::from_utf8_lossy(&out));
     } else {
-        print_bundle(&name, &report, args.verbose);
+        print_bundle(&name, &report, args.verbose, opts.since.is_some());
     }
     u8::try_from(report.verdict().exit_code()).unwrap_or(1)
 }
@@ -335,7 +376,7 @@ fn bundle_json(file: &str, r: &BundleReport) -> Value {
     Value::Object(o)
 }
 
-fn print_bundle(file: &str, r: &BundleReport, verbose: bool) {
+fn print_bundle(file: &str, r: &BundleReport, verbose: bool, since: bool) {
     let c = &r.chain;
     let tenant = c.tenant.as_ref().map_or("?", |t| t.as_str());
     let fp = r.key().map(|k| k.fingerprint()).unwrap_or_default();
@@ -351,6 +392,19 @@ fn print_bundle(file: &str, r: &BundleReport, verbose: bool) {
             );
             if let Some(tip) = &c.tip {
                 out!("  count: {}  tip: {tip}", c.receipts);
+            }
+            if let Some(cp) = &r.checkpoint {
+                out!(
+                    "  checkpoint: {} size {} root {} covers exactly these receipts{}",
+                    cp.origin,
+                    cp.size,
+                    hex::encode(cp.root),
+                    if since {
+                        " and extends the --since checkpoint"
+                    } else {
+                        ""
+                    }
+                );
             }
         }
         Verdict::Unpinned => {

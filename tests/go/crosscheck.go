@@ -2,8 +2,10 @@
 // golang.org/x/mod/sumdb/note and golang.org/x/mod/sumdb/tlog (not written by this project).
 //
 // Usage: go run crosscheck.go VERIFIER_KEY NOTE_FILE PROOFS_FILE
-// PROOFS_FILE lines: "inclusion SIZE ROOT_B64 INDEX LEAF_B64 PROOF_B64..." or
-//                    "consistency NEW_SIZE NEW_ROOT_B64 OLD_SIZE OLD_ROOT_B64 PROOF_B64...".
+// PROOFS_FILE lines: "inclusion SIZE ROOT_B64 INDEX LEAF_B64 PROOF_B64...",
+//                    "consistency NEW_SIZE NEW_ROOT_B64 OLD_SIZE OLD_ROOT_B64 PROOF_B64..." or
+//                    "tlogproof PATH LEAF_B64" (a C2SP tlog-proof file: its note is opened with
+//                    the same verifier and the inclusion proof checked against its checkpoint).
 // Prints "OK <n> notes, <i> inclusion, <c> consistency" and exits 0, or prints the first failure
 // and exits 1.
 package main
@@ -61,9 +63,14 @@ func main() {
 	}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	inc, con := 0, 0
+	inc, con, tp := 0, 0, 0
 	for sc.Scan() {
 		w := strings.Fields(sc.Text())
+		if len(w) == 3 && w[0] == "tlogproof" {
+			checkTlogProof(w[1], hash(w[2]), v)
+			tp++
+			continue
+		}
 		if len(w) < 5 {
 			continue
 		}
@@ -88,5 +95,51 @@ func main() {
 			con++
 		}
 	}
-	fmt.Printf("OK 1 notes (%s, size %s), %d inclusion, %d consistency\n", lines[0], lines[1], inc, con)
+	fmt.Printf("OK 1 notes (%s, size %s), %d inclusion, %d consistency, %d tlog-proofs\n", lines[0], lines[1], inc, con, tp)
+}
+
+// checkTlogProof parses a c2sp.org/tlog-proof@v1 file independently of ai-audit's parser.
+func checkTlogProof(path string, leaf tlog.Hash, v note.Verifier) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		fail("%v", err)
+	}
+	head, rest, ok := strings.Cut(string(data), "\n\n")
+	if !ok {
+		fail("%s: no empty line before the checkpoint", path)
+	}
+	hl := strings.Split(head, "\n")
+	if hl[0] != "c2sp.org/tlog-proof@v1" {
+		fail("%s: bad header %q", path, hl[0])
+	}
+	hl = hl[1:]
+	if len(hl) > 0 && strings.HasPrefix(hl[0], "extra ") {
+		if _, err := base64.StdEncoding.DecodeString(hl[0][6:]); err != nil {
+			fail("%s: extra is not base64", path)
+		}
+		hl = hl[1:]
+	}
+	if len(hl) == 0 || !strings.HasPrefix(hl[0], "index ") {
+		fail("%s: no index line", path)
+	}
+	index, err := strconv.ParseInt(hl[0][6:], 10, 64)
+	if err != nil {
+		fail("%s: bad index", path)
+	}
+	var p []tlog.Hash
+	for _, s := range hl[1:] {
+		p = append(p, hash(s))
+	}
+	n, err := note.Open([]byte(rest), note.VerifierList(v))
+	if err != nil {
+		fail("%s: note.Open: %v", path, err)
+	}
+	body := strings.Split(n.Text, "\n")
+	size, err := strconv.ParseInt(body[1], 10, 64)
+	if err != nil {
+		fail("%s: bad checkpoint size", path)
+	}
+	if err := tlog.CheckRecord(tlog.RecordProof(p), size, hash(body[2]), index, leaf); err != nil {
+		fail("%s: inclusion of %d in %d: %v", path, index, size, err)
+	}
 }

@@ -23,6 +23,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod checkpointer;
 mod queue;
 mod writer;
 
@@ -30,6 +31,7 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use queue::{Job, PushError, Queue, ReplySlot};
 use writer::{Counters, Writer};
@@ -37,12 +39,17 @@ use writer::{Counters, Writer};
 use crate::canonical::CanonicalError;
 use crate::receipt::{Receipt, ReceiptId, TenantId};
 use crate::seal::{SealError, Signer};
-use crate::store::{Durability, Store, StoreError};
+use crate::store::{Durability, Store, StoreError, StoredCheckpoint, tree};
+use crate::transparency::{self, DEFAULT_LOG_NAME, TransparencyError};
 
 /// Default bound of the emit queue.
 pub const DEFAULT_QUEUE_BOUND: usize = 16_384;
 /// Default largest group commit.
 pub const DEFAULT_MAX_BATCH: usize = 4096;
+/// Default: a checkpoint after this many receipts of a tenant…
+pub const DEFAULT_CHECKPOINT_RECEIPTS: u64 = 10_000;
+/// …or once its oldest unsigned receipt is this old.
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What `emit` returns once the receipt is durable.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,6 +148,8 @@ pub struct AuditorStats {
     pub failed: u64,
     /// Jobs waiting in the queue now.
     pub queued: usize,
+    /// Checkpoints that could not be signed or stored (retried with the next receipts).
+    pub checkpoint_failures: u64,
 }
 
 /// Builds an [`Auditor`].
@@ -153,6 +162,8 @@ pub struct AuditorBuilder {
     queue_bound: Option<usize>,
     max_batch: Option<usize>,
     sign_threads: Option<usize>,
+    log_name: Option<String>,
+    checkpoint_every: Option<(u64, Duration)>,
 }
 
 impl fmt::Debug for AuditorBuilder {
@@ -214,6 +225,21 @@ impl AuditorBuilder {
         self
     }
 
+    /// The log name: checkpoints carry the origin `<log name>/<tenant>` and are signed under
+    /// the key name `<log name>` (default `ai-audit.local`; use a DNS name you own).
+    pub fn log_name(mut self, name: impl Into<String>) -> Self {
+        self.log_name = Some(name.into());
+        self
+    }
+
+    /// Sign a tenant's checkpoint after `receipts` receipts or once its oldest unsigned receipt
+    /// is `interval` old, whichever comes first (default 10,000 receipts or 1 s). Checkpoints are
+    /// also signed on [`Auditor::checkpoint`], on export and on shutdown.
+    pub fn checkpoint_every(mut self, receipts: u64, interval: Duration) -> Self {
+        self.checkpoint_every = Some((receipts.max(1), interval));
+        self
+    }
+
     /// Starts the writer thread.
     ///
     /// # Errors
@@ -225,6 +251,17 @@ impl AuditorBuilder {
             None => default_store()?,
         };
         store.set_durability(self.durability)?;
+        // Trees lag chains only in stores written before trees were kept: catch them up.
+        if store.tree().is_some() {
+            for tenant in store.tenants()? {
+                tree::sync_from_lines(store.as_ref(), &tenant)?;
+            }
+        }
+        let log_name = self.log_name.unwrap_or_else(|| DEFAULT_LOG_NAME.to_owned());
+        let (every_receipts, every) = self
+            .checkpoint_every
+            .unwrap_or((DEFAULT_CHECKPOINT_RECEIPTS, DEFAULT_CHECKPOINT_INTERVAL));
+        let checkpoint_failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let queue = Arc::new(Queue::new(self.queue_bound.unwrap_or(DEFAULT_QUEUE_BOUND)));
         let counters = Arc::new(Counters::default());
         let writer = Writer {
@@ -236,6 +273,16 @@ impl AuditorBuilder {
             sign_threads: self.sign_threads.unwrap_or_else(|| {
                 std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
             }),
+            checkpointer: Some(checkpointer::Checkpointer::new(
+                checkpointer::Policy {
+                    log_name: log_name.clone(),
+                    every_receipts,
+                    every,
+                },
+                Arc::clone(&store),
+                Arc::clone(&signer),
+                Arc::clone(&checkpoint_failures),
+            )),
         };
         let handle = std::thread::Builder::new()
             .name("ai-audit-writer".into())
@@ -248,6 +295,8 @@ impl AuditorBuilder {
                 signer,
                 counters,
                 writer: Mutex::new(Some(handle)),
+                log_name,
+                checkpoint_failures,
             }),
         })
     }
@@ -269,6 +318,8 @@ struct Inner {
     signer: Arc<dyn Signer>,
     counters: Arc<Counters>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    log_name: String,
+    checkpoint_failures: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Inner {
@@ -475,6 +526,31 @@ impl Auditor {
             batches: c.batches.load(Ordering::Relaxed),
             failed: c.failed.load(Ordering::Relaxed),
             queued: self.inner.queue.len(),
+            checkpoint_failures: self.inner.checkpoint_failures.load(Ordering::Relaxed),
         }
+    }
+
+    /// The log name checkpoints are signed under.
+    #[must_use]
+    pub fn log_name(&self) -> &str {
+        &self.inner.log_name
+    }
+
+    /// Waits until everything emitted so far is durable, then signs (and stores) a checkpoint
+    /// of the tenant's tree as it is now — or returns the stored one if that size is signed
+    /// already.
+    ///
+    /// # Errors
+    /// [`TransparencyError`]; [`TransparencyError::Store`] also after shutdown.
+    pub fn checkpoint(&self, tenant: &TenantId) -> Result<StoredCheckpoint, TransparencyError> {
+        // After shutdown everything is durable already; a flush would only report Closed.
+        let _ = self.flush();
+        transparency::checkpoint(
+            self.inner.store.as_ref(),
+            tenant,
+            None,
+            &self.inner.log_name,
+            self.inner.signer.as_ref(),
+        )
     }
 }

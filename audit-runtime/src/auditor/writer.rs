@@ -17,12 +17,13 @@ use std::sync::{Arc, mpsc};
 
 use sha2::{Digest, Sha256};
 
+use super::checkpointer::Checkpointer;
 use super::queue::{Job, Queue, ReplySlot};
 use super::{EmitError, Emitted};
 use crate::canonical;
 use crate::receipt::{Receipt, ReceiptId, TenantId};
 use crate::seal::{SealError, Signer};
-use crate::store::{NewEntry, Store, StoreError, Tip, WriteTxn};
+use crate::store::{NewEntry, Store, StoreError, Tip, WriteTxn, tree};
 
 /// Counters the pipeline keeps (read through `Auditor::stats`).
 #[derive(Debug, Default)]
@@ -41,6 +42,7 @@ pub(crate) struct Writer {
     pub(crate) counters: Arc<Counters>,
     pub(crate) max_batch: usize,
     pub(crate) sign_threads: usize,
+    pub(crate) checkpointer: Option<Checkpointer>,
 }
 
 /// A unique receipt of a batch and everyone waiting for it.
@@ -57,6 +59,8 @@ struct SealedItem {
     signature: [u8; 64],
     /// The JSONL line, rendered by the signing workers (empty until then).
     line: Vec<u8>,
+    /// The Merkle leaf hash of the payload (fed to the tenant's tree in the append's txn).
+    leaf: [u8; 32],
 }
 
 /// What the sealer hands to the committer.
@@ -85,7 +89,7 @@ fn answer_all(slots: &[Arc<ReplySlot>], e: &EmitError) {
 impl Writer {
     /// Runs the sealer on this thread and the committer on another, until the queue closes and
     /// both have drained.
-    pub(crate) fn run(self) {
+    pub(crate) fn run(mut self) {
         let (tx, rx) = mpsc::sync_channel::<SealedBatch>(1);
         let resync = Arc::new(AtomicBool::new(false));
         let committer = Committer {
@@ -93,6 +97,7 @@ impl Writer {
             signer: Arc::clone(&self.signer),
             counters: Arc::clone(&self.counters),
             resync: Arc::clone(&resync),
+            checkpointer: std::cell::RefCell::new(self.checkpointer.take()),
         };
         let spawned = std::thread::Builder::new()
             .name("ai-audit-commit".into())
@@ -217,6 +222,7 @@ impl Writer {
                 hash,
                 signature: [0; 64],
                 line: Vec::new(),
+                leaf: crate::merkle::leaf_hash(&payload),
             });
             payloads.push(payload);
         }
@@ -281,6 +287,8 @@ struct Committer {
     signer: Arc<dyn Signer>,
     counters: Arc<Counters>,
     resync: Arc<AtomicBool>,
+    /// Signs checkpoints after commits, on idle timeouts and at the end.
+    checkpointer: std::cell::RefCell<Option<Checkpointer>>,
 }
 
 /// Why the fast path did not commit.
@@ -293,7 +301,20 @@ enum Fallback {
 
 impl Committer {
     fn run(&self, rx: &mpsc::Receiver<SealedBatch>) {
-        while let Ok(batch) = rx.recv() {
+        loop {
+            let wait = self
+                .checkpointer
+                .borrow()
+                .as_ref()
+                .map_or(std::time::Duration::from_secs(3600), Checkpointer::wait);
+            let batch = match rx.recv_timeout(wait) {
+                Ok(b) => b,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.checkpoints(Checkpointer::tick);
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             let slots: Vec<Arc<ReplySlot>> = batch
                 .pending
                 .iter()
@@ -304,6 +325,13 @@ impl Committer {
                 self.resync.store(true, Ordering::Release);
                 answer_all(&slots, &EmitError::Internal);
             }
+        }
+        self.checkpoints(Checkpointer::finish);
+    }
+
+    fn checkpoints(&self, f: impl FnOnce(&mut Checkpointer)) {
+        if let Some(c) = self.checkpointer.borrow_mut().as_mut() {
+            f(c);
         }
     }
 
@@ -328,7 +356,11 @@ impl Committer {
                 }
             };
             self.counters.batches.fetch_add(1, Ordering::Relaxed);
+            let committed = super::checkpointer::appended(&result);
             self.answer(&pending, result);
+            for (tenant, n) in committed {
+                self.checkpoints(|c| c.committed(&tenant, n));
+            }
         }
         for b in barriers {
             b.send(Ok(None));
@@ -390,7 +422,12 @@ impl Committer {
                     append_line(txn, &p.receipt, it, &it.line)?;
                 }
             }
-            Ok(())
+            let leaves: Vec<_> = pending
+                .iter()
+                .zip(items)
+                .map(|(p, it)| (&p.receipt.tenant_id, it.seq, it.leaf))
+                .collect();
+            tree::feed(txn, &leaves)
         });
         match res {
             Ok(()) => Ok(pending
@@ -413,6 +450,7 @@ impl Committer {
         let mut payload = Vec::with_capacity(1024);
         let res = self.store.write(&mut |txn: &mut dyn WriteTxn| {
             outcomes.clear();
+            let mut leaves = Vec::new();
             for p in pending {
                 if let Some(e) = txn.find(&p.receipt.receipt_id)? {
                     outcomes.push(emitted(&p.receipt, e.seq, e.receipt_hash, true));
@@ -438,11 +476,13 @@ impl Committer {
                     hash,
                     signature,
                     line: Vec::new(),
+                    leaf: crate::merkle::leaf_hash(&payload),
                 };
                 append(txn, &p.receipt, &item, &mut line)?;
+                leaves.push((&p.receipt.tenant_id, item.seq, item.leaf));
                 outcomes.push(emitted(&p.receipt, item.seq, hash, false));
             }
-            Ok(())
+            tree::feed(txn, &leaves)
         });
         if let Some(e) = sign_error {
             return Err(EmitError::Sign(Arc::new(e)));

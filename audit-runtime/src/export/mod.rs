@@ -59,6 +59,12 @@ pub const VERIFY_PY: &str = "verify.py";
 pub const VERIFYING_MD: &str = "VERIFYING.md";
 /// `anchor.json`: where a partial export starts (sequence number and `prev_receipt_hash`).
 pub const ANCHOR: &str = "anchor.json";
+/// `checkpoint.txt`: the signed checkpoint (C2SP `tlog-checkpoint` note) of exactly the tree
+/// that ends with the bundle's last receipt.
+pub const CHECKPOINT: &str = "checkpoint.txt";
+/// `tree_prefix.json`: for a partial export, what ties its anchor to the checkpoint (see
+/// [`crate::transparency::TreePrefix`]).
+pub const TREE_PREFIX: &str = "tree_prefix.json";
 /// `manifest.json`: the checksums of every other member, signed.
 pub const MANIFEST: &str = "manifest.json";
 
@@ -315,6 +321,9 @@ pub struct ExportMeta {
     pub level: u32,
     /// Deflate threads (0 = one per core).
     pub threads: usize,
+    /// Further members (name, bytes), written before the manifest and listed in it — e.g.
+    /// [`CHECKPOINT`] and [`TREE_PREFIX`]. The Python verifier ignores members it does not know.
+    pub members: Vec<(String, Vec<u8>)>,
 }
 
 impl ExportMeta {
@@ -330,7 +339,15 @@ impl ExportMeta {
             metadata: Object::new(),
             level: DEFAULT_LEVEL,
             threads: 0,
+            members: Vec::new(),
         }
+    }
+
+    /// Adds a member (written before the manifest and listed in it).
+    #[must_use]
+    pub fn with_member(mut self, name: impl Into<String>, bytes: Vec<u8>) -> Self {
+        self.members.push((name.into(), bytes));
+        self
     }
 
     /// Sets the anchor of a partial export.
@@ -569,6 +586,9 @@ impl<'k, W: Write> EvidenceWriter<'k, W> {
         if let Some(anchor) = self.meta.anchor.clone() {
             let bytes = anchor.to_json(&self.meta.tenant);
             self.member(ANCHOR, &bytes, &mut sums)?;
+        }
+        for (name, bytes) in std::mem::take(&mut self.meta.members) {
+            self.member(&name, &bytes, &mut sums)?;
         }
         let manifest = Manifest::new(sums, &key, &exported_at);
         let signature = self.signer.sign(&manifest.signing_bytes())?;

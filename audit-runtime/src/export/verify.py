@@ -17,6 +17,8 @@ Exit codes: 0 PASS under the pinned key; 1 FAIL; 2 PyNaCl missing or unusable in
 3 consistent, but no --key was given, so nothing ties the bundle to the operator (NOT PINNED).
 """
 import argparse
+import base64
+import binascii
 import hashlib
 import json
 import os
@@ -41,6 +43,98 @@ FIELDS = [
 CHECK_FIELDS = ["name", "version", "score", "threshold", "fired", "detail"]
 HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 HEX128 = re.compile(r"[0-9a-f]{128}\Z")
+
+
+class Frontier:
+    """The complete subtrees covering the first `size` leaves of an RFC 6962 tree, largest first."""
+
+    def __init__(self, size=0, hashes=()):
+        self.size, self.hashes = size, list(hashes)
+
+    def push(self, leaf):
+        h, s = leaf, self.size
+        while s & 1:
+            h = hashlib.sha256(b"\x01" + self.hashes.pop() + h).digest()
+            s >>= 1
+        self.hashes.append(h)
+        self.size += 1
+
+    def root(self):
+        if not self.hashes:
+            return hashlib.sha256(b"").digest()
+        r = self.hashes[-1]
+        for h in reversed(self.hashes[:-1]):
+            r = hashlib.sha256(b"\x01" + h + r).digest()
+        return r
+
+
+def leaf_of(payload):
+    return hashlib.sha256(b"\x00" + payload).digest()
+
+
+def start_tree(bundle, sums, anchor, vk, sig_ok):
+    """The frontier the first receipt continues: empty from genesis; for a partial export, the
+    prefix in tree_prefix.json plus the anchor receipt's leaf (checked against anchor.json)."""
+    if not anchor:
+        return Frontier()
+    if not (bundle.has("tree_prefix.json") and "tree_prefix.json" in sums):
+        raise Fail("checkpoint.txt: a partial export needs tree_prefix.json to tie its anchor to the checkpoint")
+    p = strict_loads(bundle.read("tree_prefix.json"))
+    if not isinstance(p, dict) or not isinstance(p.get("frontier"), list) or not isinstance(p.get("frontier_size"), int):
+        raise Fail("tree_prefix.json is not {anchor_receipt, frontier, frontier_size}")
+    try:
+        hashes = [base64.b64decode(h, validate=True) for h in p["frontier"]]
+        line = base64.b64decode(p.get("anchor_receipt", ""), validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise Fail("tree_prefix.json holds invalid base64")
+    if any(len(h) != 32 for h in hashes) or len(hashes) != bin(p["frontier_size"]).count("1"):
+        raise Fail("tree_prefix.json: the frontier does not hold one hash per set bit of frontier_size")
+    r = strict_loads(line)
+    if not isinstance(r, dict) or list(r) != FIELDS:
+        raise Fail("tree_prefix.json: the anchor receipt is not a v1 receipt")
+    payload = canonical({k: v for k, v in r.items() if k not in ("receipt_hash", "signature")}).encode("utf-8")
+    if hashlib.sha256(payload).hexdigest() != anchor or r["receipt_hash"] != anchor or not sig_ok(payload, r["signature"]):
+        raise Fail("tree_prefix.json: the anchor receipt does not verify or is not the one anchor.json links to")
+    tree = Frontier(p["frontier_size"], hashes)
+    tree.push(leaf_of(payload))
+    return tree
+
+
+def check_checkpoint(note, tree, key_hex, tenant, sig_ok):
+    """checkpoint.txt: a C2SP signed note by the pinned key over exactly the bundle's tree."""
+    text = note.decode("utf-8")
+    body, sep, sigs = text.partition("\n\n")
+    if not sep:
+        raise Fail("checkpoint.txt is not a signed note")
+    body += "\n"
+    lines = body.split("\n")
+    if len(lines) < 4:
+        raise Fail("checkpoint.txt has no origin, size and root lines")
+    origin, size, root = lines[0], lines[1], lines[2]
+    name = origin.split("/", 1)[0]
+    key_id = hashlib.sha256(name.encode() + b"\n\x01" + bytes.fromhex(key_hex)).digest()[:4]
+    signed = False
+    for sl in sigs.splitlines():
+        parts = sl.split(" ")
+        if len(parts) != 3 or parts[0] != "\u2014" or parts[1] != name:
+            continue
+        try:
+            blob = base64.b64decode(parts[2], validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if blob[:4] == key_id and len(blob) == 68:
+            if not sig_ok(body.encode("utf-8"), blob[4:].hex()):
+                raise Fail("checkpoint.txt: the signature by the pinned key does not verify")
+            signed = True
+    if not signed:
+        raise Fail("checkpoint.txt carries no signature by the pinned key")
+    if tenant is not None and origin != name + "/" + tenant:
+        raise Fail("checkpoint.txt is of log %r, not of tenant %r" % (origin, tenant))
+    if tree is None:
+        raise Fail("checkpoint.txt: the tree cannot be recomputed (a receipt is unreadable)")
+    computed = "%d %s" % (tree.size, base64.b64encode(tree.root()).decode())
+    if computed != "%s %s" % (size, root):
+        raise Fail("checkpoint.txt: the receipts give tree %s, the checkpoint claims %s %s" % (computed, size, root))
 
 
 class Fail(Exception):
@@ -260,6 +354,14 @@ def main():
             if args.verbose:
                 print("[..] partial export: the chain starts at sequence %s" % a.get("sequence"))
 
+        tree = None
+        has_checkpoint = bundle.has("checkpoint.txt") and "checkpoint.txt" in sums
+        if has_checkpoint:
+            try:
+                tree = start_tree(bundle, sums, anchor, vk, sig_ok)
+            except Fail as e:
+                finding(str(e))
+        trees = [tree]
         count, prev, first, last, tenant = 0, None, None, None, None
         with bundle.open("receipts.jsonl") as f:
             data_iter = iter(lambda: f.read(1 << 20), b"")
@@ -269,13 +371,22 @@ def main():
                 parts = rest.split(b"\n")
                 rest = parts.pop()
                 for line in parts:
-                    prev, first, last, tenant = check_line(line, count, prev, first, last, tenant, anchor, vk, sig_ok, finding)
+                    prev, first, last, tenant = check_line(line, count, prev, first, last, tenant, anchor, vk, sig_ok, finding, trees)
                     count += 1
             if rest:
-                prev, first, last, tenant = check_line(rest, count, prev, first, last, tenant, anchor, vk, sig_ok, finding)
+                prev, first, last, tenant = check_line(rest, count, prev, first, last, tenant, anchor, vk, sig_ok, finding, trees)
                 count += 1
         if count == 0:
             finding("receipts.jsonl holds no receipts")
+        if has_checkpoint and trees[0] is not None:
+            try:
+                check_checkpoint(bundle.read("checkpoint.txt"), trees[0], key_hex, tenant, sig_ok)
+                if args.verbose:
+                    print("[OK] checkpoint.txt covers exactly the receipts")
+            except Fail as e:
+                finding(str(e))
+            except (UnicodeDecodeError, ValueError):
+                finding("checkpoint.txt is not a signed note")
 
         meta = strict_loads(bundle.read("chain_metadata.json"))
         if not isinstance(meta, dict):
@@ -310,7 +421,7 @@ def main():
     return 0
 
 
-def check_line(line, index, prev, first, last, tenant, anchor, vk, sig_ok, finding):
+def check_line(line, index, prev, first, last, tenant, anchor, vk, sig_ok, finding, trees):
     try:
         r = strict_loads(line)
         if not isinstance(r, dict) or list(r) != FIELDS:
@@ -320,10 +431,13 @@ def check_line(line, index, prev, first, last, tenant, anchor, vk, sig_ok, findi
                 raise Fail("a check's fields are not the v1 check fields in order")
     except (Fail, ValueError, UnicodeDecodeError) as e:
         finding("receipts.jsonl index %d: not a strict v1 receipt (%s)" % (index, e))
+        trees[0] = None
         return None, first, last, tenant
     rid = r["receipt_id"]
     payload = canonical({k: v for k, v in r.items() if k not in ("receipt_hash", "signature")}).encode("utf-8")
     computed = hashlib.sha256(payload).hexdigest()
+    if trees[0] is not None:
+        trees[0].push(leaf_of(payload))
     if computed != r["receipt_hash"]:
         finding("receipts.jsonl index %d, receipt %s: self-hash %s, claimed %s" % (index, rid, computed, r["receipt_hash"]))
     if not isinstance(r["signature"], str) or not HEX128.match(r["signature"]) or not sig_ok(payload, r["signature"]):

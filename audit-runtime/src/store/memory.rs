@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
+use super::tree::{StoredCheckpoint, TileId, TreeRead, TreeWrite};
 use super::{Durability, NewEntry, Page, Selector, Store, StoreError, StoredEntry, Tip, WriteTxn};
 use crate::receipt::{ReceiptId, TenantId};
 
@@ -13,6 +14,36 @@ struct State {
     by_id: HashMap<ReceiptId, (TenantId, u64)>,
     /// Global append order, for trace and session queries.
     log: Vec<(TenantId, u64)>,
+    /// Merkle trees: tiles, sizes, signed checkpoints.
+    trees: Trees,
+}
+
+/// The Merkle side of the state (also what a transaction stages).
+#[derive(Debug, Default)]
+struct Trees {
+    tiles: HashMap<(TenantId, TileId), Vec<u8>>,
+    sizes: HashMap<TenantId, u64>,
+    checkpoints: BTreeMap<TenantId, BTreeMap<u64, StoredCheckpoint>>,
+}
+
+impl Trees {
+    fn latest(&self, tenant: &TenantId) -> Option<&StoredCheckpoint> {
+        self.checkpoints
+            .get(tenant)
+            .and_then(|c| c.last_key_value())
+            .map(|(_, c)| c)
+    }
+
+    fn merge(&mut self, staged: Self) {
+        self.tiles.extend(staged.tiles);
+        self.sizes.extend(staged.sizes);
+        for (t, cps) in staged.checkpoints {
+            let mine = self.checkpoints.entry(t).or_default();
+            for (size, cp) in cps {
+                mine.entry(size).or_insert(cp);
+            }
+        }
+    }
 }
 
 impl State {
@@ -57,6 +88,76 @@ impl MemoryStore {
 struct MemTxn<'a> {
     state: &'a State,
     staged: Vec<StoredEntry>,
+    trees: Trees,
+}
+
+impl TreeWrite for MemTxn<'_> {
+    fn tree_size(&mut self, tenant: &TenantId) -> Result<u64, StoreError> {
+        Ok(self
+            .trees
+            .sizes
+            .get(tenant)
+            .or_else(|| self.state.trees.sizes.get(tenant))
+            .copied()
+            .unwrap_or(0))
+    }
+
+    fn tile(&mut self, tenant: &TenantId, id: TileId) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = (tenant.clone(), id);
+        Ok(self
+            .trees
+            .tiles
+            .get(&key)
+            .or_else(|| self.state.trees.tiles.get(&key))
+            .cloned())
+    }
+
+    fn put_tile(&mut self, tenant: &TenantId, id: TileId, hashes: &[u8]) -> Result<(), StoreError> {
+        self.trees
+            .tiles
+            .insert((tenant.clone(), id), hashes.to_vec());
+        Ok(())
+    }
+
+    fn set_tree_size(&mut self, tenant: &TenantId, size: u64) -> Result<(), StoreError> {
+        self.trees.sizes.insert(tenant.clone(), size);
+        Ok(())
+    }
+
+    fn latest_checkpoint(
+        &mut self,
+        tenant: &TenantId,
+    ) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let staged = self.trees.latest(tenant);
+        let stored = self.state.trees.latest(tenant);
+        Ok(match (staged, stored) {
+            (Some(a), Some(b)) => Some(if a.size >= b.size { a } else { b }),
+            (a, b) => a.or(b),
+        }
+        .cloned())
+    }
+
+    fn put_checkpoint(
+        &mut self,
+        tenant: &TenantId,
+        checkpoint: &StoredCheckpoint,
+    ) -> Result<(), StoreError> {
+        let exists = self
+            .state
+            .trees
+            .checkpoints
+            .get(tenant)
+            .is_some_and(|c| c.contains_key(&checkpoint.size));
+        if !exists {
+            self.trees
+                .checkpoints
+                .entry(tenant.clone())
+                .or_default()
+                .entry(checkpoint.size)
+                .or_insert_with(|| checkpoint.clone());
+        }
+        Ok(())
+    }
 }
 
 impl WriteTxn for MemTxn<'_> {
@@ -99,6 +200,10 @@ impl WriteTxn for MemTxn<'_> {
         self.staged.push(entry.to_stored());
         Ok(())
     }
+
+    fn tree(&mut self) -> Option<&mut dyn TreeWrite> {
+        Some(self)
+    }
 }
 
 impl Store for MemoryStore {
@@ -114,9 +219,12 @@ impl Store for MemoryStore {
         let mut txn = MemTxn {
             state: &state,
             staged: Vec::new(),
+            trees: Trees::default(),
         };
         f(&mut txn)?;
         let staged = txn.staged;
+        let trees = txn.trees;
+        state.trees.merge(trees);
         for e in staged {
             state
                 .by_id
@@ -200,5 +308,37 @@ impl Store for MemoryStore {
             }
         }
         Ok(Page { entries, next })
+    }
+
+    fn tree(&self) -> Option<&dyn TreeRead> {
+        Some(self)
+    }
+}
+
+impl TreeRead for MemoryStore {
+    fn tree_size(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        Ok(self.lock().trees.sizes.get(tenant).copied().unwrap_or(0))
+    }
+
+    fn tile(&self, tenant: &TenantId, id: TileId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock().trees.tiles.get(&(tenant.clone(), id)).cloned())
+    }
+
+    fn latest_checkpoint(&self, tenant: &TenantId) -> Result<Option<StoredCheckpoint>, StoreError> {
+        Ok(self.lock().trees.latest(tenant).cloned())
+    }
+
+    fn checkpoint_at(
+        &self,
+        tenant: &TenantId,
+        size: u64,
+    ) -> Result<Option<StoredCheckpoint>, StoreError> {
+        Ok(self
+            .lock()
+            .trees
+            .checkpoints
+            .get(tenant)
+            .and_then(|c| c.get(&size))
+            .cloned())
     }
 }

@@ -14,6 +14,7 @@ mod memory;
 mod range;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+pub mod tree;
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -25,6 +26,7 @@ pub use sqlite::{ENV_DATA_DIR, SqliteStore, default_data_dir};
 
 use crate::canonical::{LineError, ParsedLine, parse_line};
 use crate::receipt::{ReceiptId, SessionId, TenantId, TraceId};
+pub use tree::{StoredCheckpoint, TileId, TreeRead, TreeWrite};
 
 /// How durable an acknowledged receipt is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -76,6 +78,10 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A Merkle tree size or index beyond what the store holds (caller's fault), or a stored
+    /// tree that does not add up.
+    #[error("the stored Merkle tree cannot serve this request")]
+    Merkle(#[from] crate::merkle::MerkleError),
     /// Creating the store's directory or file failed.
     #[error("cannot create the store at {path}")]
     Io {
@@ -207,6 +213,12 @@ pub trait WriteTxn {
     /// # Errors
     /// [`StoreError::DuplicateId`], [`StoreError::SequenceGap`], backend failures.
     fn append(&mut self, entry: &NewEntry<'_>) -> Result<(), StoreError>;
+
+    /// The tenants' Merkle trees and checkpoints in this transaction, if this store keeps them
+    /// (see [`tree`]). Leaves fed here commit or roll back with the appends.
+    fn tree(&mut self) -> Option<&mut dyn TreeWrite> {
+        None
+    }
 }
 
 /// What to read.
@@ -285,6 +297,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         cursor: Option<u64>,
         limit: usize,
     ) -> Result<Page, StoreError>;
+
+    /// The tenants' Merkle trees and signed checkpoints, if this store keeps them (see
+    /// [`tree`]); `None` for stores that keep only receipts.
+    fn tree(&self) -> Option<&dyn TreeRead> {
+        None
+    }
 }
 
 /// A streaming iterator over a [`Selector`]; it holds one page at a time.

@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+mod tree;
+
+use super::tree::{TreeRead, TreeWrite};
 use super::{Durability, NewEntry, Page, Selector, Store, StoreError, StoredEntry, Tip, WriteTxn};
 use crate::receipt::{ReceiptId, SessionId, TenantId, TraceId};
 
@@ -146,6 +149,7 @@ impl SqliteStore {
                 ),
             });
         }
+        tree::create_schema(&writer)?;
         let reader = connect(&path)?;
         Ok(Self {
             path,
@@ -333,6 +337,10 @@ impl WriteTxn for SqlTxn<'_> {
         }
         Ok(())
     }
+
+    fn tree(&mut self) -> Option<&mut dyn TreeWrite> {
+        Some(self)
+    }
 }
 
 impl Store for SqliteStore {
@@ -460,6 +468,10 @@ impl Store for SqliteStore {
             entries.push(into_entry(row)?);
         }
         Ok(Page { entries, next })
+    }
+
+    fn tree(&self) -> Option<&dyn TreeRead> {
+        Some(self)
     }
 }
 

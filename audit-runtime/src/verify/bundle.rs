@@ -12,9 +12,10 @@ use super::{
     VerifyOptions, read_line_bounded,
 };
 use crate::canonical::{self, Value};
+use crate::checkpoint::Checkpoint;
 use crate::export::{
-    ANCHOR, Anchor, CHAIN_METADATA, EvidenceReader, ExportError, MANIFEST, Manifest, PUBLIC_KEY,
-    RECEIPTS,
+    ANCHOR, Anchor, CHAIN_METADATA, CHECKPOINT, EvidenceReader, ExportError, MANIFEST, Manifest,
+    PUBLIC_KEY, RECEIPTS, TREE_PREFIX,
 };
 use crate::keys::VerifyingKey;
 
@@ -53,6 +54,8 @@ pub struct BundleReport {
     pub anchor: Option<Anchor>,
     /// The archive's members.
     pub members: Vec<String>,
+    /// The bundle's checkpoint, if it carries one signed by the key it was checked against.
+    pub checkpoint: Option<Checkpoint>,
 }
 
 impl BundleReport {
@@ -284,6 +287,34 @@ pub fn verify_bundle_with_progress<R: Read + Seek>(
         }
     }
 
+    // The checkpoint, and for a partial export the prefix that ties its anchor to it.
+    let mut tree_findings = Vec::new();
+    let mut checkpoint = None;
+    let mut start = None;
+    if zip.contains(CHECKPOINT) && listed(CHECKPOINT) {
+        let bytes = zip.read_small(CHECKPOINT)?;
+        checkpoint = super::tree::read_checkpoint(&bytes, key.as_ref(), &mut tree_findings);
+        let prefix = if zip.contains(TREE_PREFIX) && listed(TREE_PREFIX) {
+            Some(zip.read_small(TREE_PREFIX)?)
+        } else {
+            None
+        };
+        start = super::tree::start_frontier(
+            prefix.as_deref(),
+            anchor.as_ref(),
+            key.as_ref(),
+            &mut tree_findings,
+        );
+    } else if opts.since.is_some() {
+        tree_findings.push(finding(
+            FindingKind::Consistency,
+            CHECKPOINT,
+            None,
+            None,
+            "the bundle carries no checkpoint, so it cannot prove it extends the earlier one",
+        ));
+    }
+
     let mut computed: BTreeMap<String, String> = BTreeMap::new();
     // The small members, hashed as read.
     let metadata = if zip.contains(CHAIN_METADATA) {
@@ -302,6 +333,9 @@ pub fn verify_bundle_with_progress<R: Read + Seek>(
         .map(|a| a.prev_receipt_hash.clone())
         .unwrap_or_default();
     let mut verifier = ChainVerifier::new(chain_opts);
+    if let Some(f) = start.clone() {
+        verifier.track_tree(f, opts.since.as_ref().map(|c| c.size));
+    }
     if zip.contains(RECEIPTS) {
         let declared = zip.declared_size(RECEIPTS).unwrap_or(0);
         let member = zip.open_member(RECEIPTS)?;
@@ -321,13 +355,27 @@ pub fn verify_bundle_with_progress<R: Read + Seek>(
         computed.insert(name.clone(), hashing.finish());
     }
 
-    let mut chain = verifier.finish();
+    let (mut chain, tree_outcome) = verifier.finish_with_tree();
+    if let Some(cp) = &checkpoint
+        && start.is_some()
+    {
+        super::tree::check(
+            cp,
+            &tree_outcome,
+            chain.tenant.as_ref(),
+            opts.since.as_ref(),
+            &mut tree_findings,
+        );
+    }
     for f in &mut chain.findings {
         if f.file.is_none() {
             f.file = Some(RECEIPTS.to_owned());
         }
     }
     let mut post = Findings::default();
+    for f in tree_findings {
+        post.push(f);
+    }
     for (name, claimed) in &checksums {
         let Some(c) = computed.get(name) else {
             continue;
@@ -365,6 +413,7 @@ pub fn verify_bundle_with_progress<R: Read + Seek>(
         bundle_key,
         anchor,
         members,
+        checkpoint,
     })
 }
 

@@ -53,6 +53,12 @@ pub enum FindingKind {
     Metadata,
     /// `anchor.json` of a partial export is unreadable.
     Anchor,
+    /// The bundle's checkpoint is unreadable, not signed by the pinned key, or does not cover
+    /// exactly the bundle's receipts (its root and size recomputed from them differ).
+    Checkpoint,
+    /// The bundle's history is not an extension of an earlier checkpoint (`--since`): it was
+    /// truncated, rolled back, or forked.
+    Consistency,
 }
 
 impl FindingKind {
@@ -81,6 +87,8 @@ impl FindingKind {
             Self::UnlistedMember => "unlisted_member",
             Self::Metadata => "chain_metadata",
             Self::Anchor => "anchor",
+            Self::Checkpoint => "checkpoint",
+            Self::Consistency => "consistency",
         }
     }
 }

@@ -24,6 +24,7 @@
 mod bundle;
 mod finding;
 mod lines;
+mod tree;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
@@ -35,8 +36,10 @@ pub use finding::{ChainOrder, Finding, FindingKind, Verdict, VerificationReport}
 pub use lines::{LineRead, read_line_bounded};
 
 use crate::canonical::{self, ParsedLine};
+use crate::checkpoint::Checkpoint;
 use crate::export::{ExportError, ReadLimits};
 use crate::keys::VerifyingKey;
+use crate::merkle::{Frontier, Hash};
 use crate::receipt::{Receipt, TenantId, Timestamp};
 
 /// Default cap on one line's length (8 MiB).
@@ -78,6 +81,10 @@ pub struct VerifyOptions {
     pub threads: usize,
     /// Limits for reading an evidence bundle.
     pub bundle_limits: ReadLimits,
+    /// An earlier checkpoint of the same log the auditor already holds (verified by the
+    /// caller): a bundle must then prove that its history extends it (no truncation, rollback
+    /// or fork).
+    pub since: Option<Checkpoint>,
 }
 
 impl Default for VerifyOptions {
@@ -90,6 +97,7 @@ impl Default for VerifyOptions {
             max_findings: DEFAULT_MAX_FINDINGS,
             threads: 0,
             bundle_limits: ReadLimits::default(),
+            since: None,
         }
     }
 }
@@ -115,6 +123,13 @@ impl VerifyOptions {
     #[must_use]
     pub fn with_anchor(mut self, anchor: impl Into<String>) -> Self {
         self.anchor = anchor.into();
+        self
+    }
+
+    /// Sets the earlier checkpoint a bundle's history must extend.
+    #[must_use]
+    pub fn with_since(mut self, checkpoint: Checkpoint) -> Self {
+        self.since = Some(checkpoint);
         self
     }
 
@@ -228,6 +243,8 @@ struct LineCheck {
     sig_ok: bool,
     /// Payload and signature still to be checked (batch mode).
     pending: Option<(Vec<u8>, [u8; 64])>,
+    /// The Merkle leaf hash of the re-derived payload.
+    leaf: Option<Hash>,
     problems: Vec<Problem>,
 }
 
@@ -313,6 +330,7 @@ fn check_line_with(line: &[u8], key: Option<&VerifyingKey>, defer: bool) -> Line
         computed_hash: None,
         sig_ok: false,
         pending: None,
+        leaf: None,
         problems: Vec::new(),
     };
     let parsed = match canonical::parse_line(line) {
@@ -342,6 +360,7 @@ fn check_line_with(line: &[u8], key: Option<&VerifyingKey>, defer: bool) -> Line
     canonical::write_payload_unchecked(&parsed.receipt, &mut payload);
     let computed: [u8; 32] = Sha256::digest(&payload).into();
     out.computed_hash = Some(computed);
+    out.leaf = Some(crate::merkle::leaf_hash(&payload));
     match decode_lower_hex::<32>(&parsed.receipt_hash) {
         None => out.problems.push(Problem {
             kind: FindingKind::Encoding,
@@ -414,6 +433,36 @@ pub struct ChainVerifier {
     seen_ids: HashSet<u64>,
     links: Vec<Link>,
     report: VerificationReport,
+    tree: TreeTrack,
+}
+
+/// The Merkle tree recomputed from the lines, when tracked.
+#[derive(Debug, Default)]
+struct TreeTrack {
+    frontier: Option<Frontier>,
+    broken: bool,
+    since: Option<u64>,
+    root_at_since: Option<Hash>,
+}
+
+impl TreeTrack {
+    fn observe(&mut self) {
+        if let Some(f) = &self.frontier
+            && Some(f.size()) == self.since
+        {
+            self.root_at_since = Some(f.root());
+        }
+    }
+}
+
+/// What [`ChainVerifier::finish_with_tree`] learned about the tree.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct TreeOutcome {
+    /// The frontier after the last line; `None` if not tracked or a line could not be hashed.
+    pub frontier: Option<Frontier>,
+    /// The root when the tree had the `since` size, if it passed through it.
+    pub root_at_since: Option<Hash>,
 }
 
 impl ChainVerifier {
@@ -452,7 +501,20 @@ impl ChainVerifier {
             seen_ids: HashSet::new(),
             links: Vec::new(),
             report,
+            tree: TreeTrack::default(),
         }
+    }
+
+    /// Recomputes the Merkle tree from the lines, continuing `start` (the empty frontier for
+    /// a chain from genesis), and remembers its root at `since` leaves.
+    pub fn track_tree(&mut self, start: Frontier, since: Option<u64>) {
+        self.tree = TreeTrack {
+            frontier: Some(start),
+            broken: false,
+            since,
+            root_at_since: None,
+        };
+        self.tree.observe();
     }
 
     fn record(&mut self, f: Finding) {
@@ -461,6 +523,7 @@ impl ChainVerifier {
 
     /// Records a line that could not be read (e.g. over the length limit).
     pub fn push_unreadable(&mut self, kind: FindingKind, message: String) {
+        self.tree.broken = true;
         let index = self.next_index;
         self.next_index += 1;
         self.report.receipts += 1;
@@ -511,6 +574,14 @@ impl ChainVerifier {
     }
 
     fn absorb(&mut self, checked: LineCheck) {
+        match (checked.leaf, self.tree.frontier.as_mut()) {
+            (Some(leaf), Some(f)) => {
+                f.push(leaf);
+                self.tree.observe();
+            }
+            (None, _) => self.tree.broken = true,
+            (Some(_), None) => {}
+        }
         let index = self.next_index;
         self.next_index += 1;
         self.report.receipts += 1;
@@ -606,7 +677,21 @@ impl ChainVerifier {
     }
 
     /// Finishes: whole-input checks (empty input, rebuild mode) and the report.
-    pub fn finish(mut self) -> VerificationReport {
+    pub fn finish(self) -> VerificationReport {
+        self.finish_with_tree().0
+    }
+
+    /// As [`ChainVerifier::finish`], with what was learned about the tracked tree.
+    pub fn finish_with_tree(mut self) -> (VerificationReport, TreeOutcome) {
+        let tree = std::mem::take(&mut self.tree);
+        let outcome = TreeOutcome {
+            frontier: tree.frontier.filter(|_| !tree.broken),
+            root_at_since: tree.root_at_since,
+        };
+        (self.finish_report(), outcome)
+    }
+
+    fn finish_report(mut self) -> VerificationReport {
         if self.report.receipts == 0 {
             self.record(Finding {
                 kind: FindingKind::Empty,

@@ -1,0 +1,235 @@
+//! Transparency: signed checkpoints over each tenant's store-kept Merkle tree, inclusion proofs
+//! in the C2SP `tlog-proof` layout, and the tree material an evidence bundle carries.
+//!
+//! A tenant's log has the origin `<log name>/<tenant>`; its checkpoints are signed under the
+//! key name `<log name>` (C2SP `signed-note`). The store keeps one append-only tree per tenant,
+//! and every checkpoint is of a size of that one tree — and is checked against the latest
+//! stored checkpoint before it is stored — so the log never signs two inconsistent checkpoints.
+//!
+//! ```
+//! use audit_runtime::store::MemoryStore;
+//! use audit_runtime::transparency::{self, TlogProof};
+//! use audit_runtime::{Auditor, Receipt, SigningKey, TenantId};
+//!
+//! let key = SigningKey::generate()?;
+//! let auditor = Auditor::builder().signer(key.clone()).store(MemoryStore::new()).build()?;
+//! let first = auditor.emit(Receipt::new("acme"))?;
+//! auditor.emit(Receipt::new("acme"))?;
+//! let cp = auditor.checkpoint(&TenantId::new("acme"))?;
+//! assert_eq!(cp.size, 2);
+//! let proof = transparency::prove(auditor.store().as_ref(), &first.receipt_id, None)?;
+//! let checked = TlogProof::parse(&proof.to_text())?.verify(&key.verifying_key())?;
+//! assert_eq!(checked.index, 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(clippy::indexing_slicing)]
+
+mod prefix;
+mod proof;
+
+pub use prefix::TreePrefix;
+pub use proof::{CheckedProof, HEADER as TLOG_PROOF_HEADER, ProofError, TlogProof};
+
+use crate::canonical::{self, LineError};
+use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::keys::VerifyingKey;
+use crate::merkle::{self, Hash, MerkleError};
+use crate::receipt::{ReceiptId, TenantId};
+use crate::seal::{SealError, Signer};
+use crate::store::tree::{StoredCheckpoint, TileNodes};
+use crate::store::{Store, StoreError, WriteTxn};
+
+/// The log name used when none is configured.
+pub const DEFAULT_LOG_NAME: &str = "ai-audit.local";
+
+/// Why a checkpoint or proof could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransparencyError {
+    /// The store keeps no Merkle trees.
+    #[error("this store keeps no Merkle trees; use the SQLite or in-memory store")]
+    NoTree,
+    /// The receipt is not in the store.
+    #[error("receipt {id} is not in the store")]
+    UnknownReceipt {
+        /// The id.
+        id: ReceiptId,
+    },
+    /// The tenant's tree is empty.
+    #[error("tenant {tenant:?} has no receipts in its tree yet")]
+    EmptyTree {
+        /// The tenant.
+        tenant: TenantId,
+    },
+    /// The new checkpoint would not be consistent with the latest stored one: the stored tree
+    /// was altered. Nothing was signed.
+    #[error(
+        "refusing to sign: the tree of tenant {tenant:?} at size {new_size} is not consistent with its stored checkpoint at size {old_size}; the store was altered"
+    )]
+    Inconsistent {
+        /// The tenant.
+        tenant: TenantId,
+        /// The stored checkpoint's size.
+        old_size: u64,
+        /// The size that was to be signed.
+        new_size: u64,
+        /// What failed.
+        #[source]
+        source: MerkleError,
+    },
+    /// A stored checkpoint does not verify under the signer's key.
+    #[error("a stored checkpoint does not verify under the signer's key")]
+    BadStoredCheckpoint(#[source] CheckpointError),
+    /// A stored line is not a v1 receipt.
+    #[error("the stored receipt cannot be read")]
+    Line(#[source] LineError),
+    /// The signer failed.
+    #[error("signing the checkpoint failed")]
+    Sign(#[from] SealError),
+    /// The store failed.
+    #[error("the store failed")]
+    Store(#[from] StoreError),
+}
+
+/// The origin line of a tenant's log: `<log name>/<tenant>`.
+#[must_use]
+pub fn origin(log_name: &str, tenant: &TenantId) -> String {
+    format!("{log_name}/{}", tenant.as_str())
+}
+
+/// The key name a checkpoint is signed under: the log name, i.e. its origin up to the first `/`.
+#[must_use]
+pub fn key_name_of(origin: &str) -> &str {
+    origin.split_once('/').map_or(origin, |(name, _)| name)
+}
+
+/// Verifies a checkpoint note under `key`, taking the key name from its origin line.
+///
+/// # Errors
+/// [`CheckpointError`].
+pub fn verify_note(note: &str, key: &VerifyingKey) -> Result<Checkpoint, CheckpointError> {
+    let origin = note.split('\n').next().unwrap_or_default();
+    Checkpoint::verify(note, key_name_of(origin), key)
+}
+
+/// The leaf hash of a receipt line: `SHA-256(0x00 ‖ seal payload)`.
+///
+/// # Errors
+/// [`LineError`] if the line is not a v1 receipt.
+pub fn leaf_of_line(line: &[u8]) -> Result<Hash, LineError> {
+    let parsed = canonical::parse_line(line)?;
+    let mut payload = Vec::with_capacity(line.len());
+    canonical::write_payload_unchecked(&parsed.receipt, &mut payload);
+    Ok(merkle::leaf_hash(&payload))
+}
+
+/// Signs (and stores) a checkpoint of the tenant's tree at `size` (`None`: its current size),
+/// or returns the stored one of that size. Before signing, the new checkpoint is proven
+/// consistent with the latest stored one.
+///
+/// # Errors
+/// [`TransparencyError`].
+pub fn checkpoint(
+    store: &dyn Store,
+    tenant: &TenantId,
+    size: Option<u64>,
+    log_name: &str,
+    signer: &dyn Signer,
+) -> Result<StoredCheckpoint, TransparencyError> {
+    let read = store.tree().ok_or(TransparencyError::NoTree)?;
+    let mut nodes = TileNodes::new(read, tenant)?;
+    let size = size.unwrap_or_else(|| merkle::Nodes::leaves(&nodes));
+    if let Some(cp) = read.checkpoint_at(tenant, size)? {
+        return Ok(cp);
+    }
+    let root = nodes.root(size)?;
+    if let Some(latest) = read.latest_checkpoint(tenant)? {
+        let (old, new) = if latest.size <= size {
+            ((latest.size, latest.root), (size, root))
+        } else {
+            ((size, root), (latest.size, latest.root))
+        };
+        let proof = nodes.consistency_proof(old.0, new.0)?;
+        merkle::verify_consistency(old.0, new.0, &old.1, &new.1, &proof).map_err(|source| {
+            TransparencyError::Inconsistent {
+                tenant: tenant.clone(),
+                old_size: latest.size,
+                new_size: size,
+                source,
+            }
+        })?;
+    }
+    let note = Checkpoint::new(origin(log_name, tenant), size, root).sign(log_name, signer)?;
+    let cp = StoredCheckpoint { size, root, note };
+    store.write(&mut |txn: &mut dyn WriteTxn| match txn.tree() {
+        Some(t) => t.put_checkpoint(tenant, &cp),
+        None => Ok(()),
+    })?;
+    Ok(read.checkpoint_at(tenant, size)?.unwrap_or(cp))
+}
+
+/// An inclusion proof of a stored receipt, in the C2SP `tlog-proof` layout, against the
+/// tenant's latest stored checkpoint that covers it — or, if `signed` is given, against a fresh
+/// checkpoint of the current tree signed by it.
+///
+/// # Errors
+/// [`TransparencyError`]; [`TransparencyError::EmptyTree`] when no stored checkpoint covers the
+/// receipt and no signer was given.
+pub fn prove(
+    store: &dyn Store,
+    id: &ReceiptId,
+    signed: Option<(&str, &dyn Signer)>,
+) -> Result<TlogProof, TransparencyError> {
+    let entry = store
+        .get(id)?
+        .ok_or_else(|| TransparencyError::UnknownReceipt { id: id.clone() })?;
+    let read = store.tree().ok_or(TransparencyError::NoTree)?;
+    let cp = match signed {
+        Some((log_name, signer)) => checkpoint(store, &entry.tenant, None, log_name, signer)?,
+        None => read
+            .latest_checkpoint(&entry.tenant)?
+            .filter(|c| c.size > entry.seq)
+            .ok_or_else(|| TransparencyError::EmptyTree {
+                tenant: entry.tenant.clone(),
+            })?,
+    };
+    let mut nodes = TileNodes::new(read, &entry.tenant)?;
+    let proof = nodes.inclusion_proof(entry.seq, cp.size)?;
+    Ok(TlogProof::new(entry.seq, proof, cp.note, Some(entry.line)))
+}
+
+/// The tree material of a bundle that exports receipts `[start, end)` of a tenant: the
+/// checkpoint of exactly `end` leaves (signed and stored if missing) and, for a partial export
+/// (`start > 0`), the [`TreePrefix`] that ties its anchor to that checkpoint.
+///
+/// # Errors
+/// [`TransparencyError`].
+pub fn bundle_material(
+    store: &dyn Store,
+    tenant: &TenantId,
+    start: u64,
+    end: u64,
+    log_name: &str,
+    signer: &dyn Signer,
+) -> Result<(StoredCheckpoint, Option<TreePrefix>), TransparencyError> {
+    let cp = checkpoint(store, tenant, Some(end), log_name, signer)?;
+    let prefix = if start == 0 {
+        None
+    } else {
+        let read = store.tree().ok_or(TransparencyError::NoTree)?;
+        let mut nodes = TileNodes::new(read, tenant)?;
+        let frontier = nodes.frontier(start - 1)?;
+        let anchor = crate::store::receipts(store, tenant, start - 1..start)
+            .next()
+            .transpose()?
+            .ok_or(TransparencyError::Store(StoreError::Corrupt {
+                what: format!(
+                    "tenant {:?} has no receipt at sequence {}",
+                    tenant.as_str(),
+                    start - 1
+                ),
+            }))?;
+        Some(TreePrefix::new(frontier, anchor.line))
+    };
+    Ok((cp, prefix))
+}

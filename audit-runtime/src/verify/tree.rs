@@ -1,0 +1,238 @@
+//! A bundle's transparency members: its checkpoint must be signed by the pinned key and cover
+//! exactly its receipts (the root recomputed from them, continuing the prefix of a partial
+//! export), and, given an earlier checkpoint (`--since`), its history must extend that one.
+
+use super::{Finding, FindingKind, TreeOutcome, verify_line};
+use crate::checkpoint::Checkpoint;
+use crate::export::{Anchor, CHECKPOINT, TREE_PREFIX};
+use crate::keys::VerifyingKey;
+use crate::merkle::{Frontier, Hash};
+use crate::receipt::TenantId;
+use crate::transparency::{self, TreePrefix};
+
+fn finding(
+    kind: FindingKind,
+    file: &str,
+    computed: Option<String>,
+    claimed: Option<String>,
+    message: impl Into<String>,
+) -> Finding {
+    Finding {
+        kind,
+        file: Some(file.to_owned()),
+        index: None,
+        receipt_id: None,
+        computed,
+        claimed,
+        message: message.into(),
+    }
+}
+
+fn b64(h: &Hash) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(h)
+}
+
+/// Parses and checks `checkpoint.txt` under `key`.
+pub(super) fn read_checkpoint(
+    bytes: &[u8],
+    key: Option<&VerifyingKey>,
+    out: &mut Vec<Finding>,
+) -> Option<Checkpoint> {
+    let Some(key) = key else {
+        out.push(finding(
+            FindingKind::Checkpoint,
+            CHECKPOINT,
+            None,
+            None,
+            "no key to check the checkpoint's signature against",
+        ));
+        return None;
+    };
+    let Ok(note) = std::str::from_utf8(bytes) else {
+        out.push(finding(
+            FindingKind::Checkpoint,
+            CHECKPOINT,
+            None,
+            None,
+            "checkpoint.txt is not UTF-8 text",
+        ));
+        return None;
+    };
+    match transparency::verify_note(note, key) {
+        Ok(cp) => Some(cp),
+        Err(e) => {
+            out.push(finding(
+                FindingKind::Checkpoint,
+                CHECKPOINT,
+                None,
+                None,
+                e.to_string(),
+            ));
+            None
+        }
+    }
+}
+
+/// The frontier the bundle's first receipt continues: empty from genesis; for a partial export,
+/// the prefix's frontier plus the anchor receipt's leaf, once the anchor receipt is shown to be
+/// the one the anchor names.
+pub(super) fn start_frontier(
+    prefix: Option<&[u8]>,
+    anchor: Option<&Anchor>,
+    key: Option<&VerifyingKey>,
+    out: &mut Vec<Finding>,
+) -> Option<Frontier> {
+    let Some(anchor) = anchor else {
+        return Some(Frontier::new());
+    };
+    let fail = |out: &mut Vec<Finding>, computed, claimed, msg: String| {
+        out.push(finding(
+            FindingKind::Checkpoint,
+            TREE_PREFIX,
+            computed,
+            claimed,
+            msg,
+        ));
+        None
+    };
+    let Some(bytes) = prefix else {
+        return fail(
+            out,
+            None,
+            None,
+            "a partial export with a checkpoint must carry tree_prefix.json to tie its anchor to the checkpoint".into(),
+        );
+    };
+    let prefix = match TreePrefix::parse(bytes) {
+        Ok(p) => p,
+        Err(e) => return fail(out, None, None, e.to_string()),
+    };
+    if prefix.frontier.size() + 1 != anchor.sequence {
+        return fail(
+            out,
+            Some(anchor.sequence.saturating_sub(1).to_string()),
+            Some(prefix.frontier.size().to_string()),
+            "the prefix's frontier_size is not the anchor's sequence minus one".into(),
+        );
+    }
+    let Some(key) = key else {
+        return fail(out, None, None, "no key to check the anchor receipt".into());
+    };
+    let receipt = match verify_line(&prefix.anchor_line, key) {
+        Ok(r) => r,
+        Err(findings) => {
+            let why = findings
+                .first()
+                .map_or_else(String::new, |f| f.message.clone());
+            return fail(
+                out,
+                None,
+                None,
+                format!("the anchor receipt in tree_prefix.json does not verify: {why}"),
+            );
+        }
+    };
+    let hash = hex::encode(receipt.receipt_hash());
+    if hash != anchor.prev_receipt_hash {
+        return fail(
+            out,
+            Some(hash),
+            Some(anchor.prev_receipt_hash.clone()),
+            "the anchor receipt in tree_prefix.json is not the receipt the anchor links to".into(),
+        );
+    }
+    let leaf = match transparency::leaf_of_line(&prefix.anchor_line) {
+        Ok(l) => l,
+        Err(e) => return fail(out, None, None, e.to_string()),
+    };
+    let mut f = prefix.frontier;
+    f.push(leaf);
+    Some(f)
+}
+
+/// Compares the checkpoint with the tree recomputed from the receipts, and with `since`.
+pub(super) fn check(
+    cp: &Checkpoint,
+    outcome: &TreeOutcome,
+    tenant: Option<&TenantId>,
+    since: Option<&Checkpoint>,
+    out: &mut Vec<Finding>,
+) {
+    if let Some(t) = tenant {
+        let want = transparency::origin(transparency::key_name_of(&cp.origin), t);
+        if cp.origin != want {
+            out.push(finding(
+                FindingKind::Checkpoint,
+                CHECKPOINT,
+                Some(want),
+                Some(cp.origin.clone()),
+                "the checkpoint is of another tenant's log than the bundle's receipts",
+            ));
+        }
+    }
+    match &outcome.frontier {
+        None => out.push(finding(
+            FindingKind::Checkpoint,
+            CHECKPOINT,
+            None,
+            Some(format!("{} {}", cp.size, b64(&cp.root))),
+            "the tree could not be recomputed (a receipt line is unreadable, or the prefix is invalid)",
+        )),
+        Some(f) => {
+            if f.size() != cp.size || f.root() != cp.root {
+                out.push(finding(
+                    FindingKind::Checkpoint,
+                    CHECKPOINT,
+                    Some(format!("{} {}", f.size(), b64(&f.root()))),
+                    Some(format!("{} {}", cp.size, b64(&cp.root))),
+                    "the checkpoint does not cover exactly the bundle's receipts (size and root recomputed from them differ): receipts were removed, added or changed",
+                ));
+            }
+        }
+    }
+    let Some(old) = since else {
+        return;
+    };
+    let mut fail = |computed: Option<String>, message: String| {
+        out.push(finding(
+            FindingKind::Consistency,
+            CHECKPOINT,
+            computed,
+            Some(format!("{} {} {}", old.origin, old.size, b64(&old.root))),
+            message,
+        ));
+    };
+    if old.origin != cp.origin {
+        fail(
+            Some(cp.origin.clone()),
+            "the earlier checkpoint is of another log (origin)".into(),
+        );
+    } else if old.size > cp.size {
+        fail(
+            Some(cp.size.to_string()),
+            format!(
+                "the bundle's history has {} receipts, fewer than the {} of the earlier checkpoint: it was truncated or rolled back",
+                cp.size, old.size
+            ),
+        );
+    } else {
+        match outcome.root_at_since {
+            Some(r) if r == old.root => {}
+            Some(r) => fail(
+                Some(b64(&r)),
+                format!(
+                    "the bundle's first {} receipts hash to another root than the earlier checkpoint of that size: the history forked or was rewritten",
+                    old.size
+                ),
+            ),
+            None => fail(
+                None,
+                format!(
+                    "the bundle cannot prove it extends the earlier checkpoint of {} receipts: it starts after that size (export from sequence {} or earlier) or a line is unreadable",
+                    old.size, old.size
+                ),
+            ),
+        }
+    }
+}

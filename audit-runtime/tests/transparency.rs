@@ -1,0 +1,355 @@
+//! Transparency end to end: the writer keeps each tenant's tree in the append's transaction,
+//! the checkpointer signs, proofs verify offline, and any single-bit change fails.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a broken fixture should fail the test loudly"
+)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use audit_runtime::merkle::{self, MerkleTree};
+use audit_runtime::store::tree::TileNodes;
+use audit_runtime::store::{self, MemoryStore, Store};
+use audit_runtime::transparency::{self, TlogProof};
+use audit_runtime::{Auditor, Receipt, SigningKey, TenantId};
+
+fn key() -> SigningKey {
+    SigningKey::from_hex(&"07".repeat(32)).unwrap()
+}
+
+/// The tenant's tree recomputed from its stored lines.
+fn tree_of_lines(s: &dyn Store, t: &TenantId) -> MerkleTree {
+    MerkleTree::new(
+        store::receipts(s, t, 0..u64::MAX)
+            .map(|e| transparency::leaf_of_line(&e.unwrap().line).unwrap())
+            .collect(),
+    )
+}
+
+fn auditor_on(s: &Arc<dyn Store>, every: u64) -> Auditor {
+    Auditor::builder()
+        .signer(key())
+        .shared_store(Arc::clone(s))
+        .log_name("audit.example.com")
+        .checkpoint_every(every, Duration::from_secs(3600))
+        .max_batch(64)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn the_writer_keeps_each_tenants_tree_and_signs_checkpoints() {
+    let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let a = auditor_on(&s, 100);
+    let pending: Vec<_> = (0..450)
+        .map(|i| {
+            a.submit(Receipt::new(if i % 3 == 0 { "x" } else { "y" }))
+                .unwrap()
+        })
+        .collect();
+    for p in pending {
+        p.wait().unwrap();
+    }
+    a.shutdown().unwrap();
+    let read = s.tree().unwrap();
+    let vk = key().verifying_key();
+    for (t, n) in [("x", 150u64), ("y", 300)] {
+        let t = TenantId::new(t);
+        assert_eq!(read.tree_size(&t).unwrap(), n);
+        let mem = tree_of_lines(s.as_ref(), &t);
+        let mut nodes = TileNodes::new(read, &t).unwrap();
+        assert_eq!(nodes.root(n).unwrap(), mem.root(n).unwrap());
+        // Shutdown signed the tail; the checkpoint verifies and names the tenant's log.
+        let cp = read.latest_checkpoint(&t).unwrap().unwrap();
+        assert_eq!(cp.size, n);
+        let parsed = transparency::verify_note(&cp.note, &vk).unwrap();
+        assert_eq!(parsed.origin, format!("audit.example.com/{}", t.as_str()));
+        assert_eq!(parsed.root, mem.root(n).unwrap());
+    }
+    // The receipt-count policy signed intermediate checkpoints too.
+    assert!(
+        read.checkpoint_at(&TenantId::new("y"), 300)
+            .unwrap()
+            .is_some()
+            && a.stats().checkpoint_failures == 0
+    );
+}
+
+#[test]
+fn a_restarted_auditor_catches_up_a_tree_that_lags_the_chain() {
+    let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let a = auditor_on(&s, 1000);
+    for _ in 0..20 {
+        a.emit(Receipt::new("acme")).unwrap();
+    }
+    a.shutdown().unwrap();
+    // Copy only the receipts (as a store written before trees were kept would hold them).
+    let old: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let t = TenantId::new("acme");
+    let lines: Vec<_> = store::receipts(s.as_ref(), &t, 0..u64::MAX)
+        .map(Result::unwrap)
+        .collect();
+    old.write(&mut |txn| {
+        for e in &lines {
+            txn.append(&e.as_new())?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(old.tree().unwrap().tree_size(&t).unwrap(), 0);
+    let b = auditor_on(&old, 1000);
+    b.emit(Receipt::new("acme")).unwrap();
+    let cp = b.checkpoint(&t).unwrap();
+    assert_eq!(cp.size, 21);
+    assert_eq!(cp.root, tree_of_lines(old.as_ref(), &t).root(21).unwrap());
+}
+
+#[test]
+fn tlog_proofs_verify_offline_and_any_single_bit_change_fails() {
+    let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let a = auditor_on(&s, 1000);
+    let ids: Vec<_> = (0..37)
+        .map(|_| a.emit(Receipt::new("acme")).unwrap().receipt_id)
+        .collect();
+    a.checkpoint(&TenantId::new("acme")).unwrap();
+    let vk = key().verifying_key();
+    for (i, id) in ids.iter().enumerate() {
+        let p = transparency::prove(s.as_ref(), id, None).unwrap();
+        let text = p.to_text();
+        assert!(text.starts_with("c2sp.org/tlog-proof@v1\nextra "));
+        let checked = TlogProof::parse(&text).unwrap().verify(&vk).unwrap();
+        assert_eq!(checked.index, i as u64);
+        assert_eq!(checked.checkpoint.size, 37);
+    }
+    // Flip every bit of one proof file (leaf 5): each change is refused or fails.
+    let text = transparency::prove(s.as_ref(), &ids[5], None)
+        .unwrap()
+        .to_text();
+    let bytes = text.as_bytes();
+    for at in 0..bytes.len() {
+        for bit in 0..8 {
+            let mut b = bytes.to_vec();
+            b[at] ^= 1 << bit;
+            let Ok(t) = String::from_utf8(b) else {
+                continue;
+            };
+            let verdict = TlogProof::parse(&t).and_then(|p| p.verify(&vk));
+            // A flip inside base64 padding bits may decode to the same bytes; anything that
+            // still passes must carry exactly the original proof.
+            if let Ok(ok) = verdict {
+                let p = TlogProof::parse(&t).unwrap();
+                assert_eq!(p, TlogProof::parse(&text).unwrap(), "byte {at} bit {bit}");
+                assert_eq!(ok.index, 5);
+            }
+        }
+    }
+    // Another key is refused.
+    let other = SigningKey::from_hex(&"08".repeat(32))
+        .unwrap()
+        .verifying_key();
+    assert!(TlogProof::parse(&text).unwrap().verify(&other).is_err());
+    // Its checkpoint is consistent with a later one.
+    a.emit(Receipt::new("acme")).unwrap();
+    let later = a.checkpoint(&TenantId::new("acme")).unwrap();
+    let read = s.tree().unwrap();
+    let t = TenantId::new("acme");
+    let mut nodes = TileNodes::new(read, &t).unwrap();
+    let proof = nodes.consistency_proof(37, 38).unwrap();
+    let old = read.checkpoint_at(&t, 37).unwrap().unwrap();
+    merkle::verify_consistency(37, 38, &old.root, &later.root, &proof).unwrap();
+}
+
+/// Exports receipts `[start, end)` of a tenant with the checkpoint of exactly `end` leaves.
+fn bundle(s: &dyn Store, tenant: &str, start: u64, end: u64) -> Vec<u8> {
+    use audit_runtime::export::{Anchor, CHECKPOINT, EvidenceWriter, ExportMeta, TREE_PREFIX};
+    let t = TenantId::new(tenant);
+    let k = key();
+    let (cp, prefix) =
+        transparency::bundle_material(s, &t, start, end, "audit.example.com", &k).unwrap();
+    let mut meta = ExportMeta::new(tenant).with_member(CHECKPOINT, cp.note.into_bytes());
+    if let Some(p) = prefix {
+        meta = meta.with_member(TREE_PREFIX, p.to_json());
+        let prev = store::receipts(s, &t, start - 1..start)
+            .next()
+            .unwrap()
+            .unwrap();
+        meta = meta.with_anchor(Anchor::new(start, hex::encode(prev.receipt_hash)));
+    }
+    let mut w = EvidenceWriter::new(Vec::new(), &k, meta);
+    for e in store::receipts(s, &t, start..end) {
+        w.push_line(&e.unwrap().line).unwrap();
+    }
+    w.finish().unwrap().output
+}
+
+fn verify_zip(zip: &[u8], since: Option<&str>) -> audit_runtime::verify::BundleReport {
+    use audit_runtime::verify::{VerifyOptions, verify_bundle};
+    let vk = key().verifying_key();
+    let mut opts = VerifyOptions::pinned(vk);
+    if let Some(note) = since {
+        opts = opts.with_since(transparency::verify_note(note, &vk).unwrap());
+    }
+    verify_bundle(std::io::Cursor::new(zip), &opts).unwrap()
+}
+
+fn kinds(r: &audit_runtime::verify::BundleReport) -> Vec<&'static str> {
+    r.chain.findings.iter().map(|f| f.kind.as_str()).collect()
+}
+
+fn filled(n: usize, salt: &str) -> Arc<dyn Store> {
+    let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let a = auditor_on(&s, 1_000_000);
+    for i in 0..n {
+        a.emit(Receipt::new("acme").with_input_text(&format!("{salt} {i}")))
+            .unwrap();
+    }
+    a.shutdown().unwrap();
+    s
+}
+
+#[test]
+fn bundles_carry_a_checkpoint_of_exactly_their_receipts() {
+    let s = filled(40, "a");
+    for (start, end) in [
+        (0, 40),
+        (0, 1),
+        (0, 17),
+        (1, 40),
+        (13, 29),
+        (39, 40),
+        (32, 33),
+    ] {
+        let r = verify_zip(&bundle(s.as_ref(), "acme", start, end), None);
+        assert!(r.is_pass(), "[{start}, {end}): {:?}", r.chain.findings);
+        let cp = r.checkpoint.unwrap();
+        assert_eq!(cp.size, end);
+        assert_eq!(cp.origin, "audit.example.com/acme");
+    }
+}
+
+#[test]
+fn truncation_rollback_and_forks_are_detected_against_an_earlier_checkpoint() {
+    let s = filled(30, "a");
+    let t = TenantId::new("acme");
+    let k = key();
+    let note_at = |st: &dyn Store, n: u64| {
+        transparency::checkpoint(st, &t, Some(n), "audit.example.com", &k)
+            .unwrap()
+            .note
+    };
+    let held = note_at(s.as_ref(), 30); // the auditor holds the checkpoint of 30 receipts
+    let older = note_at(s.as_ref(), 12);
+
+    // The honest, longer history extends both; so does a partial export that starts early enough.
+    let a = Arc::clone(&s);
+    let more = auditor_on(&a, 1_000_000);
+    for _ in 0..5 {
+        more.emit(Receipt::new("acme")).unwrap();
+    }
+    more.shutdown().unwrap();
+    for (start, end) in [(0, 35), (0, 30), (10, 35), (29, 35)] {
+        let r = verify_zip(&bundle(a.as_ref(), "acme", start, end), Some(&held));
+        assert!(r.is_pass(), "[{start}, {end}): {:?}", r.chain.findings);
+    }
+    // A partial export that starts after the held checkpoint cannot prove it extends it.
+    let r = verify_zip(&bundle(a.as_ref(), "acme", 31, 35), Some(&held));
+    assert_eq!(kinds(&r), ["consistency"]);
+    assert!(verify_zip(&bundle(a.as_ref(), "acme", 0, 35), Some(&older)).is_pass());
+
+    // Truncation of the last receipt: a genuine bundle of 29 receipts, held checkpoint of 30.
+    let r = verify_zip(&bundle(s.as_ref(), "acme", 0, 29), Some(&held));
+    assert_eq!(kinds(&r), ["consistency"]);
+    assert!(
+        r.chain.findings[0]
+            .message
+            .contains("truncated or rolled back")
+    );
+    // Rollback to an earlier state.
+    let r = verify_zip(&bundle(s.as_ref(), "acme", 0, 12), Some(&held));
+    assert_eq!(kinds(&r), ["consistency"]);
+    // A fork: another history of the same size, signed by the same key.
+    let fork = filled(30, "b");
+    let r = verify_zip(&bundle(fork.as_ref(), "acme", 0, 30), Some(&held));
+    assert_eq!(kinds(&r), ["consistency"]);
+    assert!(r.chain.findings[0].message.contains("forked"));
+    // …and of a larger size, diverging before the held one.
+    let r = verify_zip(&bundle(fork.as_ref(), "acme", 0, 30), Some(&older));
+    assert_eq!(kinds(&r), ["consistency"]);
+    // The two forked checkpoints are themselves inconsistent: a consistency proof from either
+    // tree fails against the other's root.
+    let theirs =
+        transparency::verify_note(&note_at(fork.as_ref(), 30), &k.verifying_key()).unwrap();
+    let mine = transparency::verify_note(&held, &k.verifying_key()).unwrap();
+    assert_ne!(theirs.root, mine.root);
+    let mut nodes = TileNodes::new(fork.tree().unwrap(), &t).unwrap();
+    let p = nodes.consistency_proof(12, 30).unwrap();
+    let old = transparency::verify_note(&older, &k.verifying_key()).unwrap();
+    assert!(merkle::verify_consistency(12, 30, &old.root, &theirs.root, &p).is_err());
+}
+
+#[test]
+fn a_checkpoint_that_does_not_cover_exactly_the_receipts_fails() {
+    use audit_runtime::export::{CHECKPOINT, EvidenceWriter, ExportMeta};
+    let s = filled(20, "a");
+    let t = TenantId::new("acme");
+    let k = key();
+    // A checkpoint of 20 receipts on a bundle of 19, and one of 19 on a bundle of 20.
+    for (cp_size, n) in [(20u64, 19u64), (19, 20)] {
+        let cp = transparency::checkpoint(s.as_ref(), &t, Some(cp_size), "audit.example.com", &k)
+            .unwrap();
+        let meta = ExportMeta::new("acme").with_member(CHECKPOINT, cp.note.into_bytes());
+        let mut w = EvidenceWriter::new(Vec::new(), &k, meta);
+        for e in store::receipts(s.as_ref(), &t, 0..n) {
+            w.push_line(&e.unwrap().line).unwrap();
+        }
+        let r = verify_zip(&w.finish().unwrap().output, None);
+        assert_eq!(kinds(&r), ["checkpoint"], "{cp_size} over {n}");
+    }
+    // A checkpoint signed by another key.
+    let other = SigningKey::from_hex(&"09".repeat(32)).unwrap();
+    let cp = transparency::checkpoint(
+        filled(20, "a").as_ref(),
+        &t,
+        None,
+        "audit.example.com",
+        &other,
+    )
+    .unwrap();
+    let meta = ExportMeta::new("acme").with_member(CHECKPOINT, cp.note.into_bytes());
+    let mut w = EvidenceWriter::new(Vec::new(), &k, meta);
+    for e in store::receipts(s.as_ref(), &t, 0..20) {
+        w.push_line(&e.unwrap().line).unwrap();
+    }
+    let r = verify_zip(&w.finish().unwrap().output, None);
+    assert_eq!(kinds(&r), ["checkpoint"]);
+}
+
+#[test]
+fn an_idle_writer_signs_a_checkpoint_once_the_interval_passes() {
+    let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let a = Auditor::builder()
+        .signer(key())
+        .shared_store(Arc::clone(&s))
+        .checkpoint_every(1_000_000, Duration::from_millis(50))
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        a.emit(Receipt::new("acme")).unwrap();
+    }
+    let t = TenantId::new("acme");
+    let read = s.tree().unwrap();
+    let mut waited = Duration::ZERO;
+    while read.latest_checkpoint(&t).unwrap().is_none() && waited < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+        waited += Duration::from_millis(20);
+    }
+    let cp = read.latest_checkpoint(&t).unwrap().unwrap();
+    assert_eq!(cp.size, 3);
+    assert!(
+        cp.note.starts_with("ai-audit.local/acme\n3\n"),
+        "{}",
+        cp.note
+    );
+    drop(a);
+}

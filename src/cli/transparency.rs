@@ -1,0 +1,266 @@
+//! `ai-audit checkpoint`, `ai-audit prove` and `ai-audit verify-proof`: a tenant's signed
+//! checkpoints and standalone inclusion proofs (C2SP `tlog-proof`).
+
+use std::path::PathBuf;
+
+use audit_runtime::store::{self, SqliteStore, Store, tree};
+use audit_runtime::transparency::{self, DEFAULT_LOG_NAME, TlogProof, TransparencyError};
+use audit_runtime::{AuditConfig, KeySource, ReceiptId, SigningKey, TenantId};
+
+use super::{EXIT_PASS, EXIT_USAGE};
+
+/// Exit code: the proof fails.
+const EXIT_FAIL: u8 = 1;
+/// Exit code: no key pinned.
+const EXIT_UNPINNED: u8 = 3;
+/// Environment variable naming the log.
+const ENV_LOG_NAME: &str = "AI_AUDIT_LOG_NAME";
+
+/// `--log-name`, else `$AI_AUDIT_LOG_NAME`, else the default.
+pub(crate) fn log_name(arg: Option<&str>) -> String {
+    arg.map(str::to_owned)
+        .or_else(|| std::env::var(ENV_LOG_NAME).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| DEFAULT_LOG_NAME.to_owned())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CheckpointArgs {
+    /// The tenant.
+    #[arg(long)]
+    tenant: String,
+    /// The store (default: $AI_AUDIT_DATA_DIR/audit.db or ./audit-data/audit.db).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Sign a checkpoint of the tree as it is now first (needs AI_AUDIT_SIGNING_KEY).
+    #[arg(long)]
+    sign: bool,
+    /// The log name to sign under (default: $AI_AUDIT_LOG_NAME or ai-audit.local).
+    #[arg(long)]
+    log_name: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ProveArgs {
+    /// The tenant of the receipt.
+    #[arg(long)]
+    tenant: String,
+    /// The receipt id.
+    #[arg(long)]
+    receipt: String,
+    /// The proof file to write (conventionally *.tlog-proof).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// The store (default: $AI_AUDIT_DATA_DIR/audit.db or ./audit-data/audit.db).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// The log name, if a checkpoint must be signed (default: $AI_AUDIT_LOG_NAME or ai-audit.local).
+    #[arg(long)]
+    log_name: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct VerifyProofArgs {
+    /// The proof file (C2SP tlog-proof, with the receipt in its `extra` line).
+    file: PathBuf,
+    /// The operator's public key (64 hex characters) to pin. Falls back to AI_AUDIT_VERIFY_KEY.
+    #[arg(long, value_name = "HEX", conflicts_with = "key_file")]
+    key: Option<String>,
+    /// A file holding the public key to pin, as hex.
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
+}
+
+fn fail(code: u8, msg: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {msg}");
+    code
+}
+
+fn open_store(db: Option<&PathBuf>) -> Result<SqliteStore, String> {
+    let db = db
+        .cloned()
+        .unwrap_or_else(|| store::default_data_dir().join("audit.db"));
+    if !db.is_file() {
+        return Err(format!(
+            "no store at {}; pass --db or set AI_AUDIT_DATA_DIR",
+            db.display()
+        ));
+    }
+    SqliteStore::open(&db).map_err(|e| format!("cannot open {}: {e}", db.display()))
+}
+
+fn signing_key() -> Result<SigningKey, String> {
+    let config = AuditConfig::from_vars(|n| std::env::var(n).ok()).map_err(|e| e.to_string())?;
+    if config.key_source() == KeySource::Ephemeral {
+        return Err("signing a checkpoint needs the log's key: set AI_AUDIT_SIGNING_KEY or AI_AUDIT_SIGNING_KEY_FILE".into());
+    }
+    Ok(config.signing_key().clone())
+}
+
+pub(crate) fn run_checkpoint(args: &CheckpointArgs) -> u8 {
+    let store = match open_store(args.db.as_ref()) {
+        Ok(s) => s,
+        Err(m) => return fail(EXIT_USAGE, m),
+    };
+    let tenant = TenantId::new(args.tenant.as_str());
+    if args.sign {
+        let key = match signing_key() {
+            Ok(k) => k,
+            Err(m) => return fail(EXIT_USAGE, m),
+        };
+        if let Err(e) = tree::sync_from_lines(&store, &tenant) {
+            return fail(EXIT_FAIL, format!("cannot bring the tree up to date: {e}"));
+        }
+        let name = log_name(args.log_name.as_deref());
+        if let Err(e) = transparency::checkpoint(&store, &tenant, None, &name, &key) {
+            return fail(EXIT_FAIL, format!("cannot sign a checkpoint: {e}"));
+        }
+    }
+    let Some(read) = store.tree() else {
+        return fail(EXIT_USAGE, "this store keeps no checkpoints");
+    };
+    match read.latest_checkpoint(&tenant) {
+        Ok(Some(cp)) => {
+            use std::io::Write as _;
+            let _ = std::io::stdout().lock().write_all(cp.note.as_bytes());
+            EXIT_PASS
+        }
+        Ok(None) => fail(
+            EXIT_FAIL,
+            format!(
+                "tenant {:?} has no signed checkpoint yet; run with --sign (and the signing key) to sign one",
+                args.tenant
+            ),
+        ),
+        Err(e) => fail(EXIT_USAGE, format!("cannot read the store: {e}")),
+    }
+}
+
+pub(crate) fn run_prove(args: &ProveArgs) -> u8 {
+    let store = match open_store(args.db.as_ref()) {
+        Ok(s) => s,
+        Err(m) => return fail(EXIT_USAGE, m),
+    };
+    let id = ReceiptId::new(args.receipt.as_str());
+    match store.get(&id) {
+        Ok(Some(e)) if e.tenant.as_str() == args.tenant => {}
+        Ok(Some(e)) => {
+            return fail(
+                EXIT_USAGE,
+                format!(
+                    "receipt {} belongs to tenant {:?}, not {:?}",
+                    args.receipt,
+                    e.tenant.as_str(),
+                    args.tenant
+                ),
+            );
+        }
+        Ok(None) => {
+            return fail(
+                EXIT_USAGE,
+                format!("receipt {} is not in the store", args.receipt),
+            );
+        }
+        Err(e) => return fail(EXIT_USAGE, format!("cannot read the store: {e}")),
+    }
+    let proof = match transparency::prove(&store, &id, None) {
+        Ok(p) => Ok(p),
+        Err(TransparencyError::EmptyTree { .. }) => {
+            // No stored checkpoint covers the receipt yet: sign one, if the key is at hand.
+            let key = match signing_key() {
+                Ok(k) => k,
+                Err(m) => {
+                    return fail(
+                        EXIT_USAGE,
+                        format!("no stored checkpoint covers receipt {}; {m}", args.receipt),
+                    );
+                }
+            };
+            let name = log_name(args.log_name.as_deref());
+            tree::sync_from_lines(&store, &TenantId::new(args.tenant.as_str()))
+                .map_err(TransparencyError::from)
+                .and_then(|_| transparency::prove(&store, &id, Some((&name, &key))))
+        }
+        Err(e) => Err(e),
+    };
+    let proof = match proof {
+        Ok(p) => p,
+        Err(e) => return fail(EXIT_FAIL, format!("cannot make the proof: {e}")),
+    };
+    if let Err(e) = std::fs::write(&args.output, proof.to_text()) {
+        return fail(
+            EXIT_USAGE,
+            format!("cannot write {}: {e}", args.output.display()),
+        );
+    }
+    out!(
+        "wrote the inclusion proof of receipt {} (index {}) to {}; check it with: ai-audit verify-proof {} --key <public key hex>",
+        args.receipt,
+        proof.index,
+        args.output.display(),
+        args.output.display()
+    );
+    EXIT_PASS
+}
+
+pub(crate) fn run_verify_proof(args: &VerifyProofArgs) -> u8 {
+    let key = match super::verify::load_pinned_key(args.key.as_deref(), args.key_file.as_ref()) {
+        Ok(k) => k,
+        Err(m) => return fail(EXIT_USAGE, m),
+    };
+    let text = match std::fs::read(&args.file) {
+        Ok(b) => b,
+        Err(e) => {
+            return fail(
+                EXIT_USAGE,
+                format!("cannot read {}: {e}", args.file.display()),
+            );
+        }
+    };
+    let Ok(text) = String::from_utf8(text) else {
+        return fail(
+            EXIT_USAGE,
+            format!("{} is not UTF-8 text", args.file.display()),
+        );
+    };
+    let proof = match TlogProof::parse(&text) {
+        Ok(p) => p,
+        Err(e) => return fail(EXIT_USAGE, format!("{}: {e}", args.file.display())),
+    };
+    let Some(key) = key else {
+        let signer = proof
+            .note
+            .split("\n\n")
+            .nth(1)
+            .and_then(|sigs| sigs.lines().next())
+            .unwrap_or("(no signature line)")
+            .chars()
+            .take(80)
+            .collect::<String>();
+        out!(
+            "UNPINNED: {}: no key pinned, nothing was checked against a key; the checkpoint carries the signature line {signer:?}; pass --key",
+            args.file.display()
+        );
+        return EXIT_UNPINNED;
+    };
+    match proof.verify(&key) {
+        Ok(ok) => {
+            out!(
+                "PASS: receipt {} is leaf {} of {} ({} leaves, root {}), signed by key {}",
+                ok.receipt.receipt().receipt_id,
+                ok.index,
+                ok.checkpoint.origin,
+                ok.checkpoint.size,
+                hex::encode(ok.checkpoint.root),
+                key.fingerprint()
+            );
+            EXIT_PASS
+        }
+        Err(e) => {
+            let cause = std::error::Error::source(&e)
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default();
+            out!("FAIL: {}: {e}{cause}", args.file.display());
+            EXIT_FAIL
+        }
+    }
+}

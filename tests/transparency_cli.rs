@@ -1,0 +1,161 @@
+//! `ai-audit checkpoint`, `prove`, `verify-proof` and `verify --since` end to end.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a broken fixture should fail the test loudly"
+)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use ai_audit::store::SqliteStore;
+use ai_audit::{Auditor, Receipt, ReceiptId, SigningKey};
+
+const SEED: &str = "0606060606060606060606060606060606060606060606060606060606060606";
+
+fn ai_audit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ai-audit"))
+        .args(args)
+        .env("AI_AUDIT_SIGNING_KEY", SEED)
+        .env("AI_AUDIT_LOG_NAME", "audit.example.com")
+        .env_remove("AI_AUDIT_VERIFY_KEY")
+        .env_remove("AI_AUDIT_DATA_DIR")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Emits `n` receipts of tenant acme and returns their ids.
+fn emit(db: &Path, n: usize) -> Vec<ReceiptId> {
+    let a = Auditor::builder()
+        .signer(SigningKey::from_hex(SEED).unwrap())
+        .store(SqliteStore::open(db).unwrap())
+        .log_name("audit.example.com")
+        .build()
+        .unwrap();
+    let ids = (0..n)
+        .map(|_| a.emit(Receipt::new("acme")).unwrap().receipt_id)
+        .collect();
+    a.shutdown().unwrap();
+    ids
+}
+
+#[test]
+fn checkpoint_prove_verify_proof_and_verify_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    let public = SigningKey::from_hex(SEED).unwrap().verifying_key().to_hex();
+    let ids = emit(&db, 50);
+    let dbs = db.to_str().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+
+    // The latest checkpoint (signed at shutdown) is printed as a signed note.
+    let o = ai_audit(&["checkpoint", "--tenant", "acme", "--db", dbs]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let held = String::from_utf8(o.stdout).unwrap();
+    assert!(held.starts_with("audit.example.com/acme\n50\n"), "{held}");
+    std::fs::write(p("held.checkpoint"), &held).unwrap();
+
+    // A proof of receipt 7, checked offline: pass, other key, no key, unreadable.
+    let o = ai_audit(&[
+        "prove",
+        "--tenant",
+        "acme",
+        "--receipt",
+        ids[7].as_str(),
+        "--db",
+        dbs,
+        "-o",
+        &p("r.tlog-proof"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = ai_audit(&["verify-proof", &p("r.tlog-proof"), "--key", &public]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).starts_with("PASS: receipt"), "{}", text(&o));
+    let other = SigningKey::from_hex(&"02".repeat(32))
+        .unwrap()
+        .verifying_key()
+        .to_hex();
+    let o = ai_audit(&["verify-proof", &p("r.tlog-proof"), "--key", &other]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let o = ai_audit(&["verify-proof", &p("r.tlog-proof")]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).starts_with("UNPINNED"), "{}", text(&o));
+    std::fs::write(p("bad.tlog-proof"), "not a proof").unwrap();
+    let o = ai_audit(&["verify-proof", &p("bad.tlog-proof"), "--key", &public]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // A proof whose path was altered fails.
+    let proof = std::fs::read_to_string(p("r.tlog-proof")).unwrap();
+    let mut lines: Vec<String> = proof.split('\n').map(str::to_owned).collect();
+    lines[3] = lines[3].replacen(|c: char| c.is_ascii_alphabetic(), "A", 1);
+    let altered = lines.join("\n");
+    assert_ne!(altered, proof);
+    std::fs::write(p("altered.tlog-proof"), altered).unwrap();
+    let o = ai_audit(&["verify-proof", &p("altered.tlog-proof"), "--key", &public]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+
+    // More receipts; the new bundle extends the held checkpoint. A truncated one does not.
+    emit(&db, 10);
+    let o = ai_audit(&[
+        "export",
+        "--tenant",
+        "acme",
+        "--db",
+        dbs,
+        "-o",
+        &p("new.zip"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = ai_audit(&[
+        "verify",
+        &p("new.zip"),
+        "--key",
+        &public,
+        "--since",
+        &p("held.checkpoint"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = ai_audit(&[
+        "export",
+        "--tenant",
+        "acme",
+        "--db",
+        dbs,
+        "--to",
+        "49",
+        "-o",
+        &p("cut.zip"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = ai_audit(&["verify", &p("cut.zip"), "--key", &public]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = ai_audit(&[
+        "verify",
+        &p("cut.zip"),
+        "--key",
+        &public,
+        "--since",
+        &p("held.checkpoint"),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("consistency"), "{}", text(&o));
+    // --since needs a pinned key and a readable, genuine checkpoint.
+    let o = ai_audit(&["verify", &p("new.zip"), "--since", &p("held.checkpoint")]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    std::fs::write(p("forged.checkpoint"), held.replacen("\n50\n", "\n49\n", 1)).unwrap();
+    let o = ai_audit(&[
+        "verify",
+        &p("new.zip"),
+        "--key",
+        &public,
+        "--since",
+        &p("forged.checkpoint"),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
