@@ -90,7 +90,8 @@ impl BundleReport {
     }
 }
 
-fn finding(
+/// A finding about a whole bundle member (no receipt index).
+pub(super) fn finding(
     kind: FindingKind,
     file: &str,
     computed: Option<String>,

@@ -2,6 +2,7 @@
 //! exactly its receipts (the root recomputed from them, continuing the prefix of a partial
 //! export), and, given an earlier checkpoint (`--since`), its history must extend that one.
 
+use super::bundle::finding;
 use super::{Finding, FindingKind, TreeOutcome, verify_line};
 use crate::checkpoint::Checkpoint;
 use crate::export::{Anchor, CHECKPOINT, TREE_PREFIX};
@@ -9,24 +10,6 @@ use crate::keys::VerifyingKey;
 use crate::merkle::{Frontier, Hash};
 use crate::receipt::TenantId;
 use crate::transparency::{self, TreePrefix};
-
-fn finding(
-    kind: FindingKind,
-    file: &str,
-    computed: Option<String>,
-    claimed: Option<String>,
-    message: impl Into<String>,
-) -> Finding {
-    Finding {
-        kind,
-        file: Some(file.to_owned()),
-        index: None,
-        receipt_id: None,
-        computed,
-        claimed,
-        message: message.into(),
-    }
-}
 
 fn b64(h: &Hash) -> String {
     use base64::Engine as _;
