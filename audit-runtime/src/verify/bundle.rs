@@ -21,7 +21,7 @@ use crate::keys::VerifyingKey;
 
 /// Lines per batch handed to the checker (smaller than for bare JSONL: two batches are in flight
 /// at once, and peak memory is budgeted at 64 MB for a 1M-receipt bundle).
-const BATCH: usize = 2048;
+const BATCH: usize = 1024;
 
 /// Members every v1 bundle has.
 const REQUIRED: [&str; 4] = [RECEIPTS, CHAIN_METADATA, PUBLIC_KEY, MANIFEST];
@@ -611,8 +611,8 @@ fn stream_lines<R: Read>(
 ) -> Result<(), VerifyError> {
     let workers = verifier.threads.max(1);
     let key = opts.key;
-    // At most `workers` batches wait for a worker, so memory stays bounded by a few batches.
-    let (to_workers, from_reader) = std::sync::mpsc::sync_channel::<(u64, Piece)>(workers);
+    // At most one batch waits for a worker, so memory stays bounded by a few batches.
+    let (to_workers, from_reader) = std::sync::mpsc::sync_channel::<(u64, Piece)>(1);
     let from_reader = std::sync::Arc::new(std::sync::Mutex::new(from_reader));
     let (to_chain, checked) = std::sync::mpsc::channel::<(u64, Checked)>();
     let (to_reader, recycled) = std::sync::mpsc::channel::<Vec<Vec<u8>>>();
