@@ -4,8 +4,10 @@
     reason = "a broken fixture should fail the test loudly"
 )]
 
+mod support;
 use std::path::Path;
 use std::process::{Command, Output};
+use support::text;
 
 use ai_audit::store::SqliteStore;
 use ai_audit::{Auditor, Receipt, ReceiptId, SigningKey};
@@ -21,14 +23,6 @@ fn ai_audit(args: &[&str]) -> Output {
         .env_remove("AI_AUDIT_DATA_DIR")
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// Emits `n` receipts of tenant acme and returns their ids.
