@@ -10,6 +10,8 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use ai_audit::SealingMode;
+
 use support::{
     RawEntry, VECTOR_PK, our_export_of_the_vectors, raw_zip, reference_python, resign, vector_key,
     zip_members,
@@ -137,18 +139,31 @@ fn our_verify_py_works_on_an_extracted_bundle_directory() {
 
 /// A bundle of receipts `[start, end)` of a fresh tenant, with the checkpoint of `cp_size`
 /// leaves (and the tree prefix of a partial export).
-fn checkpointed_bundle(start: u64, end: u64, cp_size: u64) -> Vec<u8> {
+/// In `Checkpointed` sealing mode, receipts 10..30 are unsigned (sealed by a second auditor).
+fn checkpointed_bundle(start: u64, end: u64, cp_size: u64, mode: SealingMode) -> Vec<u8> {
     use ai_audit::export::{Anchor, CHECKPOINT, EvidenceWriter, ExportMeta, TREE_PREFIX};
     use ai_audit::store::{self, MemoryStore, Store};
     use ai_audit::{Auditor, Receipt, TenantId, transparency};
     let key = vector_key();
     let s: std::sync::Arc<dyn Store> = std::sync::Arc::new(MemoryStore::new());
-    let a = Auditor::builder()
-        .signer(key.clone())
-        .shared_store(std::sync::Arc::clone(&s))
-        .build()
-        .unwrap();
+    let auditor = |mode| {
+        Auditor::builder()
+            .signer(key.clone())
+            .shared_store(std::sync::Arc::clone(&s))
+            .sealing(mode)
+            .build()
+            .unwrap()
+    };
+    let mut a = auditor(SealingMode::PerReceipt);
     for i in 0..40 {
+        if mode == SealingMode::Checkpointed && (i == 10 || i == 30) {
+            a.shutdown().unwrap();
+            a = auditor(if i == 10 {
+                mode
+            } else {
+                SealingMode::PerReceipt
+            });
+        }
         a.emit(Receipt::new("acme").with_input_text(&format!("{i} \u{2028}")))
             .unwrap();
     }
@@ -180,7 +195,7 @@ fn our_verify_py_checks_the_checkpoint_and_the_python_library_accepts_the_bundle
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let script = zip_members(&checkpointed_bundle(0, 40, 40))
+    let script = zip_members(&checkpointed_bundle(0, 40, 40, SealingMode::PerReceipt))
         .into_iter()
         .find(|(n, _)| n == "verify.py")
         .unwrap()
@@ -194,7 +209,11 @@ fn our_verify_py_checks_the_checkpoint_and_the_python_library_accepts_the_bundle
         (0, 39, 40, 1),
         (5, 40, 39, 1),
     ] {
-        let p = write(dir.path(), "cp.zip", &checkpointed_bundle(start, end, cp));
+        let p = write(
+            dir.path(),
+            "cp.zip",
+            &checkpointed_bundle(start, end, cp, SealingMode::PerReceipt),
+        );
         let (rc, out) = run(
             &python,
             &[script, "--key", VECTOR_PK, "-v", p.to_str().unwrap()],
@@ -216,6 +235,58 @@ fn our_verify_py_checks_the_checkpoint_and_the_python_library_accepts_the_bundle
             assert_eq!(rc, 0, "verify_evidence_package: {out}");
         } else {
             assert!(out.contains("checkpoint.txt"), "{out}");
+        }
+    }
+}
+
+#[test]
+fn our_verify_py_accepts_unsigned_checkpointed_receipts_only_under_their_checkpoint() {
+    let Some(python) = reference_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mode = SealingMode::Checkpointed;
+    let script = zip_members(&checkpointed_bundle(0, 40, 40, mode))
+        .into_iter()
+        .find(|(n, _)| n == "verify.py")
+        .unwrap()
+        .1;
+    let script = write(dir.path(), "verify.py", &script);
+    let script = script.to_str().unwrap();
+    // Receipts 10..30 are unsigned: whole, partial from an unsigned anchor, partial from a
+    // signed one; then checkpoints that do not cover exactly the receipts.
+    for (start, end, cp, want, unsigned) in [
+        (0, 40, 40, 0, 20),
+        (15, 40, 40, 0, 15),
+        (31, 40, 40, 0, 0),
+        (0, 39, 40, 1, 20),
+        (12, 28, 27, 1, 16),
+    ] {
+        let p = write(
+            dir.path(),
+            "cp.zip",
+            &checkpointed_bundle(start, end, cp, mode),
+        );
+        let (rc, out) = run(
+            &python,
+            &[script, "--key", VECTOR_PK, "-v", p.to_str().unwrap()],
+        );
+        assert_eq!(
+            rc, want,
+            "[{start}, {end}) with a checkpoint of {cp}: {out}"
+        );
+        if want == 0 && unsigned > 0 {
+            assert!(
+                out.contains(&format!(
+                    "{unsigned} unsigned (Checkpointed) receipts are authenticated"
+                )),
+                "{out}"
+            );
+        } else if want == 1 {
+            assert!(
+                out.contains(&format!("{unsigned} receipts carry no signature")),
+                "{out}"
+            );
         }
     }
 }

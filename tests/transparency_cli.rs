@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use support::text;
 
 use ai_audit::store::SqliteStore;
-use ai_audit::{Auditor, Receipt, ReceiptId, SigningKey};
+use ai_audit::{Auditor, Receipt, ReceiptId, SealingMode, SigningKey};
 
 const SEED: &str = "0606060606060606060606060606060606060606060606060606060606060606";
 
@@ -27,10 +27,15 @@ fn ai_audit(args: &[&str]) -> Output {
 
 /// Emits `n` receipts of tenant acme and returns their ids.
 fn emit(db: &Path, n: usize) -> Vec<ReceiptId> {
+    emit_sealed(db, n, SealingMode::PerReceipt)
+}
+
+fn emit_sealed(db: &Path, n: usize, mode: SealingMode) -> Vec<ReceiptId> {
     let a = Auditor::builder()
         .signer(SigningKey::from_hex(SEED).unwrap())
         .store(SqliteStore::open(db).unwrap())
         .log_name("audit.example.com")
+        .sealing(mode)
         .build()
         .unwrap();
     let ids = (0..n)
@@ -152,4 +157,81 @@ fn checkpoint_prove_verify_proof_and_verify_since() {
         &p("forged.checkpoint"),
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn checkpointed_receipts_export_verify_and_prove_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    let dbs = db.to_str().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let public = SigningKey::from_hex(SEED).unwrap().verifying_key().to_hex();
+    let ids = emit_sealed(&db, 30, SealingMode::Checkpointed);
+    emit(&db, 5);
+
+    let o = ai_audit(&[
+        "export",
+        "--tenant",
+        "acme",
+        "--db",
+        dbs,
+        "-o",
+        &p("all.zip"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = ai_audit(&["verify", &p("all.zip"), "--key", &public]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "5 signatures, and 30 unsigned (Checkpointed) receipts authenticated by the checkpoint"
+        ),
+        "{}",
+        text(&o)
+    );
+    let o = ai_audit(&["verify", &p("all.zip"), "--key", &public, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["checkpoint_covered"], 30, "{v}");
+    // Exporting under another key is refused: it signed neither the receipts nor a checkpoint.
+    let o = Command::new(env!("CARGO_BIN_EXE_ai-audit"))
+        .args([
+            "export",
+            "--tenant",
+            "acme",
+            "--db",
+            dbs,
+            "-o",
+            &p("other.zip"),
+        ])
+        .env("AI_AUDIT_SIGNING_KEY", "02".repeat(32))
+        .env_remove("AI_AUDIT_DATA_DIR")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+
+    // The receipts alone: the unsigned ones are findings.
+    let lines: Vec<u8> = support::zip_members(&std::fs::read(p("all.zip")).unwrap())
+        .into_iter()
+        .find(|(n, _)| n == "receipts.jsonl")
+        .unwrap()
+        .1;
+    std::fs::write(p("receipts.jsonl"), lines).unwrap();
+    let o = ai_audit(&["verify", &p("receipts.jsonl"), "--key", &public]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("unsigned=30"), "{}", text(&o));
+
+    // An unsigned receipt is proven by inclusion under the checkpoint.
+    let o = ai_audit(&[
+        "prove",
+        "--tenant",
+        "acme",
+        "--receipt",
+        ids[12].as_str(),
+        "--db",
+        dbs,
+        "-o",
+        &p("r.tlog-proof"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = ai_audit(&["verify-proof", &p("r.tlog-proof"), "--key", &public]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }

@@ -74,7 +74,7 @@ pub use receipt::{
     Action, CheckRecord, Receipt, ReceiptId, SessionId, TenantId, Timestamp, TimestampError,
     TraceId, UtcOffset,
 };
-pub use seal::{SealError, SealedReceipt, Signer, seal};
+pub use seal::{SealError, SealedReceipt, SealingMode, Signer, seal};
 pub use verify::{Verdict, VerificationReport};
 
 /// This crate's version.

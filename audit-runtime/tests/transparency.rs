@@ -12,7 +12,7 @@ use audit_runtime::merkle::{self, MerkleTree};
 use audit_runtime::store::tree::TileNodes;
 use audit_runtime::store::{self, MemoryStore, Store};
 use audit_runtime::transparency::{self, TlogProof};
-use audit_runtime::{Auditor, Receipt, SigningKey, TenantId};
+use audit_runtime::{Auditor, Receipt, SealingMode, SigningKey, TenantId};
 
 fn key() -> SigningKey {
     SigningKey::from_hex(&"07".repeat(32)).unwrap()
@@ -162,11 +162,16 @@ fn tlog_proofs_verify_offline_and_any_single_bit_change_fails() {
 
 /// Exports receipts `[start, end)` of a tenant with the checkpoint of exactly `end` leaves.
 fn bundle(s: &dyn Store, tenant: &str, start: u64, end: u64) -> Vec<u8> {
+    bundle_with(s, tenant, start, end, end)
+}
+
+/// Exports receipts `[start, end)` of a tenant with the checkpoint of `cp_size` leaves.
+fn bundle_with(s: &dyn Store, tenant: &str, start: u64, end: u64, cp_size: u64) -> Vec<u8> {
     use audit_runtime::export::{Anchor, CHECKPOINT, EvidenceWriter, ExportMeta, TREE_PREFIX};
     let t = TenantId::new(tenant);
     let k = key();
     let (cp, prefix) =
-        transparency::bundle_material(s, &t, start, end, "audit.example.com", &k).unwrap();
+        transparency::bundle_material(s, &t, start, cp_size, "audit.example.com", &k).unwrap();
     let mut meta = ExportMeta::new(tenant).with_member(CHECKPOINT, cp.note.into_bytes());
     if let Some(p) = prefix {
         meta = meta.with_member(TREE_PREFIX, p.to_json());
@@ -352,4 +357,209 @@ fn an_idle_writer_signs_a_checkpoint_once_the_interval_passes() {
         cp.note
     );
     drop(a);
+}
+
+/// A tenant written by three auditors in turn: 30 receipts signed one by one, 40 sealed in
+/// `Checkpointed` mode, then 20 signed again.
+fn mixed_modes() -> Arc<dyn Store> {
+    let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    for (mode, n) in [
+        (SealingMode::PerReceipt, 30),
+        (SealingMode::Checkpointed, 40),
+        (SealingMode::PerReceipt, 20),
+    ] {
+        let a = Auditor::builder()
+            .signer(key())
+            .shared_store(Arc::clone(&s))
+            .log_name("audit.example.com")
+            .sealing(mode)
+            .checkpoint_every(1_000_000, Duration::from_secs(3600))
+            .max_batch(16)
+            .build()
+            .unwrap();
+        assert_eq!(a.sealing(), mode);
+        let pending: Vec<_> = (0..n)
+            .map(|i| {
+                a.submit(Receipt::new("acme").with_input_text(&format!("{mode:?} {i}")))
+                    .unwrap()
+            })
+            .collect();
+        for p in pending {
+            p.wait().unwrap();
+        }
+        a.shutdown().unwrap();
+    }
+    s
+}
+
+#[test]
+fn checkpointed_receipts_are_unsigned_and_verify_by_inclusion_under_the_checkpoint() {
+    use audit_runtime::verify::{self, FindingKind, VerifyOptions};
+    let s = mixed_modes();
+    let t = TenantId::new("acme");
+    let lines: Vec<Vec<u8>> = store::receipts(s.as_ref(), &t, 0..u64::MAX)
+        .map(|e| e.unwrap().line)
+        .collect();
+    assert_eq!(lines.len(), 90);
+    for (i, l) in lines.iter().enumerate() {
+        let unsigned = String::from_utf8_lossy(l).contains(r#""signature":"""#);
+        assert_eq!(unsigned, (30..70).contains(&i), "line {i}");
+    }
+    // The whole history, and partial exports starting before, inside, at the end of and after
+    // the Checkpointed run (an unsigned anchor included), verify.
+    for (start, end, signed, covered) in [
+        (0, 90, 50, 40),
+        (0, 50, 30, 20),
+        (10, 31, 20, 1),
+        (35, 60, 0, 25),
+        (70, 90, 20, 0),
+        (69, 71, 1, 1),
+    ] {
+        let r = verify_zip(&bundle(s.as_ref(), "acme", start, end), None);
+        assert!(r.is_pass(), "[{start}, {end}): {:?}", r.chain.findings);
+        assert_eq!(r.chain.signatures_verified, signed, "[{start}, {end})");
+        assert_eq!(r.chain.checkpoint_covered, covered, "[{start}, {end})");
+    }
+    // The lines alone: the signed ones pass, every unsigned one is a finding.
+    let vk = key().verifying_key();
+    let r = verify::verify_lines(
+        lines.iter().map(|l| Ok::<_, std::io::Error>(&l[..])),
+        &VerifyOptions::pinned(vk),
+    )
+    .unwrap();
+    assert_eq!(r.counts.get(&FindingKind::Unsigned), Some(&40));
+    assert_eq!(r.findings_total, 40);
+    assert_eq!(r.signatures_verified, 50);
+    assert_eq!(r.findings[0].index, Some(30));
+    // …and the findings cap keeps the count whole.
+    let mut capped = VerifyOptions::pinned(vk);
+    capped.max_findings = 3;
+    let r = verify::verify_lines(
+        lines.iter().map(|l| Ok::<_, std::io::Error>(&l[..])),
+        &capped,
+    )
+    .unwrap();
+    assert_eq!((r.findings.len(), r.findings_total), (3, 40));
+    assert!(verify::verify_line(&lines[40], &vk).is_err());
+    assert!(verify::verify_covered_line(&lines[40], &vk).is_ok());
+    // A checkpoint that does not cover exactly the receipts leaves the unsigned ones unvouched.
+    let r = verify_zip(&bundle_with(s.as_ref(), "acme", 0, 60, 61), None);
+    assert_eq!(r.chain.counts.get(&FindingKind::Unsigned), Some(&30));
+    assert_eq!(r.chain.counts.get(&FindingKind::Checkpoint), Some(&1));
+    assert_eq!(r.chain.checkpoint_covered, 0);
+    // So does a bundle without a checkpoint.
+    use audit_runtime::export::{EvidenceWriter, ExportMeta};
+    let k = key();
+    let mut w = EvidenceWriter::new(Vec::new(), &k, ExportMeta::new("acme"));
+    for l in &lines {
+        w.push_line(l).unwrap();
+    }
+    let r = verify_zip(&w.finish().unwrap().output, None);
+    assert_eq!(kinds(&r), vec!["unsigned"; 40]);
+}
+
+#[test]
+fn an_edited_unsigned_receipt_fails_even_with_its_hashes_and_links_recomputed() {
+    use audit_runtime::canonical;
+    use audit_runtime::export::{CHECKPOINT, EvidenceWriter, ExportMeta};
+    let s = mixed_modes();
+    let t = TenantId::new("acme");
+    let k = key();
+    let cp = transparency::checkpoint(s.as_ref(), &t, Some(90), "audit.example.com", &k).unwrap();
+    // The attacker changes receipt 45's action and re-derives every hash and link after it;
+    // unsigned receipts need no signature, and the signed ones after it keep theirs.
+    let mut prev = String::new();
+    let mut w = EvidenceWriter::new(
+        Vec::new(),
+        &k,
+        ExportMeta::new("acme").with_member(CHECKPOINT, cp.note.into_bytes()),
+    );
+    for (i, e) in store::receipts(s.as_ref(), &t, 0..90).enumerate() {
+        let line = e.unwrap().line;
+        let parsed = canonical::parse_line(&line).unwrap();
+        let mut r = parsed.receipt.clone();
+        if i == 45 {
+            r.action = "reject".parse().unwrap();
+        }
+        if i > 45 {
+            r.prev_receipt_hash = prev.clone();
+        }
+        let payload = canonical::seal_payload(&r).unwrap();
+        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&payload));
+        let mut out = Vec::new();
+        canonical::write_jsonl_line(&r, &hash, &parsed.signature, &mut out);
+        prev = hash;
+        w.push_line(&out).unwrap();
+    }
+    let r = verify_zip(&w.finish().unwrap().output, None);
+    assert!(!r.is_pass());
+    let k = kinds(&r);
+    assert!(k.contains(&"checkpoint"), "{k:?}");
+    // The 20 signed receipts after the edit no longer match their signatures either.
+    assert_eq!(k.iter().filter(|k| **k == "signature").count(), 20, "{k:?}");
+    // The untouched unsigned receipts lose their voucher too: the checkpoint does not cover them.
+    assert_eq!(k.iter().filter(|k| **k == "unsigned").count(), 40, "{k:?}");
+}
+
+#[test]
+fn a_tlog_proof_of_an_unsigned_receipt_verifies_and_an_edited_one_fails() {
+    let s = mixed_modes();
+    let t = TenantId::new("acme");
+    let vk = key().verifying_key();
+    let entries: Vec<_> = store::receipts(s.as_ref(), &t, 0..u64::MAX)
+        .map(|e| e.unwrap())
+        .collect();
+    for i in [0usize, 30, 52, 69, 70, 89] {
+        let p = transparency::prove(s.as_ref(), &entries[i].receipt_id, None).unwrap();
+        let checked = TlogProof::parse(&p.to_text()).unwrap().verify(&vk).unwrap();
+        assert_eq!(checked.index, i as u64);
+        // The same proof with the receipt's action changed (hash recomputed) fails.
+        let text = p.to_text();
+        let line = String::from_utf8(entries[i].line.clone()).unwrap();
+        let edited_line = line.replacen(r#""action":"allow""#, r#""action":"reject""#, 1);
+        assert_ne!(edited_line, line, "fixture receipts are allowed");
+        let parsed = audit_runtime::canonical::parse_line(edited_line.as_bytes()).unwrap();
+        let payload = audit_runtime::canonical::seal_payload(&parsed.receipt).unwrap();
+        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&payload));
+        let edited_line = edited_line.replace(&parsed.receipt_hash, &hash);
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let edited = text.replace(&b64.encode(&line), &b64.encode(&edited_line));
+        assert_ne!(edited, text);
+        assert!(
+            TlogProof::parse(&edited)
+                .and_then(|p| p.verify(&vk))
+                .is_err(),
+            "receipt {i}"
+        );
+    }
+}
+
+#[test]
+fn opening_a_store_signs_a_checkpoint_over_receipts_left_uncovered() {
+    let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let t = TenantId::new("acme");
+    let a = Auditor::builder()
+        .signer(key())
+        .shared_store(Arc::clone(&s))
+        .sealing(SealingMode::Checkpointed)
+        .checkpoint_every(1_000_000, Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    for _ in 0..25 {
+        a.emit(Receipt::new("acme")).unwrap();
+    }
+    // The process "dies" before its next checkpoint: the auditor is never shut down.
+    std::mem::forget(a);
+    let read = s.tree().unwrap();
+    assert_eq!(read.tree_size(&t).unwrap(), 25);
+    assert!(read.latest_checkpoint(&t).unwrap().is_none());
+    // The next auditor, in either mode, covers them before it accepts a receipt.
+    let b = Auditor::builder()
+        .signer(key())
+        .shared_store(Arc::clone(&s))
+        .build()
+        .unwrap();
+    assert_eq!(read.latest_checkpoint(&t).unwrap().unwrap().size, 25);
+    b.shutdown().unwrap();
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use audit_runtime::canonical::{Value, parse};
 use audit_runtime::store::{SqliteStore, Store};
-use audit_runtime::{Auditor, SigningKey, workload};
+use audit_runtime::{Auditor, SealingMode, SigningKey, workload};
 
 use super::{EXIT_PASS, EXIT_USAGE};
 
@@ -34,6 +34,28 @@ pub(crate) struct BenchArgs {
     /// Skip the Python side.
     #[arg(long)]
     no_python: bool,
+    /// How receipts are sealed: every receipt signed, or only checkpoints (see
+    /// docs/transparency.md §6).
+    #[arg(long, value_enum, default_value_t = Sealing::PerReceipt)]
+    sealing: Sealing,
+}
+
+/// `--sealing`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Sealing {
+    /// Every receipt signed (`SealingMode::PerReceipt`, v1).
+    PerReceipt,
+    /// Only checkpoints signed (`SealingMode::Checkpointed`).
+    Checkpointed,
+}
+
+impl Sealing {
+    fn mode(self) -> SealingMode {
+        match self {
+            Self::PerReceipt => SealingMode::PerReceipt,
+            Self::Checkpointed => SealingMode::Checkpointed,
+        }
+    }
 }
 
 struct Figures {
@@ -42,7 +64,7 @@ struct Figures {
     p99: Duration,
 }
 
-fn auditor(dir: &std::path::Path, name: &str) -> Result<Auditor, String> {
+fn auditor(dir: &std::path::Path, name: &str, sealing: Sealing) -> Result<Auditor, String> {
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(dir.join(name)).map_err(|e| format!("cannot open the store: {e}"))?,
     );
@@ -50,6 +72,7 @@ fn auditor(dir: &std::path::Path, name: &str) -> Result<Auditor, String> {
     Auditor::builder()
         .signer(key)
         .shared_store(store)
+        .sealing(sealing.mode())
         .build()
         .map_err(|e| format!("cannot start the auditor: {e}"))
 }
@@ -178,8 +201,9 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
     });
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     out!(
-        "ai-audit {} — durable emit (SQLite, synchronous=FULL, PerReceipt signing), {} receipts per row, workload = the Python baseline's emit_one",
+        "ai-audit {} — durable emit (SQLite, synchronous=FULL, {:?} sealing), {} receipts per row, workload = the Python baseline's emit_one",
         env!("CARGO_PKG_VERSION"),
+        args.sealing.mode(),
         args.receipts
     );
     out!(
@@ -193,7 +217,7 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
     let mut rows = Vec::new();
     for threads in [1u64, 2, 8] {
         for tenants in [1u64, 4] {
-            let a = auditor(&dir, &format!("bench-{threads}-{tenants}.db"))?;
+            let a = auditor(&dir, &format!("bench-{threads}-{tenants}.db"), args.sealing)?;
             let f = run(&a, args.receipts, threads, tenants, args.window)?;
             a.shutdown().map_err(|e| e.to_string())?;
             out!(
@@ -205,7 +229,7 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
             rows.push((threads, tenants, f));
         }
     }
-    let a = auditor(&dir, "bench-latency.db")?;
+    let a = auditor(&dir, "bench-latency.db", args.sealing)?;
     let f = run(&a, args.receipts / 5, 8, 4, 1)?;
     a.shutdown().map_err(|e| e.to_string())?;
     out!(

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use audit_runtime::export::{Anchor, CHECKPOINT, EvidenceWriter, ExportMeta, TREE_PREFIX};
 use audit_runtime::store::{self, Bound, RangeError, SqliteStore, Store, tree};
 use audit_runtime::transparency;
-use audit_runtime::verify::verify_line;
+use audit_runtime::verify::{verify_covered_line, verify_line};
 use audit_runtime::{AuditConfig, KeySource, TenantId};
 
 use super::{EXIT_FAIL_EXPORT, EXIT_PASS, EXIT_USAGE};
@@ -116,9 +116,9 @@ fn export(args: &ExportArgs) -> Result<String, (u8, String)> {
     // Refuse to vouch, under another key, for receipts this key did not sign.
     if let Some(first) = store::receipts(&store, &tenant, start..start + 1).next() {
         let first = first.map_err(|e| usage(format!("cannot read the store: {e}")))?;
-        let _verified = verify_line(&first.line, &key.verifying_key()).map_err(|_| {
+        signed_by(&store, &tenant, &first.line, &key.verifying_key()).map_err(|()| {
             usage(format!(
-                "receipt {} was not signed by the configured key {}; export with the key that signed this tenant's receipts",
+                "receipt {} was not signed by the configured key {} (nor covered by a checkpoint it signed); export with the key that signed this tenant's receipts",
                 first.receipt_id,
                 key.verifying_key().fingerprint()
             ))
@@ -143,20 +143,8 @@ fn export(args: &ExportArgs) -> Result<String, (u8, String)> {
     let file = std::fs::File::create(&args.output)
         .map_err(|e| usage(format!("cannot create {}: {e}", args.output.display())))?;
     let mut writer = EvidenceWriter::new(BufWriter::new(file), key, meta);
-    let mut checked_key = false;
     for e in store::receipts(&store, &tenant, start..end) {
         let e = e.map_err(|e| (EXIT_FAIL_EXPORT, format!("cannot read the store: {e}")))?;
-        if !checked_key {
-            // Refuse to vouch, under another key, for receipts this key did not sign.
-            let _verified = verify_line(&e.line, &key.verifying_key()).map_err(|_| {
-                usage(format!(
-                    "receipt {} was not signed by the configured key {}; export with the key that signed this tenant's receipts",
-                    e.receipt_id,
-                    key.verifying_key().fingerprint()
-                ))
-            })?;
-            checked_key = true;
-        }
         writer
             .push_line(&e.line)
             .map_err(|e| (EXIT_FAIL_EXPORT, format!("cannot write the bundle: {e}")))?;
@@ -173,4 +161,25 @@ fn export(args: &ExportArgs) -> Result<String, (u8, String)> {
         args.output.display(),
         key.verifying_key().to_hex()
     ))
+}
+
+/// Whether `line` was sealed under `key`: its signature verifies, or it is an unsigned
+/// (Checkpointed) receipt and the tenant's latest checkpoint was signed by `key`.
+fn signed_by(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    line: &[u8],
+    key: &audit_runtime::VerifyingKey,
+) -> Result<(), ()> {
+    if verify_line(line, key).is_ok() {
+        return Ok(());
+    }
+    let _covered = verify_covered_line(line, key).map_err(|_| ())?;
+    let latest = store
+        .tree()
+        .and_then(|t| t.latest_checkpoint(tenant).ok().flatten())
+        .ok_or(())?;
+    transparency::verify_note(&latest.note, key)
+        .map(|_| ())
+        .map_err(|_| ())
 }

@@ -192,6 +192,7 @@ fn report_json(file: &str, r: &VerificationReport) -> Value {
             .with("file", file)
             .with("receipts", r.receipts)
             .with("signatures_verified", r.signatures_verified)
+            .with("checkpoint_covered", r.checkpoint_covered)
             .with("key_pinned", r.key.is_some())
             .with("key", opt(r.key.map(|k| k.to_hex()).as_deref()))
             .with(
@@ -386,8 +387,18 @@ fn print_bundle(file: &str, r: &BundleReport, verbose: bool, since: bool) {
     );
     match r.verdict() {
         Verdict::Pass => {
+            let authenticated = if c.checkpoint_covered == 0 {
+                "every receipt's hash and signature".to_owned()
+            } else if c.signatures_verified == 0 {
+                "every receipt's hash (the receipts are unsigned, Checkpointed sealing: the checkpoint authenticates them)".to_owned()
+            } else {
+                format!(
+                    "every receipt's hash, {} signatures, and {} unsigned (Checkpointed) receipts authenticated by the checkpoint",
+                    c.signatures_verified, c.checkpoint_covered
+                )
+            };
             out!(
-                "PASS: {file}: evidence bundle of {} receipts of tenant {tenant:?}; manifest signature, every checksum, every receipt's hash and signature, the chain {start} and chain_metadata verified under the pinned key {fp}",
+                "PASS: {file}: evidence bundle of {} receipts of tenant {tenant:?}; manifest signature, every checksum, {authenticated}, the chain {start} and chain_metadata verified under the pinned key {fp}",
                 c.receipts
             );
             if let Some(tip) = &c.tip {

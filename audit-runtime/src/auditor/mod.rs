@@ -38,7 +38,7 @@ use writer::{Counters, Writer};
 
 use crate::canonical::CanonicalError;
 use crate::receipt::{Receipt, ReceiptId, TenantId};
-use crate::seal::{SealError, Signer};
+use crate::seal::{SealError, SealingMode, Signer};
 use crate::store::{Durability, Store, StoreError, StoredCheckpoint, tree};
 use crate::transparency::{self, DEFAULT_LOG_NAME, TransparencyError};
 
@@ -129,6 +129,9 @@ pub enum AuditorError {
     /// Opening or configuring the store failed.
     #[error("cannot set up the store")]
     Store(#[from] StoreError),
+    /// The receipts a previous run left without a checkpoint could not be covered by one.
+    #[error("cannot sign a checkpoint over the receipts already in the store")]
+    Checkpoint(#[source] TransparencyError),
     /// The writer thread could not be started.
     #[error("cannot start the audit writer thread")]
     Thread(#[source] std::io::Error),
@@ -164,6 +167,7 @@ pub struct AuditorBuilder {
     sign_threads: Option<usize>,
     log_name: Option<String>,
     checkpoint_every: Option<(u64, Duration)>,
+    sealing: SealingMode,
 }
 
 impl fmt::Debug for AuditorBuilder {
@@ -172,6 +176,7 @@ impl fmt::Debug for AuditorBuilder {
             .field("store", &self.store)
             .field("durability", &self.durability)
             .field("queue_bound", &self.queue_bound)
+            .field("sealing", &self.sealing)
             .finish_non_exhaustive()
     }
 }
@@ -240,7 +245,20 @@ impl AuditorBuilder {
         self
     }
 
+    /// How receipts are authenticated (default [`SealingMode::PerReceipt`]: every receipt
+    /// signed). [`SealingMode::Checkpointed`] signs only checkpoints; see its documentation for
+    /// what that means for verification and for switching a tenant between modes.
+    pub fn sealing(mut self, mode: SealingMode) -> Self {
+        self.sealing = mode;
+        self
+    }
+
     /// Starts the writer thread.
+    ///
+    /// Opening a store signs a checkpoint for every tenant whose newest receipts no checkpoint
+    /// covers yet (left by a crash, or by an auditor in [`SealingMode::Checkpointed`] mode), so
+    /// every receipt written before this auditor is under a signed tree head, whichever mode
+    /// wrote it.
     ///
     /// # Errors
     /// [`AuditorError`] when the signer or store is missing or the store cannot be set up.
@@ -258,6 +276,7 @@ impl AuditorBuilder {
             }
         }
         let log_name = self.log_name.unwrap_or_else(|| DEFAULT_LOG_NAME.to_owned());
+        cover_open_tails(store.as_ref(), &log_name, signer.as_ref())?;
         let (every_receipts, every) = self
             .checkpoint_every
             .unwrap_or((DEFAULT_CHECKPOINT_RECEIPTS, DEFAULT_CHECKPOINT_INTERVAL));
@@ -270,6 +289,7 @@ impl AuditorBuilder {
             signer: Arc::clone(&signer),
             counters: Arc::clone(&counters),
             max_batch: self.max_batch.unwrap_or(DEFAULT_MAX_BATCH),
+            sealing: self.sealing,
             sign_threads: self.sign_threads.unwrap_or_else(|| {
                 std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
             }),
@@ -297,9 +317,30 @@ impl AuditorBuilder {
                 writer: Mutex::new(Some(handle)),
                 log_name,
                 checkpoint_failures,
+                sealing: self.sealing,
             }),
         })
     }
+}
+
+/// Signs a checkpoint of every tenant whose tree has leaves beyond its latest checkpoint.
+fn cover_open_tails(
+    store: &dyn Store,
+    log_name: &str,
+    signer: &dyn Signer,
+) -> Result<(), AuditorError> {
+    let Some(read) = store.tree() else {
+        return Ok(());
+    };
+    for tenant in store.tenants()? {
+        let size = read.tree_size(&tenant)?;
+        let covered = read.latest_checkpoint(&tenant)?.map_or(0, |c| c.size);
+        if size > covered {
+            transparency::checkpoint(store, &tenant, None, log_name, signer)
+                .map_err(AuditorError::Checkpoint)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(feature = "sqlite")]
@@ -320,6 +361,7 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     log_name: String,
     checkpoint_failures: Arc<std::sync::atomic::AtomicU64>,
+    sealing: SealingMode,
 }
 
 impl Inner {
@@ -528,6 +570,12 @@ impl Auditor {
             queued: self.inner.queue.len(),
             checkpoint_failures: self.inner.checkpoint_failures.load(Ordering::Relaxed),
         }
+    }
+
+    /// How this auditor authenticates receipts.
+    #[must_use]
+    pub fn sealing(&self) -> SealingMode {
+        self.inner.sealing
     }
 
     /// The log name checkpoints are signed under.

@@ -22,7 +22,7 @@ use super::queue::{Job, Queue, ReplySlot};
 use super::{EmitError, Emitted};
 use crate::canonical;
 use crate::receipt::{Receipt, ReceiptId, TenantId};
-use crate::seal::{SealError, Signer};
+use crate::seal::{SealError, SealingMode, Signer};
 use crate::store::{NewEntry, Store, StoreError, Tip, WriteTxn, tree};
 
 /// Counters the pipeline keeps (read through `Auditor::stats`).
@@ -42,6 +42,7 @@ pub(crate) struct Writer {
     pub(crate) counters: Arc<Counters>,
     pub(crate) max_batch: usize,
     pub(crate) sign_threads: usize,
+    pub(crate) sealing: SealingMode,
     pub(crate) checkpointer: Option<Checkpointer>,
 }
 
@@ -56,7 +57,8 @@ struct SealedItem {
     seq: u64,
     prev: String,
     hash: [u8; 32],
-    signature: [u8; 64],
+    /// `None` in [`SealingMode::Checkpointed`] (the line's `signature` is then `""`).
+    signature: Option<[u8; 64]>,
     /// The JSONL line, rendered by the signing workers (empty until then).
     line: Vec<u8>,
     /// The Merkle leaf hash of the payload (fed to the tenant's tree in the append's txn).
@@ -97,6 +99,7 @@ impl Writer {
             signer: Arc::clone(&self.signer),
             counters: Arc::clone(&self.counters),
             resync: Arc::clone(&resync),
+            sealing: self.sealing,
             checkpointer: std::cell::RefCell::new(self.checkpointer.take()),
         };
         let spawned = std::thread::Builder::new()
@@ -187,7 +190,10 @@ impl Writer {
         }
         let mut starts: Vec<(TenantId, Option<Tip>)> = Vec::new();
         let mut items = Vec::with_capacity(pending.len());
-        let mut payloads: Vec<Vec<u8>> = Vec::with_capacity(pending.len());
+        let keep_payloads = self.sealing == SealingMode::PerReceipt;
+        let mut payloads: Vec<Vec<u8>> =
+            Vec::with_capacity(if keep_payloads { pending.len() } else { 0 });
+        let mut scratch = Vec::with_capacity(1024);
         for p in &pending {
             let tenant = &p.receipt.tenant_id;
             let tip = match tips.entry(tenant.clone()) {
@@ -211,7 +217,12 @@ impl Writer {
                 starts.push((tenant.clone(), *tip));
             }
             let prev = tip.map(|t| hex32(&t.hash)).unwrap_or_default();
-            let mut payload = Vec::with_capacity(1024);
+            let mut payload = if keep_payloads {
+                Vec::with_capacity(1024)
+            } else {
+                std::mem::take(&mut scratch)
+            };
+            payload.clear();
             canonical::write_payload_with_prev(&p.receipt, &prev, &mut payload);
             let hash: [u8; 32] = Sha256::digest(&payload).into();
             let seq = tip.map_or(0, |t| t.len);
@@ -220,17 +231,28 @@ impl Writer {
                 seq,
                 prev,
                 hash,
-                signature: [0; 64],
+                signature: None,
                 line: Vec::new(),
                 leaf: crate::merkle::leaf_hash(&payload),
             });
-            payloads.push(payload);
+            if keep_payloads {
+                payloads.push(payload);
+            } else {
+                scratch = payload;
+            }
         }
-        match sign_all(self.signer.as_ref(), &payloads, self.sign_threads) {
-            Ok(sigs) => {
-                for (item, sig) in items.iter_mut().zip(sigs) {
-                    item.signature = sig;
-                }
+        let signed = match self.sealing {
+            SealingMode::PerReceipt => sign_all(self.signer.as_ref(), &payloads, self.sign_threads)
+                .map(|sigs| {
+                    for (item, sig) in items.iter_mut().zip(sigs) {
+                        item.signature = Some(sig);
+                    }
+                }),
+            SealingMode::Checkpointed => Ok(()),
+        };
+        drop(payloads);
+        match signed {
+            Ok(()) => {
                 // Render the lines here, across the cores, so that the committer only writes.
                 let work: Vec<(&Receipt, &SealedItem)> = pending
                     .iter()
@@ -287,6 +309,7 @@ struct Committer {
     signer: Arc<dyn Signer>,
     counters: Arc<Counters>,
     resync: Arc<AtomicBool>,
+    sealing: SealingMode,
     /// Signs checkpoints after commits, on idle timeouts and at the end.
     checkpointer: std::cell::RefCell<Option<Checkpointer>>,
 }
@@ -461,14 +484,17 @@ impl Committer {
                 payload.clear();
                 canonical::write_payload_with_prev(&p.receipt, &prev, &mut payload);
                 let hash: [u8; 32] = Sha256::digest(&payload).into();
-                let signature = match self.signer.sign(&payload) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        sign_error = Some(e);
-                        return Err(StoreError::Corrupt {
-                            what: "signing failed".into(),
-                        });
-                    }
+                let signature = match self.sealing {
+                    SealingMode::Checkpointed => None,
+                    SealingMode::PerReceipt => match self.signer.sign(&payload) {
+                        Ok(s) => Some(s),
+                        Err(e) => {
+                            sign_error = Some(e);
+                            return Err(StoreError::Corrupt {
+                                what: "signing failed".into(),
+                            });
+                        }
+                    },
                 };
                 let item = SealedItem {
                     seq: tip.map_or(0, |t| t.len),
@@ -509,8 +535,10 @@ fn render_line(r: &Receipt, it: &SealedItem, line: &mut Vec<u8>) {
         .ok()
         .and_then(|()| std::str::from_utf8(&hash_hex).ok())
         .unwrap_or_default();
-    let sig_hex = hex::encode_to_slice(it.signature, &mut sig_hex)
-        .ok()
+    // Checkpointed mode: the empty signature says "authenticated by a checkpoint".
+    let sig_hex = it
+        .signature
+        .and_then(|sig| hex::encode_to_slice(sig, &mut sig_hex).ok())
         .and_then(|()| std::str::from_utf8(&sig_hex).ok())
         .unwrap_or_default();
     line.clear();

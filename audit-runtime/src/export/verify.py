@@ -93,7 +93,9 @@ def start_tree(bundle, sums, anchor, vk, sig_ok):
     if not isinstance(r, dict) or list(r) != FIELDS:
         raise Fail("tree_prefix.json: the anchor receipt is not a v1 receipt")
     payload = canonical({k: v for k, v in r.items() if k not in ("receipt_hash", "signature")}).encode("utf-8")
-    if hashlib.sha256(payload).hexdigest() != anchor or r["receipt_hash"] != anchor or not sig_ok(payload, r["signature"]):
+    # An unsigned (Checkpointed) anchor is authenticated by the checkpoint, whose tree holds its leaf.
+    signed = r["signature"] == "" or sig_ok(payload, r["signature"])
+    if hashlib.sha256(payload).hexdigest() != anchor or r["receipt_hash"] != anchor or not signed:
         raise Fail("tree_prefix.json: the anchor receipt does not verify or is not the one anchor.json links to")
     tree = Frontier(p["frontier_size"], hashes)
     tree.push(leaf_of(payload))
@@ -288,6 +290,7 @@ def main():
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     findings = []
+    unsigned = [0]
 
     def finding(msg):
         findings.append(msg)
@@ -371,22 +374,29 @@ def main():
                 parts = rest.split(b"\n")
                 rest = parts.pop()
                 for line in parts:
-                    prev, first, last, tenant = check_line(line, count, prev, first, last, tenant, anchor, vk, sig_ok, finding, trees)
+                    prev, first, last, tenant = check_line(line, count, prev, first, last, tenant, anchor, vk, sig_ok, finding, trees, unsigned)
                     count += 1
             if rest:
-                prev, first, last, tenant = check_line(rest, count, prev, first, last, tenant, anchor, vk, sig_ok, finding, trees)
+                prev, first, last, tenant = check_line(rest, count, prev, first, last, tenant, anchor, vk, sig_ok, finding, trees, unsigned)
                 count += 1
         if count == 0:
             finding("receipts.jsonl holds no receipts")
+        covered = False
         if has_checkpoint and trees[0] is not None:
             try:
                 check_checkpoint(bundle.read("checkpoint.txt"), trees[0], key_hex, tenant, sig_ok)
+                covered = True
                 if args.verbose:
                     print("[OK] checkpoint.txt covers exactly the receipts")
             except Fail as e:
                 finding(str(e))
             except (UnicodeDecodeError, ValueError):
                 finding("checkpoint.txt is not a signed note")
+        if unsigned[0] and not covered:
+            finding("receipts.jsonl: %d receipts carry no signature (Checkpointed sealing) and no checkpoint "
+                    "verified under the pinned key covers them" % unsigned[0])
+        elif unsigned[0] and args.verbose:
+            print("[OK] %d unsigned (Checkpointed) receipts are authenticated by checkpoint.txt" % unsigned[0])
 
         meta = strict_loads(bundle.read("chain_metadata.json"))
         if not isinstance(meta, dict):
@@ -418,10 +428,13 @@ def main():
         return 3
     print("PASS: %d receipts; manifest, checksums, every receipt's hash and signature, the chain and "
           "chain_metadata verified under the pinned key %s" % (count, key_hex[:16]))
+    if unsigned[0]:
+        print("  %d of them are unsigned (Checkpointed sealing): the signed checkpoint covering exactly "
+              "these receipts authenticates them" % unsigned[0])
     return 0
 
 
-def check_line(line, index, prev, first, last, tenant, anchor, vk, sig_ok, finding, trees):
+def check_line(line, index, prev, first, last, tenant, anchor, vk, sig_ok, finding, trees, unsigned):
     try:
         r = strict_loads(line)
         if not isinstance(r, dict) or list(r) != FIELDS:
@@ -440,7 +453,9 @@ def check_line(line, index, prev, first, last, tenant, anchor, vk, sig_ok, findi
         trees[0].push(leaf_of(payload))
     if computed != r["receipt_hash"]:
         finding("receipts.jsonl index %d, receipt %s: self-hash %s, claimed %s" % (index, rid, computed, r["receipt_hash"]))
-    if not isinstance(r["signature"], str) or not HEX128.match(r["signature"]) or not sig_ok(payload, r["signature"]):
+    if r["signature"] == "":
+        unsigned[0] += 1  # Checkpointed sealing: only a verified checkpoint can vouch for it
+    elif not isinstance(r["signature"], str) or not HEX128.match(r["signature"]) or not sig_ok(payload, r["signature"]):
         finding("receipts.jsonl index %d, receipt %s: the signature does not verify" % (index, rid))
     if index == 0:
         if r["prev_receipt_hash"] != anchor:

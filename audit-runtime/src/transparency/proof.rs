@@ -191,18 +191,22 @@ impl TlogProof {
     }
 
     /// Verifies the proof offline against the pinned `key`: the checkpoint's signature, the
-    /// receipt's self-hash and signature, its tenant against the origin, and its inclusion.
+    /// receipt's self-hash and signature (an unsigned, Checkpointed receipt has none: the
+    /// checkpoint authenticates it), its tenant against the origin, and its inclusion.
     ///
     /// # Errors
     /// [`ProofError`] naming the first check that fails.
     pub fn verify(&self, key: &VerifyingKey) -> Result<CheckedProof, ProofError> {
         let checkpoint = verify_note(&self.note, key).map_err(ProofError::Checkpoint)?;
         let line = self.extra.as_deref().ok_or(ProofError::NoReceipt)?;
-        let receipt = verify::verify_line(line, key).map_err(|findings| ProofError::Receipt {
-            what: findings
-                .first()
-                .map_or_else(|| "unknown".to_owned(), |f| f.message.clone()),
-        })?;
+        // A signed receipt must carry a valid signature; an unsigned (Checkpointed) one is
+        // authenticated by the checkpoint it is proven to be included under.
+        let receipt =
+            verify::verify_covered_line(line, key).map_err(|findings| ProofError::Receipt {
+                what: findings
+                    .first()
+                    .map_or_else(|| "unknown".to_owned(), |f| f.message.clone()),
+            })?;
         let want_origin = super::origin(
             super::key_name_of(&checkpoint.origin),
             &receipt.receipt().tenant_id,

@@ -357,10 +357,11 @@ pub fn verify_bundle_with_progress<R: Read + Seek>(
     }
 
     let (mut chain, tree_outcome) = verifier.finish_with_tree();
+    let mut covered = false;
     if let Some(cp) = &checkpoint
         && start.is_some()
     {
-        super::tree::check(
+        covered = super::tree::check(
             cp,
             &tree_outcome,
             chain.tenant.as_ref(),
@@ -368,6 +369,8 @@ pub fn verify_bundle_with_progress<R: Read + Seek>(
             &mut tree_findings,
         );
     }
+    // Unsigned (Checkpointed) receipts are authenticated only by the verified checkpoint.
+    tree_outcome.settle_unsigned(&mut chain, covered, opts.max_findings);
     for f in &mut chain.findings {
         if f.file.is_none() {
             f.file = Some(RECEIPTS.to_owned());

@@ -59,6 +59,9 @@ pub enum FindingKind {
     /// The bundle's history is not an extension of an earlier checkpoint (`--since`): it was
     /// truncated, rolled back, or forked.
     Consistency,
+    /// A receipt has no signature (sealed in [`crate::SealingMode::Checkpointed`] mode) and no
+    /// verified checkpoint covers it, so nothing authenticates it.
+    Unsigned,
 }
 
 impl FindingKind {
@@ -89,6 +92,7 @@ impl FindingKind {
             Self::Anchor => "anchor",
             Self::Checkpoint => "checkpoint",
             Self::Consistency => "consistency",
+            Self::Unsigned => "unsigned",
         }
     }
 }
@@ -190,6 +194,9 @@ pub struct VerificationReport {
     pub receipts: u64,
     /// Receipts whose signature verified under the pinned key.
     pub signatures_verified: u64,
+    /// Receipts without a signature ([`crate::SealingMode::Checkpointed`]) that a checkpoint
+    /// signed by the pinned key covers: they are authenticated by inclusion, not by a signature.
+    pub checkpoint_covered: u64,
     /// The pinned key, if any.
     pub key: Option<VerifyingKey>,
     /// The chain's tenant (that of the first readable receipt).

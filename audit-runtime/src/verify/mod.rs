@@ -169,7 +169,57 @@ impl VerifiedReceipt {
 /// # Errors
 /// The findings of the line, if any check fails.
 pub fn verify_line(line: &[u8], key: &VerifyingKey) -> Result<VerifiedReceipt, Vec<Finding>> {
-    let checked = check_line(line, Some(key));
+    let mut checked = check_line(line, Some(key));
+    if checked.unsigned {
+        checked.problems.push(unsigned_problem());
+    }
+    if checked.problems.is_empty()
+        && let (Some(parsed), Some(hash)) = (checked.parsed, checked.computed_hash)
+    {
+        return Ok(VerifiedReceipt {
+            receipt: parsed.receipt,
+            receipt_hash: hash,
+        });
+    }
+    let id = checked.receipt_id.clone();
+    Err(checked
+        .problems
+        .into_iter()
+        .map(|p| p.into_finding(Some(0), id.clone()))
+        .collect())
+}
+
+fn unsigned_problem() -> Problem {
+    Problem {
+        kind: FindingKind::Unsigned,
+        computed: None,
+        claimed: Some(String::new()),
+        message: "the receipt has no signature (Checkpointed sealing) and no verified checkpoint covers it: verify it in an evidence bundle with its checkpoint, or with an inclusion proof (ai-audit prove / verify-proof)".into(),
+    }
+}
+
+/// Verifies one line that a checkpoint verified under `key` covers (an inclusion proof's
+/// receipt, a partial export's anchor): as [`verify_line`], except that an unsigned
+/// ([`crate::SealingMode::Checkpointed`]) receipt passes on its strict parse, spelling and
+/// self-hash, because the checkpoint's signature authenticates it.
+///
+/// # Errors
+/// The findings of the line, if any check fails.
+pub fn verify_covered_line(
+    line: &[u8],
+    key: &VerifyingKey,
+) -> Result<VerifiedReceipt, Vec<Finding>> {
+    verify_line(line, key).or_else(|findings| {
+        if findings.iter().all(|f| f.kind == FindingKind::Unsigned) {
+            verify_line_unsigned(line)
+        } else {
+            Err(findings)
+        }
+    })
+}
+
+fn verify_line_unsigned(line: &[u8]) -> Result<VerifiedReceipt, Vec<Finding>> {
+    let checked = check_line(line, None);
     if checked.problems.is_empty()
         && let (Some(parsed), Some(hash)) = (checked.parsed, checked.computed_hash)
     {
@@ -241,6 +291,8 @@ struct LineCheck {
     receipt_id: Option<String>,
     computed_hash: Option<[u8; 32]>,
     sig_ok: bool,
+    /// The line's `signature` is `""` (Checkpointed mode): only a checkpoint can authenticate it.
+    unsigned: bool,
     /// Payload and signature still to be checked (batch mode).
     pending: Option<(Vec<u8>, [u8; 64])>,
     /// The Merkle leaf hash of the re-derived payload.
@@ -329,6 +381,7 @@ fn check_line_with(line: &[u8], key: Option<&VerifyingKey>, defer: bool) -> Line
         receipt_id: None,
         computed_hash: None,
         sig_ok: false,
+        unsigned: false,
         pending: None,
         leaf: None,
         problems: Vec::new(),
@@ -375,6 +428,12 @@ fn check_line_with(line: &[u8], key: Option<&VerifyingKey>, defer: bool) -> Line
             message: "receipt_hash is not the SHA-256 of the receipt's fields: the receipt was changed after sealing".into(),
         }),
         Some(_) => {}
+    }
+    if parsed.signature.is_empty() {
+        // Sealed in Checkpointed mode: the chain phase decides whether a checkpoint covers it.
+        out.unsigned = true;
+        out.parsed = Some(parsed);
+        return out;
     }
     let decoded_sig = decode_lower_hex::<64>(&parsed.signature);
     let sig = decoded_sig.unwrap_or([0u8; 64]);
@@ -434,6 +493,15 @@ pub struct ChainVerifier {
     links: Vec<Link>,
     report: VerificationReport,
     tree: TreeTrack,
+    unsigned: Unsigned,
+}
+
+/// The unsigned (Checkpointed) receipts seen: all counted, the first few remembered by index and
+/// id for findings if no checkpoint covers them.
+#[derive(Debug, Default)]
+struct Unsigned {
+    count: u64,
+    kept: Vec<(u64, Option<String>)>,
 }
 
 /// The Merkle tree recomputed from the lines, when tracked.
@@ -463,6 +531,33 @@ pub struct TreeOutcome {
     pub frontier: Option<Frontier>,
     /// The root when the tree had the `since` size, if it passed through it.
     pub root_at_since: Option<Hash>,
+    /// Receipts without a signature (Checkpointed mode).
+    pub unsigned_receipts: u64,
+    unsigned_kept: Vec<(u64, Option<String>)>,
+}
+
+impl TreeOutcome {
+    /// Accounts for the unsigned receipts: with `covered` (a checkpoint signed by the pinned key
+    /// covers exactly these receipts) they count as [`VerificationReport::checkpoint_covered`];
+    /// otherwise each is an [`FindingKind::Unsigned`] finding (up to `cap` kept, all counted).
+    pub fn settle_unsigned(&self, report: &mut VerificationReport, covered: bool, cap: usize) {
+        if self.unsigned_receipts == 0 {
+            return;
+        }
+        if covered {
+            report.checkpoint_covered = self.unsigned_receipts;
+            return;
+        }
+        for (index, id) in &self.unsigned_kept {
+            report.add(
+                unsigned_problem().into_finding(Some(*index), id.clone()),
+                cap,
+            );
+        }
+        let missing = self.unsigned_receipts - self.unsigned_kept.len() as u64;
+        report.findings_total += missing;
+        *report.counts.entry(FindingKind::Unsigned).or_insert(0) += missing;
+    }
 }
 
 impl ChainVerifier {
@@ -477,6 +572,7 @@ impl ChainVerifier {
         let report = VerificationReport {
             receipts: 0,
             signatures_verified: 0,
+            checkpoint_covered: 0,
             key: opts.key,
             tenant: None,
             first_receipt_id: None,
@@ -502,6 +598,7 @@ impl ChainVerifier {
             links: Vec::new(),
             report,
             tree: TreeTrack::default(),
+            unsigned: Unsigned::default(),
         }
     }
 
@@ -589,6 +686,12 @@ impl ChainVerifier {
             self.report.signatures_verified += 1;
         }
         let id = checked.receipt_id.clone();
+        if checked.unsigned {
+            self.unsigned.count += 1;
+            if self.unsigned.kept.len() < self.opts.max_findings {
+                self.unsigned.kept.push((index, id.clone()));
+            }
+        }
         for p in checked.problems {
             self.record(p.into_finding(Some(index), id.clone()));
         }
@@ -677,16 +780,27 @@ impl ChainVerifier {
     }
 
     /// Finishes: whole-input checks (empty input, rebuild mode) and the report.
+    ///
+    /// Unsigned receipts ([`crate::SealingMode::Checkpointed`]) are findings here: no
+    /// checkpoint vouches for them.
     pub fn finish(self) -> VerificationReport {
-        self.finish_with_tree().0
+        let cap = self.opts.max_findings;
+        let (mut report, outcome) = self.finish_with_tree();
+        outcome.settle_unsigned(&mut report, false, cap);
+        report
     }
 
-    /// As [`ChainVerifier::finish`], with what was learned about the tracked tree.
+    /// As [`ChainVerifier::finish`], with what was learned about the tracked tree. The caller
+    /// settles the unsigned receipts with [`TreeOutcome::settle_unsigned`] once it knows whether
+    /// a verified checkpoint covers them.
     pub fn finish_with_tree(mut self) -> (VerificationReport, TreeOutcome) {
         let tree = std::mem::take(&mut self.tree);
+        let unsigned = std::mem::take(&mut self.unsigned);
         let outcome = TreeOutcome {
             frontier: tree.frontier.filter(|_| !tree.broken),
             root_at_since: tree.root_at_since,
+            unsigned_receipts: unsigned.count,
+            unsigned_kept: unsigned.kept,
         };
         (self.finish_report(), outcome)
     }

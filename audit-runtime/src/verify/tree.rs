@@ -3,7 +3,7 @@
 //! export), and, given an earlier checkpoint (`--since`), its history must extend that one.
 
 use super::bundle::finding;
-use super::{Finding, FindingKind, TreeOutcome, verify_line};
+use super::{Finding, FindingKind, TreeOutcome, verify_covered_line};
 use crate::checkpoint::Checkpoint;
 use crate::export::{Anchor, CHECKPOINT, TREE_PREFIX};
 use crate::keys::VerifyingKey;
@@ -102,7 +102,9 @@ pub(super) fn start_frontier(
     let Some(key) = key else {
         return fail(out, None, None, "no key to check the anchor receipt".into());
     };
-    let receipt = match verify_line(&prefix.anchor_line, key) {
+    // An unsigned (Checkpointed) anchor receipt is authenticated by the checkpoint: its leaf is
+    // part of the tree whose root the checkpoint signs.
+    let receipt = match verify_covered_line(&prefix.anchor_line, key) {
         Ok(r) => r,
         Err(findings) => {
             let why = findings
@@ -135,13 +137,16 @@ pub(super) fn start_frontier(
 }
 
 /// Compares the checkpoint with the tree recomputed from the receipts, and with `since`.
+/// Returns whether the checkpoint covers exactly the receipts (of the bundle's tenant).
 pub(super) fn check(
     cp: &Checkpoint,
     outcome: &TreeOutcome,
     tenant: Option<&TenantId>,
     since: Option<&Checkpoint>,
     out: &mut Vec<Finding>,
-) {
+) -> bool {
+    let mut origin_ok = true;
+    let mut covers = false;
     if let Some(t) = tenant {
         let want = transparency::origin(transparency::key_name_of(&cp.origin), t);
         if cp.origin != want {
@@ -152,6 +157,7 @@ pub(super) fn check(
                 Some(cp.origin.clone()),
                 "the checkpoint is of another tenant's log than the bundle's receipts",
             ));
+            origin_ok = false;
         }
     }
     match &outcome.frontier {
@@ -163,7 +169,8 @@ pub(super) fn check(
             "the tree could not be recomputed (a receipt line is unreadable, or the prefix is invalid)",
         )),
         Some(f) => {
-            if f.size() != cp.size || f.root() != cp.root {
+            covers = f.size() == cp.size && f.root() == cp.root;
+            if !covers {
                 out.push(finding(
                     FindingKind::Checkpoint,
                     CHECKPOINT,
@@ -174,8 +181,9 @@ pub(super) fn check(
             }
         }
     }
+    let covers = covers && origin_ok;
     let Some(old) = since else {
-        return;
+        return covers;
     };
     let mut fail = |computed: Option<String>, message: String| {
         out.push(finding(
@@ -218,4 +226,5 @@ pub(super) fn check(
             ),
         }
     }
+    covers
 }
