@@ -13,7 +13,7 @@ enum State {
     /// Not emitted yet: a drop emits it with the `on_drop` failure.
     Open,
     /// Being emitted: a drop emits the same receipt again (same id; the store keeps one).
-    Emitting(Receipt),
+    Emitting(Box<Receipt>),
     /// Emitted (or its failure handled by the sink's policy).
     Done,
 }
@@ -65,7 +65,7 @@ impl PendingCall {
     /// [`LlmError::Emit`] when it cannot be stored and the sink is fail-closed.
     pub(crate) async fn finish(&mut self) -> Result<Option<Emitted>, LlmError> {
         let receipt = self.record.to_receipt();
-        self.state = State::Emitting(receipt.clone());
+        self.state = State::Emitting(Box::new(receipt.clone()));
         let emitted = self.sink.emit(receipt).await;
         self.state = State::Done;
         emitted.map_err(LlmError::Emit)
@@ -79,7 +79,7 @@ impl Drop for PendingCall {
                 self.record.fail(self.on_drop.clone());
                 self.sink.emit_detached(self.record.to_receipt());
             }
-            State::Emitting(receipt) => self.sink.emit_detached(receipt),
+            State::Emitting(receipt) => self.sink.emit_detached(*receipt),
             State::Done => {}
         }
     }
