@@ -177,11 +177,23 @@ async fn admin_exports_need_the_token_and_ranges_verify() {
         AdminConfig::new(sink, Arc::new(key.clone()), TOKEN).unwrap(),
     ))
     .await;
-    for i in 0..10 {
-        auditor
-            .emit(ai_audit::Receipt::new("acme").with_output_text(&format!("decision {i}")))
-            .unwrap();
-    }
+    let emit = |range: std::ops::Range<i32>| {
+        for i in range {
+            auditor
+                .emit(ai_audit::Receipt::new("acme").with_output_text(&format!("decision {i}")))
+                .unwrap();
+        }
+    };
+    // A checkpoint an auditor took earlier, at 5 receipts: later bundles must extend it.
+    emit(0..5);
+    let dir = tempfile::tempdir().unwrap();
+    let held = dir.path().join("held.checkpoint");
+    std::fs::write(
+        &held,
+        auditor.checkpoint(&TenantId::new("acme")).unwrap().note,
+    )
+    .unwrap();
+    emit(5..10);
     let http = reqwest::Client::new();
     let export = |q: &str| format!("{base}/admin/audit/export?tenant=acme{q}");
     for auth in [
@@ -199,21 +211,37 @@ async fn admin_exports_need_the_token_and_ranges_verify() {
         assert_eq!(r.status(), 401, "{auth:?}");
         assert_eq!(r.headers()["www-authenticate"], "Bearer");
     }
-    let dir = tempfile::tempdir().unwrap();
-    for (q, n) in [("", 10), ("&from=3&to=7", 4)] {
+    let key_hex = key.verifying_key().to_hex();
+    for (q, n, size) in [("", 10, 10), ("&from=3&to=7", 4, 7)] {
         let r = http.get(export(q)).bearer_auth(TOKEN).send().await.unwrap();
         assert_eq!(r.status(), 200);
         let path = dir.path().join("b.zip");
         std::fs::write(&path, r.bytes().await.unwrap()).unwrap();
-        let out = support::ai_audit(&[
-            "verify",
-            path.to_str().unwrap(),
-            "--key",
-            &key.verifying_key().to_hex(),
-        ]);
+        let bundle = path.to_str().unwrap();
+        let out = support::ai_audit(&["verify", bundle, "--key", &key_hex]);
         let text = support::text(&out);
         assert!(out.status.success(), "{text}");
         assert!(text.contains(&format!("{n} receipts")), "{text}");
+        // The bundle carries the signed checkpoint of exactly its tree (as `ai-audit export`),
+        // and verify checked it.
+        assert!(
+            text.contains(&format!(
+                "checkpoint: ai-audit.local/acme size {size} root "
+            )) && text.contains("covers exactly these receipts"),
+            "{text}"
+        );
+        // It proves the log grew from the held checkpoint without rewriting it.
+        let out = support::ai_audit(&[
+            "verify",
+            bundle,
+            "--key",
+            &key_hex,
+            "--since",
+            held.to_str().unwrap(),
+        ]);
+        let text = support::text(&out);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("extends the --since checkpoint"), "{text}");
     }
     let r = http
         .get(export("&from=20"))

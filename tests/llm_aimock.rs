@@ -626,3 +626,219 @@ async fn the_middleware_audits_clients_built_on_reqwest_middleware() {
     assert!(resp.status().is_success());
     assert_eq!(h.auditor.store().tenants().unwrap().len(), 3);
 }
+
+/// A reqwest client whose every request asks aimock to hold its answer back for 5 s
+/// (aimock's `x-aimock-chaos-latency` request header).
+fn slow_http() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-aimock-chaos-latency",
+        reqwest::header::HeaderValue::from_static("5000"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_dropped_before_its_answer_leaves_one_call_cancelled_receipt() {
+    use ai_audit::llm::middleware::AuditMiddleware;
+    let Some(h) = Harness::start(None, None) else {
+        return;
+    };
+    let sink = AuditSink::new(h.auditor.clone());
+    let base = h.mock.base();
+    let o = openai::client(sink.clone())
+        .base_url(format!("{base}/v1"))
+        .http_client(slow_http())
+        .build()
+        .unwrap();
+    let a = anthropic::client(sink.clone())
+        .base_url(&base)
+        .http_client(slow_http())
+        .build()
+        .unwrap();
+    // The caller gives up long before aimock answers: its future is dropped mid-call.
+    let patience = Duration::from_millis(300);
+    for (c, api) in [(&o, "openai"), (&a, "anthropic")] {
+        let decision = format!("decision:{}", c.api().decision());
+        let tenant = format!("{api}-timeout");
+        let (ctx, request) = (CallContext::new(tenant.as_str()), body(api, "hello"));
+        let call = c.chat_in(&ctx, &request);
+        assert!(tokio::time::timeout(patience, call).await.is_err());
+        check(
+            &h.only_receipt(&tenant),
+            "fail_retry",
+            &["call_cancelled", &decision],
+            None,
+        );
+        // A stream whose call is dropped before its first byte.
+        let tenant = format!("{api}-stream-timeout");
+        let ctx = CallContext::new(tenant.as_str());
+        let call = c.chat_stream_in(&ctx, &request);
+        assert!(tokio::time::timeout(patience, call).await.is_err());
+        check(
+            &h.only_receipt(&tenant),
+            "fail_retry",
+            &["call_cancelled", &decision],
+            None,
+        );
+    }
+    // The middleware: the caller's request future is dropped before the answer is in.
+    let client = reqwest_middleware::ClientBuilder::new(slow_http())
+        .with(AuditMiddleware::new(sink).tenant("mw-timeout"))
+        .build();
+    let call = client
+        .post(format!("{base}/v1/chat/completions"))
+        .json(&body("openai", "hello"))
+        .send();
+    assert!(tokio::time::timeout(patience, call).await.is_err());
+    check(
+        &h.only_receipt("mw-timeout"),
+        "fail_retry",
+        &["call_cancelled", "decision:openai.chat_completions"],
+        None,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_reach_no_receipt_error_or_debug_output() {
+    use ai_audit::llm::middleware::AuditMiddleware;
+    const SECRET: &str = "sk-secret-4f2a9c-do-not-leak";
+    const WRONG: &str = "sk-wrong-77e1b0-do-not-leak";
+    let Some(h) = Harness::start(Some(SECRET), Some(SECRET)) else {
+        return;
+    };
+    let base = h.mock.base();
+    let sink = AuditSink::new(h.auditor.clone());
+    // Everything a key could leak into: Debug of builders, clients, answers, streams and
+    // events; Display and Debug of every error (with its sources); every receipt line.
+    let mut texts: Vec<String> = Vec::new();
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for api in ["openai", "anthropic"] {
+        let (builder, nowhere) = if api == "openai" {
+            (
+                openai::client(sink.clone()).base_url(format!("{base}/v1")),
+                openai::client(sink.clone()).base_url(format!("http://127.0.0.1:{closed_port}/v1")),
+            )
+        } else {
+            (
+                anthropic::client(sink.clone()).base_url(&base),
+                anthropic::client(sink.clone()).base_url(format!("http://127.0.0.1:{closed_port}")),
+            )
+        };
+        let right = builder.api_key(SECRET);
+        texts.push(format!("{right:?}"));
+        let right = right.build().unwrap();
+        texts.push(format!("{right:?}"));
+        let ctx = CallContext::new(format!("{api}-keys"));
+        for msg in ["hello", "weather"] {
+            let got = right.chat_in(&ctx, &body(api, msg)).await.unwrap();
+            texts.push(format!("{got:?}"));
+            let mut s = right.chat_stream_in(&ctx, &body(api, msg)).await.unwrap();
+            texts.push(format!("{s:?}"));
+            while let Some(e) = s.next().await {
+                texts.push(format!("{:?}", e.unwrap()));
+            }
+            texts.push(format!("{s:?}"));
+        }
+        for msg in ["ratelimit", "overloaded"] {
+            texts.push(error(
+                &right.chat_in(&ctx, &body(api, msg)).await.unwrap_err(),
+            ));
+        }
+        let (_, end) = streamed(&h, api, &format!("{api}-keys"), "cutstream").await;
+        texts.push(error(&end.unwrap_err()));
+        // A wrong key (401) and an unreachable upstream (transport error).
+        let wrong = keyed_client(api, &sink, &base, WRONG);
+        texts.push(format!("{wrong:?}"));
+        texts.push(error(
+            &wrong.chat_in(&ctx, &body(api, "hello")).await.unwrap_err(),
+        ));
+        let nowhere = nowhere.api_key(SECRET).build().unwrap();
+        let err = nowhere
+            .chat_in(&ctx, &body(api, "hello"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, LlmError::Transport { .. }), "{err:?}");
+        texts.push(error(&err));
+        let err = nowhere
+            .chat_stream_in(&ctx, &body(api, "hello"))
+            .await
+            .unwrap_err();
+        texts.push(error(&err));
+    }
+    // The middleware, with the caller's own key headers.
+    let mw = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(AuditMiddleware::new(sink).tenant("mw-keys"))
+        .build();
+    for (path, key) in [("/v1/chat/completions", WRONG), ("/v1/messages", SECRET)] {
+        let resp = mw
+            .post(format!("{base}{path}"))
+            .bearer_auth(key)
+            .header("x-api-key", key)
+            .json(&body("openai", "hello"))
+            .send()
+            .await
+            .unwrap();
+        texts.push(format!("{resp:?}"));
+        let err = mw
+            .post(format!("http://127.0.0.1:{closed_port}{path}"))
+            .bearer_auth(key)
+            .header("x-api-key", key)
+            .json(&body("openai", "hello"))
+            .send()
+            .await
+            .unwrap_err();
+        texts.push(error(&err));
+    }
+    let tenants = h.auditor.store().tenants().unwrap();
+    assert_eq!(tenants.len(), 3, "{tenants:?}");
+    let mut lines = 0;
+    for tenant in &tenants {
+        for e in store::receipts(h.auditor.store().as_ref(), tenant, 0..u64::MAX) {
+            texts.push(String::from_utf8(e.unwrap().line).unwrap());
+            lines += 1;
+        }
+    }
+    // 2 APIs × (2 whole + 2 streams + 2 errors + 1 cut stream + 1 401 + 2 transport) + 4 via the
+    // middleware.
+    assert_eq!(lines, 2 * 10 + 4);
+    for t in &texts {
+        for key in [SECRET, WRONG] {
+            assert!(!t.contains(key), "{key} leaked into {t}");
+        }
+    }
+}
+
+/// Display and Debug of an error and of all its sources.
+fn error(e: &dyn std::error::Error) -> String {
+    let mut t = format!("{e} {e:?}");
+    let mut source = e.source();
+    while let Some(s) = source {
+        t.push_str(&format!(" {s} {s:?}"));
+        source = s.source();
+    }
+    t
+}
+
+fn keyed_client(api: &str, sink: &AuditSink, base: &str, key: &str) -> Client {
+    if api == "openai" {
+        openai::client(sink.clone())
+            .base_url(format!("{base}/v1"))
+            .api_key(key)
+            .build()
+            .unwrap()
+    } else {
+        anthropic::client(sink.clone())
+            .base_url(base)
+            .api_key(key)
+            .build()
+            .unwrap()
+    }
+}

@@ -4,8 +4,8 @@
 use std::io::BufWriter;
 use std::path::PathBuf;
 
-use audit_runtime::export::{Anchor, CHECKPOINT, EvidenceWriter, ExportMeta, TREE_PREFIX};
-use audit_runtime::store::{self, Bound, RangeError, SqliteStore, Store, tree};
+use audit_runtime::export::EvidenceWriter;
+use audit_runtime::store::{self, Bound, RangeError, SqliteStore, Store};
 use audit_runtime::transparency;
 use audit_runtime::verify::{verify_covered_line, verify_line};
 use audit_runtime::{AuditConfig, KeySource, TenantId};
@@ -124,22 +124,11 @@ fn export(args: &ExportArgs) -> Result<String, (u8, String)> {
             ))
         })?;
     }
-    let mut meta = ExportMeta::new(tenant.clone());
-    // The checkpoint of exactly this bundle's tree (and the prefix of a partial export).
+    // The checkpoint of exactly this bundle's tree, and the tree prefix and anchor of a partial
+    // export: the same material the admin export endpoint hands out.
     let log_name = super::transparency::log_name(args.log_name.as_deref());
-    tree::sync_from_lines(&store, &tenant)
-        .map_err(|e| usage(format!("cannot bring the Merkle tree up to date: {e}")))?;
-    let (cp, prefix) = transparency::bundle_material(&store, &tenant, start, end, &log_name, key)
+    let meta = transparency::bundle_meta(&store, &tenant, start..end, &log_name, key)
         .map_err(|e| usage(format!("cannot sign the bundle's checkpoint: {e}")))?;
-    meta = meta.with_member(CHECKPOINT, cp.note.into_bytes());
-    if let Some(p) = prefix {
-        meta = meta.with_member(TREE_PREFIX, p.to_json());
-    }
-    if let Some(prev) = store::anchor_hash(&store, &tenant, start)
-        .map_err(|e| usage(format!("cannot read the store: {e}")))?
-    {
-        meta = meta.with_anchor(Anchor::new(start, hex::encode(prev)));
-    }
     let file = std::fs::File::create(&args.output)
         .map_err(|e| usage(format!("cannot create {}: {e}", args.output.display())))?;
     let mut writer = EvidenceWriter::new(BufWriter::new(file), key, meta);

@@ -1,5 +1,7 @@
-//! The admin router: `GET /admin/audit/export` streams an evidence bundle, `GET /admin/audit/tip`
-//! returns a chain's tip; both need `Authorization: Bearer <token>`. Every admin request, refused
+//! The admin router: `GET /admin/audit/export` streams an evidence bundle — with the same signed
+//! checkpoint (of exactly the exported receipts), tree prefix and anchor as `ai-audit export`
+//! ([`transparency::bundle_meta`]) — and `GET /admin/audit/tip` returns a chain's tip; both need
+//! `Authorization: Bearer <token>`. Every admin request, refused
 //! or not, leaves a receipt in the admin tenant.
 
 use std::collections::HashMap;
@@ -20,11 +22,12 @@ use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
 use crate::canonical::{Object, Value, canonicalize_input, hash_output, write_canonical_value};
-use crate::export::{Anchor, EvidenceWriter, ExportMeta};
+use crate::export::{EvidenceWriter, ExportMeta};
 use crate::receipt::{Action, Receipt, TenantId};
 use crate::seal::Signer;
 use crate::sink::AuditSink;
 use crate::store::{self, Bound};
+use crate::transparency::{self, TransparencyError};
 
 /// Admin tokens shorter than this are refused.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -244,29 +247,53 @@ impl Write for ChannelWriter {
     }
 }
 
-/// Streams the bundle of `[start, end)` into `tx`; runs on a blocking thread.
+/// Streams the bundle of `range` into `tx`; runs on a blocking thread.
 fn write_bundle(
     config: &AdminConfig,
-    tenant: &TenantId,
+    meta: ExportMeta,
     range: Range<u64>,
     tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> Result<(), String> {
     let store = config.sink.auditor().store().as_ref();
-    let mut meta = ExportMeta::new(tenant.clone());
-    if let Some(prev) = store::anchor_hash(store, tenant, range.start).map_err(|e| e.to_string())? {
-        meta = meta.with_anchor(Anchor::new(range.start, hex::encode(prev)));
-    }
+    let tenant = meta.tenant.clone();
     let out = ChannelWriter {
         tx,
         buf: Vec::with_capacity(CHUNK),
     };
     let mut writer = EvidenceWriter::new(out, config.signer.as_ref(), meta);
-    for e in store::receipts(store, tenant, range) {
+    for e in store::receipts(store, &tenant, range) {
         let e = e.map_err(|e| format!("cannot read the store: {e}"))?;
         writer.push_line(&e.line).map_err(|e| e.to_string())?;
     }
     let mut summary = writer.finish().map_err(|e| e.to_string())?;
     summary.output.flush().map_err(|e| e.to_string())
+}
+
+/// Why an export cannot start.
+enum Refused {
+    Range(store::RangeError),
+    Checkpoint(TransparencyError),
+}
+
+/// The range to export and its bundle's metadata: the same checkpoint, tree prefix and anchor
+/// as `ai-audit export` ([`transparency::bundle_meta`]); runs on a blocking thread.
+fn plan(
+    config: &AdminConfig,
+    tenant: &TenantId,
+    from: Option<Bound>,
+    to: Option<Bound>,
+) -> Result<(Range<u64>, ExportMeta), Refused> {
+    let store = config.sink.auditor().store().as_ref();
+    let range = store::select_range(store, tenant, from, to).map_err(Refused::Range)?;
+    let meta = transparency::bundle_meta(
+        store,
+        tenant,
+        range.clone(),
+        config.sink.auditor().log_name(),
+        config.signer.as_ref(),
+    )
+    .map_err(Refused::Checkpoint)?;
+    Ok((range, meta))
 }
 
 async fn export(
@@ -286,21 +313,26 @@ async fn export(
     };
     let c = Arc::clone(&config);
     let t = tenant.clone();
-    let range = tokio::task::spawn_blocking(move || {
-        store::select_range(c.sink.auditor().store().as_ref(), &t, from, to)
-    })
-    .await;
-    let range = match range {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return plain(StatusCode::NOT_FOUND, e.to_string()),
+    let planned = tokio::task::spawn_blocking(move || plan(&c, &t, from, to)).await;
+    let (range, meta) = match planned {
+        Ok(Ok(p)) => p,
+        Ok(Err(Refused::Range(store::RangeError::Store(_)))) => {
+            return plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the store");
+        }
+        Ok(Err(Refused::Range(e))) => return plain(StatusCode::NOT_FOUND, e.to_string()),
+        Ok(Err(Refused::Checkpoint(e))) => {
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot sign the bundle's checkpoint: {e}"),
+            );
+        }
         Err(_) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "export failed"),
     };
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let t = tenant.clone();
     let c = Arc::clone(&config);
     let (start, end) = (range.start, range.end);
     drop(tokio::task::spawn_blocking(move || {
-        if let Err(e) = write_bundle(&c, &t, range, tx.clone()) {
+        if let Err(e) = write_bundle(&c, meta, range, tx.clone()) {
             // The body breaks off: the client sees a truncated download, never a short bundle
             // that looks whole.
             let _gone = tx.blocking_send(Err(std::io::Error::other(e)));

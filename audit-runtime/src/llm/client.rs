@@ -7,10 +7,11 @@ use std::sync::Arc;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use zeroize::Zeroizing;
 
+use super::pending::PendingCall;
 use super::record::{CallRecord, Failure};
 use super::sse::SseEvent;
 use super::stream::{End, StreamAudit};
-use super::{Api, CallContext, LlmError, ToolCall, Usage, emit, wire};
+use super::{Api, CallContext, LlmError, ToolCall, Usage, wire};
 use crate::auditor::Emitted;
 use crate::receipt::TenantId;
 use crate::sink::AuditSink;
@@ -245,14 +246,14 @@ impl Client {
     async fn call(
         &self,
         body: &serde_json::Value,
-        record: &mut CallRecord,
+        call: &mut PendingCall,
         stream: bool,
     ) -> Result<reqwest::Response, LlmError> {
         let mut resp = match self.send(body, stream).await {
             Ok(r) => r,
             Err(LlmError::Transport { source, .. }) => {
-                record.fail(Failure::Transport);
-                let receipt = emit(&self.inner.sink, record).await?;
+                call.record_mut().fail(Failure::Transport);
+                let receipt = call.finish().await?.map(Box::new);
                 return Err(LlmError::Transport { source, receipt });
             }
             Err(e) => return Err(e),
@@ -272,11 +273,11 @@ impl Client {
         let error_type = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| wire::error_type(&v));
-        record.fail(Failure::Status {
+        call.record_mut().fail(Failure::Status {
             status: status.as_u16(),
             error_type,
         });
-        let receipt = emit(&self.inner.sink, record).await?;
+        let receipt = call.finish().await?.map(Box::new);
         Err(LlmError::Status {
             status: status.as_u16(),
             content_type,
@@ -297,7 +298,9 @@ impl Client {
     }
 
     /// A non-streaming call (`stream` is removed from the body). The receipt is durable (or
-    /// its failure handled by the sink's policy) when this returns.
+    /// its failure handled by the sink's policy) when this returns. If the returned future is
+    /// dropped before it completes (a timeout, a `select!`), the receipt is still emitted, in
+    /// the background: `fail_retry` with reason `call_cancelled` and no output hash.
     ///
     /// # Errors
     /// [`LlmError`]: `Request` before anything is sent; `Status`, `Transport` and
@@ -308,25 +311,27 @@ impl Client {
         ctx: &CallContext,
         body: &(impl serde::Serialize + ?Sized),
     ) -> Result<Completion, LlmError> {
-        let (body, mut record) = self.prepare(ctx, body, false)?;
-        let mut resp = self.call(&body, &mut record, false).await?;
+        let (body, record) = self.prepare(ctx, body, false)?;
+        let mut call = PendingCall::new(self.inner.sink.clone(), record);
+        let mut resp = self.call(&body, &mut call, false).await?;
         let status = resp.status().as_u16();
         let bytes = match read_body(&mut resp, MAX_RESPONSE, false).await {
             Ok(b) => b,
             Err(source) => {
-                record.fail(Failure::Transport);
-                let receipt = emit(&self.inner.sink, &record).await?;
+                call.record_mut().fail(Failure::Transport);
+                let receipt = call.finish().await?.map(Box::new);
                 return Err(LlmError::Transport { source, receipt });
             }
         };
         let text = match serde_json::from_slice::<serde_json::Value>(&bytes) {
-            Ok(v) if v.is_object() => wire::apply_response(&mut record, &v),
+            Ok(v) if v.is_object() => wire::apply_response(call.record_mut(), &v),
             _ => {
-                record.fail(Failure::InvalidResponse);
+                call.record_mut().fail(Failure::InvalidResponse);
                 String::new()
             }
         };
-        let receipt = emit(&self.inner.sink, &record).await?;
+        let receipt = call.finish().await?.map(Box::new);
+        let record = call.record();
         if record.failure.is_some() {
             return Err(LlmError::InvalidResponse { receipt });
         }
@@ -354,7 +359,9 @@ impl Client {
     }
 
     /// A streaming call (`stream: true`; OpenAI also gets `stream_options.include_usage`).
-    /// The receipt is emitted when the stream ends, fails, or is dropped before its end.
+    /// The receipt is emitted when the stream ends, fails, or is dropped before its end
+    /// (`stream_incomplete`); if this future itself is dropped before the stream starts, the
+    /// receipt says `call_cancelled`.
     ///
     /// # Errors
     /// As [`Client::chat_in`], for what happens before the first byte of the stream.
@@ -363,12 +370,13 @@ impl Client {
         ctx: &CallContext,
         body: &(impl serde::Serialize + ?Sized),
     ) -> Result<CompletionStream, LlmError> {
-        let (body, mut record) = self.prepare(ctx, body, true)?;
-        let resp = self.call(&body, &mut record, true).await?;
+        let (body, record) = self.prepare(ctx, body, true)?;
+        let mut call = PendingCall::new(self.inner.sink.clone(), record);
+        let resp = self.call(&body, &mut call, true).await?;
         Ok(CompletionStream {
             resp: Some(resp),
             pending: VecDeque::new(),
-            audit: StreamAudit::new(self.inner.sink.clone(), record),
+            audit: StreamAudit::new(call),
         })
     }
 }

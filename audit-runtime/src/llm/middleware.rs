@@ -6,14 +6,19 @@
 //! the [`Client`](super::Client)'s calls (same receipt fields); other requests pass through
 //! untouched. Streaming answers (`text/event-stream`) are passed on chunk by chunk while they are
 //! watched; the receipt is emitted at the final event, when the stream breaks, or when the
-//! response body is dropped early. Fail-closed emit failures surface as
+//! response body is dropped early (`stream_incomplete`). A request future dropped before its
+//! answer is in (a caller's timeout) still leaves its receipt (`call_cancelled`). Fail-closed emit failures surface as
 //! `reqwest_middleware::Error::Middleware` (or as an error at the end of the body stream).
 //!
-//! Which clients this covers: anything that sends through a `ClientWithMiddleware`, e.g. your own
-//! code, or SDK crates that accept a custom HTTP stack. `async-openai` 0.43 takes a plain
-//! `reqwest::Client` (`Client::with_http_client`), not a middleware client; with its
-//! `middleware` feature it takes a tower service instead. The per-call [`CallContext`] (tenant,
-//! trace, session) comes from the request's extensions
+//! Which clients this covers: anything that sends through a `reqwest_middleware` 0.5
+//! `ClientWithMiddleware` over reqwest 0.13 (the types must match) — your own code, and SDK
+//! crates that take such a client: Rig (`rig-core` with the `rig-reqwest` transport 0.44+,
+//! feature `reqwest-middleware`, `ReqwestMiddlewareClient::from(client)`). `async-openai` 0.43
+//! is not covered directly: `Client::with_http_client` takes a plain `reqwest::Client`, and its
+//! `middleware` feature takes a tower service over its own request factory (a service that
+//! builds the `reqwest::Request` and sends it with `ClientWithMiddleware::execute` brings it
+//! under this middleware); otherwise use [`Client`](super::Client). The per-call
+//! [`CallContext`] (tenant, trace, session) comes from the request's extensions
 //! (`RequestBuilder::with_extension(CallContext::new("acme"))`), else from the middleware.
 //!
 //! ```
@@ -34,6 +39,7 @@ use futures_util::StreamExt as _;
 use reqwest::header::CONTENT_TYPE;
 use reqwest_middleware::{Middleware, Next};
 
+use super::pending::PendingCall;
 use super::record::{CallRecord, Failure};
 use super::stream::{End, StreamAudit};
 use super::{Api, CallContext, LlmError, wire};
@@ -83,11 +89,8 @@ fn mw_error(e: LlmError) -> reqwest_middleware::Error {
     reqwest_middleware::Error::middleware(e)
 }
 
-async fn emit(sink: &AuditSink, record: &CallRecord) -> reqwest_middleware::Result<()> {
-    super::emit(sink, record)
-        .await
-        .map(|_| ())
-        .map_err(mw_error)
+async fn finish(call: &mut PendingCall) -> reqwest_middleware::Result<()> {
+    call.finish().await.map(|_| ()).map_err(mw_error)
 }
 
 /// A response with the same head and a new body.
@@ -126,12 +129,13 @@ impl Middleware for AuditMiddleware {
             .and_then(reqwest::Body::as_bytes)
             .and_then(|b| serde_json::from_slice(b).ok())
             .unwrap_or(serde_json::Value::Null);
-        let mut record = CallRecord::new(api, ctx, &body);
+        // Dropped before the answer is in (a caller's timeout): `call_cancelled`.
+        let mut call = PendingCall::new(self.sink.clone(), CallRecord::new(api, ctx, &body));
         let resp = match next.run(req, extensions).await {
             Ok(r) => r,
             Err(e) => {
-                record.fail(Failure::Transport);
-                emit(&self.sink, &record).await?;
+                call.record_mut().fail(Failure::Transport);
+                finish(&mut call).await?;
                 return Err(e);
             }
         };
@@ -141,30 +145,31 @@ impl Middleware for AuditMiddleware {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         if status.is_success() && streaming {
-            let audit = StreamAudit::new(self.sink.clone(), record);
+            let audit = StreamAudit::new(call);
             let body = reqwest::Body::wrap_stream(tap(resp, audit));
             return Ok(rebuild(status, version, headers, body));
         }
         let bytes = match read_all(resp).await {
             Ok(b) => b,
             Err(e) => {
-                record.fail(Failure::Transport);
-                emit(&self.sink, &record).await?;
+                call.record_mut().fail(Failure::Transport);
+                finish(&mut call).await?;
                 return Err(e.into());
             }
         };
         let json = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+        let record = call.record_mut();
         if !status.is_success() {
             record.fail(Failure::Status {
                 status: status.as_u16(),
                 error_type: json.as_ref().and_then(wire::error_type),
             });
         } else if let Some(v) = json.filter(serde_json::Value::is_object) {
-            let _text = wire::apply_response(&mut record, &v);
+            let _text = wire::apply_response(record, &v);
         } else {
             record.fail(Failure::InvalidResponse);
         }
-        emit(&self.sink, &record).await?;
+        finish(&mut call).await?;
         Ok(rebuild(status, version, headers, bytes.into()))
     }
 }

@@ -1,22 +1,50 @@
 //! Audited LLM calls: OpenAI Chat Completions and Anthropic Messages over reqwest 0.13,
 //! non-streaming and SSE streaming, one receipt per call.
 //!
-//! A receipt is emitted when the response or the stream ends, fails, or is dropped mid-way
-//! (reason `stream_incomplete`). What it holds:
+//! A receipt is emitted when the response or the stream ends, fails, or is dropped: a stream
+//! dropped mid-way says `stream_incomplete`; a call whose future is dropped before its answer
+//! is in (a caller's timeout, a `select!`) says `call_cancelled` — both `fail_retry`, emitted in
+//! the background since nobody waits for them any more. What it holds:
 //!
 //! | field | value |
 //! |---|---|
 //! | `input_c14n` | `canonicalize_input` of the messages as `"{role}: {content}"` lines (Anthropic's `system` first), as the Python integrations hash them |
-//! | `output_hash` | SHA-256 of exactly the text the caller received (the concatenated text deltas, or the text blocks / `message.content` of a whole response; OpenAI's `message.refusal` when `content` is null); empty when no answer came (HTTP error, transport error) |
-//! | `model_id` | the model that served the call (the requested one if the answer names none) |
-//! | `config_digest` | `hash_json` of the request without `messages`, `system`, `stream`, `stream_options` (temperature, max_tokens, tools, tool_choice, …) |
-//! | `action` | `allow`; `reject` for `content_filter`, `refusal` (a finish/stop reason, or OpenAI's `message.refusal`); `fail_retry` for HTTP errors, transport errors, error events and incomplete streams |
-//! | `reason_codes` | `decision:openai.chat_completions` or `decision:anthropic.messages`; then `http.status=429` / `transport_error` / `stream_incomplete` / `stream_error` / `invalid_response` (+ `openai.error_type=…`); `openai.finish_reason=…` / `anthropic.stop_reason=…` (any value, unknown ones kept); `truncated_by_length` for `length` / `max_tokens`; `refusal`; `model.requested=…`, `model.served=…`; `usage.input_tokens=…`, `usage.output_tokens=…`, `usage.total_tokens=…`; `tool_call=NAME:SHA256` per tool call (hash of the arguments' canonical JSON) |
+//! | `output_hash` | SHA-256 of exactly the text the caller received (the concatenated text deltas, or the text blocks / `message.content` of a whole response, concatenated without separator; OpenAI's `message.refusal` when `content` is null); empty when no answer came (HTTP error, transport error, `call_cancelled`) |
+//! | `model_id` | the model that served the call (the response's `model`; the requested one if the answer names none) |
+//! | `config_digest` | `hash_json` of the request without `messages`, `system`, `stream`, `stream_options` (model, temperature, max_tokens, tools, tool_choice, …) |
+//! | `action` | `allow`; `reject` for `content_filter`, `refusal` (a finish/stop reason, or OpenAI's `message.refusal`); `fail_retry` for HTTP errors, transport errors, error events, incomplete streams and cancelled calls |
+//! | `checks`, `nist_tags`, `state_digest` | empty |
+//! | `reason_codes` | in this order, as below |
+//!
+//! The reason codes, exactly (`{api}` is `openai` or `anthropic`; upstream strings have control
+//! characters removed and are cut to 128 characters):
+//!
+//! 1. `decision:openai.chat_completions` or `decision:anthropic.messages`;
+//! 2. for a failure, one of `http.status={status}` (then `{api}.error_type={error.type}` when the
+//!    error body names one), `transport_error`, `stream_incomplete`, `call_cancelled`,
+//!    `stream_error` (then `{api}.error_type=…`), `invalid_response`;
+//! 3. `openai.finish_reason={value}` / `anthropic.stop_reason={value}` — any value, unknown ones
+//!    kept — then `truncated_by_length` for `length` / `max_tokens`;
+//! 4. `refusal` when OpenAI's `message.refusal` (or a `refusal` delta) was set;
+//! 5. `model.requested={request's model}`, then `model.served={response's model}` when the answer
+//!    named one;
+//! 6. `usage.input_tokens={n}`, `usage.output_tokens={n}`, `usage.total_tokens={n}` (each when
+//!    reported; OpenAI's prompt/completion tokens are input/output; Anthropic reports no total);
+//! 7. `tool_call={name}:{sha256}` per tool call, in the order the model sent them: the SHA-256
+//!    (hex) of the arguments' canonical JSON (`hash_json`), or of the raw text when the
+//!    arguments are not JSON — equal across both APIs for the same arguments.
+//!
+//! Why reason codes: the v1 receipt (byte-compatible with the Python library) has no metadata
+//! field. `model_id` and `config_digest` hold what they are for; the requested model, usage and
+//! tool calls go in `reason_codes` as `key=value` codes, as the Python integrations already do
+//! for `openai.finish_reason=…`. `checks` would be wrong: it records evaluations (score,
+//! threshold, fired), and compliance summaries built on it (the Python crosswalk counts
+//! receipts with checks as evaluated, ISO 42001 A.6.2.6) would count every LLM call as one.
 //!
 //! Content is stored only as hashes. API keys (`Authorization`, `x-api-key`) are sent as
 //! sensitive headers and never reach a receipt, an error or a `Debug` output.
 //!
-//! Emit failures follow the [`AuditSink`]'s policy: fail-closed by default (the call returns
+//! Emit failures follow the [`AuditSink`](crate::sink::AuditSink)'s policy: fail-closed by default (the call returns
 //! [`LlmError::Emit`]), fail-open by configuration (counted and observed).
 //!
 //! TLS: the clients use reqwest without TLS features, which is enough for `http://` gateways.
@@ -24,6 +52,7 @@
 //! pass a client with [`ClientBuilder::http_client`].
 
 mod client;
+mod pending;
 mod record;
 pub mod sse;
 mod stream;
@@ -44,7 +73,6 @@ pub use sse::SseEvent;
 
 use crate::auditor::{EmitError, Emitted};
 use crate::receipt::{Receipt, SessionId, TenantId, TraceId};
-use crate::sink::AuditSink;
 
 /// Which API a call speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -270,15 +298,4 @@ pub fn receipt_for(
         _ => record.fail(record::Failure::InvalidResponse),
     }
     Ok(record.to_receipt())
-}
-
-/// Emits `record`'s receipt through `sink`; fail-closed errors become [`LlmError::Emit`].
-async fn emit(
-    sink: &AuditSink,
-    record: &record::CallRecord,
-) -> Result<Option<Box<Emitted>>, LlmError> {
-    match sink.emit(record.to_receipt()).await {
-        Ok(r) => Ok(r.map(Box::new)),
-        Err(e) => Err(LlmError::Emit(e)),
-    }
 }

@@ -19,6 +19,9 @@ pub(crate) enum Failure {
     Transport,
     /// The stream ended, broke or was dropped before its end.
     Incomplete,
+    /// The caller dropped the call before any answer reached it (a timeout, a `select!`, a
+    /// stream dropped before its first byte).
+    Cancelled,
     /// The upstream sent an error event mid-stream.
     StreamError { error_type: Option<String> },
     /// A 2xx answer that is not what the API documents.
@@ -162,6 +165,10 @@ impl CallRecord {
                 r.reason_codes.push("stream_incomplete".into());
                 Action::FailRetry
             }
+            Some(Failure::Cancelled) => {
+                r.reason_codes.push("call_cancelled".into());
+                Action::FailRetry
+            }
             Some(Failure::StreamError { error_type }) => {
                 r.reason_codes.push("stream_error".into());
                 if let Some(t) = error_type {
@@ -210,7 +217,7 @@ impl CallRecord {
         // An answer that never came has no output; anything received, even nothing, is hashed.
         if !matches!(
             self.failure,
-            Some(Failure::Status { .. } | Failure::Transport)
+            Some(Failure::Status { .. } | Failure::Transport | Failure::Cancelled)
         ) {
             r.output_hash = hex::encode(self.output.clone().finalize());
         }

@@ -1,13 +1,12 @@
 //! The audit side of a stream: bytes in, events out, exactly one receipt at the end — when the
 //! final event arrives, when the stream breaks, or when it is dropped before its end.
 
-use super::record::{CallRecord, Failure};
+use super::pending::PendingCall;
+use super::record::Failure;
 use super::sse::{SseEvent, SseParser};
 use super::wire::{self, EventEffect};
 use super::{LlmError, Usage};
 use crate::auditor::Emitted;
-use crate::receipt::Receipt;
-use crate::sink::AuditSink;
 
 /// How a stream ended, for the caller.
 #[derive(Debug)]
@@ -25,24 +24,19 @@ pub(crate) enum End {
 /// Watches one stream.
 #[derive(Debug)]
 pub(crate) struct StreamAudit {
-    sink: AuditSink,
     parser: SseParser,
-    /// `Some` until the call ends.
-    record: Option<CallRecord>,
-    /// The final receipt while its emit is in flight: if the emitting future is dropped, the
-    /// same receipt id is emitted again on drop, and the store keeps one.
-    unconfirmed: Option<Receipt>,
+    /// The call; a drop before its end emits `stream_incomplete`.
+    call: PendingCall,
     receipt: Option<Emitted>,
     usage: Usage,
 }
 
 impl StreamAudit {
-    pub(crate) fn new(sink: AuditSink, record: CallRecord) -> Self {
+    pub(crate) fn new(mut call: PendingCall) -> Self {
+        call.on_drop(Failure::Incomplete);
         Self {
-            sink,
             parser: SseParser::default(),
-            record: Some(record),
-            unconfirmed: None,
+            call,
             receipt: None,
             usage: Usage::default(),
         }
@@ -50,7 +44,7 @@ impl StreamAudit {
 
     /// Whether the call has ended (its receipt is emitted or being emitted).
     pub(crate) fn ended(&self) -> bool {
-        self.record.is_none()
+        !self.call.is_open()
     }
 
     /// Parses `bytes` into whole events; `Err` if they are not server-sent events (then the
@@ -61,17 +55,18 @@ impl StreamAudit {
 
     /// Applies one event; after a terminal or error effect, call [`StreamAudit::end`].
     pub(crate) fn apply(&mut self, event: &SseEvent) -> EventEffect {
-        match self.record.as_mut() {
-            Some(r) => wire::apply_event(r, event),
-            None => EventEffect::default(),
+        if self.ended() {
+            return EventEffect::default();
         }
+        wire::apply_event(self.call.record_mut(), event)
     }
 
     /// The stream closed cleanly: complete if the finish reason came, else incomplete.
     pub(crate) fn eof(&self) -> End {
-        match &self.record {
-            Some(r) if r.finish_reason.is_none() => End::Incomplete(None),
-            _ => End::Complete,
+        if !self.ended() && self.call.record().finish_reason.is_none() {
+            End::Incomplete(None)
+        } else {
+            End::Complete
         }
     }
 
@@ -81,20 +76,17 @@ impl StreamAudit {
     /// The error the caller sees: [`LlmError::Emit`] when fail-closed emitting failed, else
     /// the stream's own failure (with its receipt). `Ok` only for [`End::Complete`].
     pub(crate) async fn end(&mut self, end: End) -> Result<Option<Box<Emitted>>, LlmError> {
-        let Some(mut record) = self.record.take() else {
+        if self.ended() {
             return Ok(self.receipt.clone().map(Box::new));
-        };
+        }
+        let record = self.call.record_mut();
         match &end {
             End::Complete | End::ErrorEvent(_) => {} // the error event already set its failure
             End::Incomplete(_) => record.fail(Failure::Incomplete),
             End::Invalid => record.fail(Failure::InvalidResponse),
         }
         self.usage = record.usage;
-        let receipt = record.to_receipt();
-        self.unconfirmed = Some(receipt.clone());
-        let emitted = self.sink.emit(receipt).await.map_err(LlmError::Emit);
-        self.unconfirmed = None;
-        let receipt = emitted?;
+        let receipt = self.call.finish().await?;
         self.receipt.clone_from(&receipt);
         let receipt = receipt.map(Box::new);
         match end {
@@ -113,16 +105,5 @@ impl StreamAudit {
     /// Token counts, once ended.
     pub(crate) fn usage(&self) -> Usage {
         self.usage
-    }
-}
-
-impl Drop for StreamAudit {
-    fn drop(&mut self) {
-        if let Some(mut record) = self.record.take() {
-            record.fail(Failure::Incomplete);
-            self.sink.emit_detached(record.to_receipt());
-        } else if let Some(receipt) = self.unconfirmed.take() {
-            self.sink.emit_detached(receipt);
-        }
     }
 }

@@ -24,9 +24,11 @@
 //! ```
 #![deny(clippy::indexing_slicing)]
 
+mod bundle;
 mod prefix;
 mod proof;
 
+pub use bundle::bundle_meta;
 pub use prefix::TreePrefix;
 pub use proof::{CheckedProof, HEADER as TLOG_PROOF_HEADER, ProofError, TlogProof};
 
