@@ -129,6 +129,12 @@ pub enum AuditorError {
     /// Opening or configuring the store failed.
     #[error("cannot set up the store")]
     Store(#[from] StoreError),
+    /// [`SealingMode::Checkpointed`] was asked of a store that keeps no Merkle tree, so its
+    /// unsigned receipts could never be authenticated.
+    #[error(
+        "Checkpointed sealing needs a store that keeps a Merkle tree (the SQLite and memory stores do); use SealingMode::PerReceipt with this store"
+    )]
+    CheckpointedWithoutTree,
     /// The receipts a previous run left without a checkpoint could not be covered by one.
     #[error("cannot sign a checkpoint over the receipts already in the store")]
     Checkpoint(#[source] TransparencyError),
@@ -268,6 +274,9 @@ impl AuditorBuilder {
             Some(s) => s,
             None => default_store()?,
         };
+        if self.sealing == SealingMode::Checkpointed && store.tree().is_none() {
+            return Err(AuditorError::CheckpointedWithoutTree);
+        }
         store.set_durability(self.durability)?;
         // Trees lag chains only in stores written before trees were kept: catch them up.
         if store.tree().is_some() {
