@@ -6,6 +6,11 @@
 //! checkpoint authenticates.
 //!
 //! `cargo test --release --test bundle_scale -- --ignored --nocapture`
+#![expect(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    reason = "a measurement: a broken setup fails loudly, and the figures are its output"
+)]
 
 mod support;
 

@@ -211,6 +211,20 @@ async fn admin_exports_need_the_token_and_ranges_verify() {
         assert_eq!(r.status(), 401, "{auth:?}");
         assert_eq!(r.headers()["www-authenticate"], "Bearer");
     }
+    // The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
+    for (auth, want) in [
+        (format!("bearer {TOKEN}"), 200),
+        (format!("BEARER {TOKEN}"), 200),
+        (format!("bearer {}", TOKEN.to_uppercase()), 401),
+    ] {
+        let r = http
+            .get(format!("{base}/admin/audit/tip?tenant=acme"))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), want, "{auth:?}");
+    }
     let key_hex = key.verifying_key().to_hex();
     for (q, n, size) in [("", 10, 10), ("&from=3&to=7", 4, 7)] {
         let r = http.get(export(q)).bearer_auth(TOKEN).send().await.unwrap();
@@ -262,6 +276,6 @@ async fn admin_exports_need_the_token_and_ranges_verify() {
     assert_eq!(tip["len"], 10);
     assert_eq!(tip["public_key"], key.verifying_key().to_hex().as_str());
     let admin = receipts(&auditor, "ai-audit-admin");
-    assert_eq!(admin.len(), 4 + 2 + 1 + 1);
+    assert_eq!(admin.len(), 4 + 3 + 2 + 1 + 1);
     assert!(admin.iter().all(|r| !r.to_string().contains(TOKEN)));
 }
