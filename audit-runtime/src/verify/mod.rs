@@ -169,8 +169,27 @@ impl VerifiedReceipt {
 /// # Errors
 /// The findings of the line, if any check fails.
 pub fn verify_line(line: &[u8], key: &VerifyingKey) -> Result<VerifiedReceipt, Vec<Finding>> {
-    let mut checked = check_line(line, Some(key));
-    if checked.unsigned {
+    verified(check_line(line, Some(key)), false)
+}
+
+/// Verifies one line that a checkpoint verified under `key` covers (an inclusion proof's
+/// receipt, a partial export's anchor): as [`verify_line`], except that an unsigned
+/// ([`crate::SealingMode::Checkpointed`]) receipt passes on its strict parse, spelling and
+/// self-hash, because the checkpoint's signature authenticates it.
+///
+/// # Errors
+/// The findings of the line, if any check fails.
+pub fn verify_covered_line(
+    line: &[u8],
+    key: &VerifyingKey,
+) -> Result<VerifiedReceipt, Vec<Finding>> {
+    verified(check_line(line, Some(key)), true)
+}
+
+/// The verified receipt of a checked line, or its findings (an unsigned line is one unless
+/// `covered`).
+fn verified(mut checked: LineCheck, covered: bool) -> Result<VerifiedReceipt, Vec<Finding>> {
+    if checked.unsigned && !covered {
         checked.problems.push(unsigned_problem());
     }
     if checked.problems.is_empty()
@@ -196,44 +215,6 @@ fn unsigned_problem() -> Problem {
         claimed: Some(String::new()),
         message: "the receipt has no signature (Checkpointed sealing) and no verified checkpoint covers it: verify it in an evidence bundle with its checkpoint, or with an inclusion proof (ai-audit prove / verify-proof)".into(),
     }
-}
-
-/// Verifies one line that a checkpoint verified under `key` covers (an inclusion proof's
-/// receipt, a partial export's anchor): as [`verify_line`], except that an unsigned
-/// ([`crate::SealingMode::Checkpointed`]) receipt passes on its strict parse, spelling and
-/// self-hash, because the checkpoint's signature authenticates it.
-///
-/// # Errors
-/// The findings of the line, if any check fails.
-pub fn verify_covered_line(
-    line: &[u8],
-    key: &VerifyingKey,
-) -> Result<VerifiedReceipt, Vec<Finding>> {
-    verify_line(line, key).or_else(|findings| {
-        if findings.iter().all(|f| f.kind == FindingKind::Unsigned) {
-            verify_line_unsigned(line)
-        } else {
-            Err(findings)
-        }
-    })
-}
-
-fn verify_line_unsigned(line: &[u8]) -> Result<VerifiedReceipt, Vec<Finding>> {
-    let checked = check_line(line, None);
-    if checked.problems.is_empty()
-        && let (Some(parsed), Some(hash)) = (checked.parsed, checked.computed_hash)
-    {
-        return Ok(VerifiedReceipt {
-            receipt: parsed.receipt,
-            receipt_hash: hash,
-        });
-    }
-    let id = checked.receipt_id.clone();
-    Err(checked
-        .problems
-        .into_iter()
-        .map(|p| p.into_finding(Some(0), id.clone()))
-        .collect())
 }
 
 /// A failed per-line check, before it gets its index.
