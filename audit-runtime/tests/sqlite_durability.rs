@@ -348,3 +348,89 @@ fn sigkill_at_random_moments_loses_no_acknowledged_receipt_and_forks_no_chain() 
         last_len.1
     );
 }
+
+/// The version 1 schema (hash-keyed id, trace and session indexes), as earlier releases wrote it.
+const V1_SCHEMA: &str = "
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO meta (key, value) VALUES ('schema_version', 1);
+    CREATE TABLE receipts (
+        tenant TEXT NOT NULL, seq INTEGER NOT NULL, receipt_id TEXT NOT NULL,
+        receipt_hash BLOB NOT NULL, ts_micros INTEGER NOT NULL, trace_id TEXT NOT NULL,
+        session_id TEXT NOT NULL, line BLOB NOT NULL, id_key BLOB NOT NULL,
+        trace_key INTEGER NOT NULL, session_key INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX receipts_by_chain ON receipts (tenant, seq);
+    CREATE UNIQUE INDEX receipts_by_id ON receipts (id_key);
+    CREATE INDEX receipts_by_trace ON receipts (trace_key) WHERE trace_key <> 0;
+    CREATE INDEX receipts_by_session ON receipts (session_key) WHERE session_key <> 0;
+    CREATE INDEX receipts_by_time ON receipts (tenant, ts_micros);
+    CREATE TABLE tips (tenant TEXT PRIMARY KEY, len INTEGER NOT NULL, hash BLOB NOT NULL);";
+
+fn schema_version(db: &Path) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[test]
+fn a_version_1_store_is_migrated_and_its_chains_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    // Receipts written by today's code, copied into a file with the version 1 schema.
+    let new = dir.path().join("new.db");
+    let (a, _) = open(&new);
+    let ids: Vec<ReceiptId> = (0..30)
+        .map(|i| a.emit(receipt("alpha", i)).unwrap().receipt_id)
+        .collect();
+    a.shutdown().unwrap();
+    let old = dir.path().join("old.db");
+    {
+        let c = rusqlite::Connection::open(&old).unwrap();
+        c.execute_batch(V1_SCHEMA).unwrap();
+        c.execute("ATTACH DATABASE ?1 AS src", [new.to_str().unwrap()])
+            .unwrap();
+        c.execute_batch(
+            "INSERT INTO receipts SELECT tenant, seq, receipt_id, receipt_hash, ts_micros,
+                 trace_id, session_id, line, CAST(receipt_id AS BLOB),
+                 length(trace_id), length(session_id) FROM src.receipts ORDER BY rowid;
+             INSERT INTO tips SELECT * FROM src.tips;",
+        )
+        .unwrap();
+    }
+    assert_eq!(schema_version(&old), 1);
+
+    let (a, store) = open(&old);
+    assert_eq!(schema_version(&old), 2);
+    // Everything is found through the new indexes; duplicates are still refused.
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(store.get(id).unwrap().unwrap().seq, i as u64);
+    }
+    let traced: Vec<_> = store::by_trace(store.as_ref(), &"trace-7".into())
+        .map(|e| e.unwrap().receipt_id)
+        .collect();
+    assert_eq!(traced, [ids[7].clone()]);
+    let mut again = receipt("alpha", 99);
+    again.receipt_id = ids[3].clone();
+    let dup = a.emit(again).unwrap();
+    assert!(dup.duplicate);
+    assert_eq!(dup.seq, 3);
+    for i in 30..40 {
+        a.emit(receipt("alpha", i)).unwrap();
+    }
+    a.shutdown().unwrap();
+    assert_chain(store.as_ref(), "alpha", 40);
+    drop(store);
+    // Opening again is a no-op; a file from a newer release is refused.
+    drop(open(&old));
+    assert_eq!(schema_version(&old), 2);
+    rusqlite::Connection::open(&old)
+        .unwrap()
+        .execute("UPDATE meta SET value = 3 WHERE key = 'schema_version'", [])
+        .unwrap();
+    let err = SqliteStore::open(&old).unwrap_err().to_string();
+    assert!(err.contains("schema version 3"), "{err}");
+}

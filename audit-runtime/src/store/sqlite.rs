@@ -18,7 +18,9 @@ use crate::receipt::{ReceiptId, SessionId, TenantId, TraceId};
 
 /// The environment variable that overrides the data directory.
 pub const ENV_DATA_DIR: &str = "AI_AUDIT_DATA_DIR";
-const SCHEMA_VERSION: i64 = 1;
+/// Version 2 indexes receipt, trace and session ids by their own text (version 1 indexed hashes
+/// of them); see [`migrate_v1`].
+const SCHEMA_VERSION: i64 = 2;
 
 /// `$AI_AUDIT_DATA_DIR`, or `./audit-data`.
 #[must_use]
@@ -103,51 +105,33 @@ impl SqliteStore {
                 source,
             })?;
         }
-        let writer = connect(&path)?;
-        writer
-            .execute_batch(
-                "BEGIN IMMEDIATE;
-                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-                 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 1);
-                 CREATE TABLE IF NOT EXISTS receipts (
-                     tenant       TEXT    NOT NULL,
-                     seq          INTEGER NOT NULL,
-                     receipt_id   TEXT    NOT NULL,
-                     receipt_hash BLOB    NOT NULL,
-                     ts_micros    INTEGER NOT NULL,
-                     trace_id     TEXT    NOT NULL,
-                     session_id   TEXT    NOT NULL,
-                     line         BLOB    NOT NULL,
-                     id_key       BLOB    NOT NULL,
-                     trace_key    INTEGER NOT NULL,
-                     session_key  INTEGER NOT NULL
-                 );
-                 CREATE UNIQUE INDEX IF NOT EXISTS receipts_by_chain ON receipts (tenant, seq);
-                 CREATE UNIQUE INDEX IF NOT EXISTS receipts_by_id ON receipts (id_key);
-                 CREATE INDEX IF NOT EXISTS receipts_by_trace ON receipts (trace_key) WHERE trace_key <> 0;
-                 CREATE INDEX IF NOT EXISTS receipts_by_session ON receipts (session_key) WHERE session_key <> 0;
-                 CREATE INDEX IF NOT EXISTS receipts_by_time ON receipts (tenant, ts_micros);
-                 CREATE TABLE IF NOT EXISTS tips (
-                     tenant  TEXT PRIMARY KEY,
-                     len     INTEGER NOT NULL,
-                     hash    BLOB NOT NULL
-                 );
-                 COMMIT;",
-            )
-            .map_err(backend("create schema"))?;
-        let version: i64 = writer
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(backend("read schema version"))?;
-        if version != SCHEMA_VERSION {
-            return Err(StoreError::Corrupt {
-                what: format!(
-                    "schema version {version} is not {SCHEMA_VERSION}; open it with the ai-audit version that wrote it"
-                ),
-            });
+        let mut writer = connect(&path)?;
+        {
+            // Creating, reading the version and migrating happen under the write lock, so two
+            // processes opening one new or old database do not race.
+            let tx = writer
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend("begin schema transaction"))?;
+            tx.execute_batch(SCHEMA).map_err(backend("create schema"))?;
+            let version: i64 = tx
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'schema_version'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(backend("read schema version"))?;
+            match version {
+                SCHEMA_VERSION => {}
+                1 => migrate_v1(&tx)?,
+                _ => {
+                    return Err(StoreError::Corrupt {
+                        what: format!(
+                            "schema version {version} is not {SCHEMA_VERSION}; open it with the ai-audit version that wrote it"
+                        ),
+                    });
+                }
+            }
+            tx.commit().map_err(backend("commit schema"))?;
         }
         tree::create_schema(&writer)?;
         let reader = connect(&path)?;
@@ -165,31 +149,48 @@ impl SqliteStore {
     }
 }
 
-/// The unique index key of a receipt id: the first 16 bytes of its SHA-256. Two different ids
-/// share a key with probability 2^-128 per pair, so the unique index on it is the uniqueness of
-/// ids; lookups still compare the full id.
-fn id_key(s: &str) -> [u8; 16] {
-    use sha2::{Digest, Sha256};
-    let d = Sha256::digest(s.as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(d.get(..16).unwrap_or(&[0; 16]));
-    b
-}
+/// The schema of a new database (version 2). Receipt, trace and session ids are indexed by their
+/// own text: ids this library generates are time-ordered (UUIDv7), so a group commit appends to
+/// the right edge of each index instead of writing one random index page per receipt, which
+/// would grow with the store.
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 2);
+    CREATE TABLE IF NOT EXISTS receipts (
+        tenant       TEXT    NOT NULL,
+        seq          INTEGER NOT NULL,
+        receipt_id   TEXT    NOT NULL,
+        receipt_hash BLOB    NOT NULL,
+        ts_micros    INTEGER NOT NULL,
+        trace_id     TEXT    NOT NULL,
+        session_id   TEXT    NOT NULL,
+        line         BLOB    NOT NULL
+    );
+    CREATE UNIQUE INDEX IF NOT EXISTS receipts_by_chain ON receipts (tenant, seq);
+    CREATE UNIQUE INDEX IF NOT EXISTS receipts_by_receipt_id ON receipts (receipt_id);
+    CREATE INDEX IF NOT EXISTS receipts_by_trace_id ON receipts (trace_id) WHERE trace_id <> '';
+    CREATE INDEX IF NOT EXISTS receipts_by_session_id ON receipts (session_id) WHERE session_id <> '';
+    CREATE INDEX IF NOT EXISTS receipts_by_time ON receipts (tenant, ts_micros);
+    CREATE TABLE IF NOT EXISTS tips (
+        tenant  TEXT PRIMARY KEY,
+        len     INTEGER NOT NULL,
+        hash    BLOB NOT NULL
+    );";
 
-/// The 64-bit index key of a trace or session id: the first 8 bytes of its SHA-256 (0 for the
-/// empty string, which is not indexed). Lookups compare the full id too.
-fn key64(s: &str) -> i64 {
-    use sha2::{Digest, Sha256};
-    if s.is_empty() {
-        return 0;
-    }
-    let d = Sha256::digest(s.as_bytes());
-    let mut b = [0u8; 8];
-    b.copy_from_slice(d.get(..8).unwrap_or(&[0; 8]));
-    match i64::from_le_bytes(b) {
-        0 => 1,
-        k => k,
-    }
+/// Version 1 → 2, in the caller's write transaction: the hash-keyed indexes and their key
+/// columns go, the text indexes of [`SCHEMA`] (already created) take their place. Receipts, tips
+/// and trees are untouched. An old binary refuses the migrated file (newer schema).
+fn migrate_v1(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "DROP INDEX IF EXISTS receipts_by_id;
+         DROP INDEX IF EXISTS receipts_by_trace;
+         DROP INDEX IF EXISTS receipts_by_session;
+         ALTER TABLE receipts DROP COLUMN id_key;
+         ALTER TABLE receipts DROP COLUMN trace_key;
+         ALTER TABLE receipts DROP COLUMN session_key;
+         UPDATE meta SET value = 2 WHERE key = 'schema_version';",
+    )
+    .map_err(backend("migrate the schema from version 1 to 2"))
 }
 
 fn hash32(v: &[u8]) -> Result<[u8; 32], StoreError> {
@@ -209,10 +210,9 @@ fn to_u64(v: i64) -> u64 {
 const COLUMNS: &str =
     "tenant, seq, receipt_id, receipt_hash, ts_micros, trace_id, session_id, line";
 const FIND_SQL: &str = "SELECT tenant, seq, receipt_id, receipt_hash, ts_micros, trace_id,
-     session_id, line FROM receipts WHERE id_key = ?1 AND receipt_id = ?2";
+     session_id, line FROM receipts WHERE receipt_id = ?1";
 const INSERT_SQL: &str = "INSERT INTO receipts (tenant, seq, receipt_id, receipt_hash, ts_micros,
-     trace_id, session_id, line, id_key, trace_key, session_key)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+     trace_id, session_id, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 type Row = (String, i64, String, Vec<u8>, i64, String, String, Vec<u8>);
 
@@ -251,10 +251,8 @@ fn find_in(c: &Connection, id: &ReceiptId) -> Result<Option<StoredEntry>, StoreE
     let row = c
         .prepare_cached(FIND_SQL)
         .and_then(|mut s| {
-            s.query_row(params![&id_key(id.as_str())[..], id.as_str()], |r| {
-                read_row_at(r, 0)
-            })
-            .optional()
+            s.query_row(params![id.as_str()], |r| read_row_at(r, 0))
+                .optional()
         })
         .map_err(backend("find receipt"))?;
     row.map(into_entry).transpose()
@@ -297,15 +295,13 @@ impl WriteTxn for SqlTxn<'_> {
                 e.trace_id.as_str(),
                 e.session_id.as_str(),
                 e.line,
-                &id_key(e.receipt_id.as_str())[..],
-                key64(e.trace_id.as_str()),
-                key64(e.session_id.as_str()),
             ])
         });
         match res {
             Ok(_) => {}
             Err(rusqlite::Error::SqliteFailure(f, Some(msg)))
-                if f.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains("id_key") =>
+                if f.code == rusqlite::ErrorCode::ConstraintViolation
+                    && msg.contains("receipts.receipt_id") =>
             {
                 return Err(StoreError::DuplicateId {
                     id: e.receipt_id.clone(),
@@ -435,22 +431,23 @@ impl Store for SqliteStore {
                     .map_err(backend("query receipts"))?
             }
             Selector::Trace(_) | Selector::Session(_) => {
-                let (key, column, value) = match selector {
-                    Selector::Trace(t) => ("trace_key", "trace_id", t.as_str()),
-                    Selector::Session(s) => ("session_key", "session_id", s.as_str()),
-                    Selector::Tenant { .. } => ("trace_key", "trace_id", ""),
+                let (column, value) = match selector {
+                    Selector::Trace(t) => ("trace_id", t.as_str()),
+                    Selector::Session(s) => ("session_id", s.as_str()),
+                    Selector::Tenant { .. } => ("trace_id", ""),
                 };
                 if value.is_empty() {
                     return Ok(Page::default());
                 }
+                // `<> ''` lets SQLite use the partial index.
                 let sql = format!(
-                    "SELECT rowid, {COLUMNS} FROM receipts WHERE {key} = ?1 AND {column} = ?2
-                     AND rowid >= ?3 ORDER BY rowid LIMIT ?4"
+                    "SELECT rowid, {COLUMNS} FROM receipts WHERE {column} = ?1 AND {column} <> ''
+                     AND rowid >= ?2 ORDER BY rowid LIMIT ?3"
                 );
                 let start = to_i64(cursor.unwrap_or(0));
                 let mut s = c.prepare_cached(&sql).map_err(backend("query receipts"))?;
                 let it = s
-                    .query_map(params![key64(value), value, start, limit_plus], |r| {
+                    .query_map(params![value, start, limit_plus], |r| {
                         Ok((r.get(0)?, read_row_at(r, 1)?))
                     })
                     .map_err(backend("query receipts"))?;
