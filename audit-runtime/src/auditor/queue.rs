@@ -20,40 +20,68 @@ pub(crate) type Reply = Result<Option<Emitted>, EmitError>;
 /// Where the writer puts an emit's outcome.
 #[derive(Debug, Default)]
 pub(crate) struct ReplySlot {
-    state: Mutex<(Option<Reply>, Option<Waker>)>,
+    state: Mutex<SlotState>,
     ready: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct SlotState {
+    reply: Option<Reply>,
+    waker: Option<Waker>,
+    /// A thread sleeps in [`ReplySlot::wait`]. The writer answers thousands of slots per second
+    /// and most have nobody waiting yet (an emitter keeps many in flight): notifying only then
+    /// saves a futex system call per receipt on the committer thread.
+    blocked: bool,
+    /// The answered receipt, handed back so that the emitter's thread frees it: memory freed by
+    /// the thread that allocated it skips the allocator's cross-thread locking, which otherwise
+    /// contends with the emitters on the committer thread.
+    spent: Option<Box<Receipt>>,
 }
 
 impl ReplySlot {
     pub(crate) fn send(&self, r: Reply) {
-        let mut s = guard(&self.state);
-        s.0 = Some(r);
-        if let Some(w) = s.1.take() {
-            w.wake();
-        }
-        drop(s);
-        self.ready.notify_all();
+        self.answer(r, true, None);
+    }
+
+    /// Answers, and hands the receipt back to be freed by whoever takes the answer.
+    pub(crate) fn send_returning(&self, r: Reply, spent: Option<Box<Receipt>>) {
+        self.answer(r, true, spent);
     }
 
     /// Answers only if nobody answered yet (used after a writer bug).
     pub(crate) fn send_if_empty(&self, r: Reply) {
+        self.answer(r, false, None);
+    }
+
+    fn answer(&self, r: Reply, overwrite: bool, spent: Option<Box<Receipt>>) {
         let mut s = guard(&self.state);
-        if s.0.is_none() {
-            s.0 = Some(r);
-            if let Some(w) = s.1.take() {
-                w.wake();
-            }
+        if overwrite || s.reply.is_none() {
+            s.reply = Some(r);
         }
+        if spent.is_some() {
+            s.spent = spent;
+        }
+        if let Some(w) = s.waker.take() {
+            w.wake();
+        }
+        let blocked = s.blocked;
         drop(s);
-        self.ready.notify_all();
+        if blocked {
+            self.ready.notify_all();
+        }
     }
 
     pub(crate) fn wait(&self) -> Reply {
         let mut s = guard(&self.state);
         loop {
-            if let Some(r) = s.0.take() {
+            if let Some(r) = s.reply.take() {
+                s.blocked = false;
+                let spent = s.spent.take();
+                drop(s);
+                drop(spent); // freed here, on the thread that made it
                 return r;
             }
+            s.blocked = true;
             s = self
                 .ready
                 .wait(s)
@@ -64,10 +92,13 @@ impl ReplySlot {
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn poll(&self, waker: &Waker) -> Option<Reply> {
         let mut s = guard(&self.state);
-        if let Some(r) = s.0.take() {
+        if let Some(r) = s.reply.take() {
+            let spent = s.spent.take();
+            drop(s);
+            drop(spent);
             return Some(r);
         }
-        s.1 = Some(waker.clone());
+        s.waker = Some(waker.clone());
         None
     }
 }

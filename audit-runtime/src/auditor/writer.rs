@@ -48,7 +48,9 @@ pub(crate) struct Writer {
 
 /// A unique receipt of a batch and everyone waiting for it.
 struct Pending {
-    receipt: Receipt,
+    /// Kept in the emitter's box, which goes back to the emitter with the answer (see
+    /// [`ReplySlot::send_returning`]).
+    receipt: Box<Receipt>,
     replies: Vec<Arc<ReplySlot>>,
 }
 
@@ -180,7 +182,7 @@ impl Writer {
                         Entry::Vacant(v) => {
                             v.insert(pending.len());
                             pending.push(Pending {
-                                receipt: *receipt,
+                                receipt,
                                 replies: vec![slot],
                             });
                         }
@@ -256,7 +258,7 @@ impl Writer {
                 // Render the lines here, across the cores, so that the committer only writes.
                 let work: Vec<(&Receipt, &SealedItem)> = pending
                     .iter()
-                    .map(|p| &p.receipt)
+                    .map(|p| &*p.receipt)
                     .zip(items.iter())
                     .collect();
                 let lines = par_map(&work, self.sign_threads, |(r, it)| {
@@ -380,7 +382,7 @@ impl Committer {
             };
             self.counters.batches.fetch_add(1, Ordering::Relaxed);
             let committed = super::checkpointer::appended(&result);
-            self.answer(&pending, result);
+            self.answer(pending, result);
             for (tenant, n) in committed {
                 self.checkpoints(|c| c.committed(&tenant, n));
             }
@@ -390,31 +392,35 @@ impl Committer {
         }
     }
 
-    fn answer(&self, pending: &[Pending], result: Result<Vec<Emitted>, EmitError>) {
+    fn answer(&self, pending: Vec<Pending>, result: Result<Vec<Emitted>, EmitError>) {
         match result {
             Ok(outcomes) => {
-                for (p, o) in pending.iter().zip(outcomes) {
+                for (p, o) in pending.into_iter().zip(outcomes) {
                     let counter = if o.duplicate {
                         &self.counters.duplicates
                     } else {
                         &self.counters.emitted
                     };
                     counter.fetch_add(1, Ordering::Relaxed);
+                    let mut spent = Some(p.receipt);
                     for (i, r) in p.replies.iter().enumerate() {
                         let mut o = o.clone();
                         o.duplicate |= i > 0;
                         if i > 0 {
                             self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
                         }
-                        r.send(Ok(Some(o)));
+                        r.send_returning(Ok(Some(o)), spent.take());
                     }
                 }
             }
             Err(e) => {
                 let n: u64 = pending.iter().map(|p| p.replies.len() as u64).sum();
                 self.counters.failed.fetch_add(n, Ordering::Relaxed);
-                for r in pending.iter().flat_map(|p| &p.replies) {
-                    r.send(Err(e.clone()));
+                for p in pending {
+                    let mut spent = Some(p.receipt);
+                    for r in &p.replies {
+                        r.send_returning(Err(e.clone()), spent.take());
+                    }
                 }
             }
         }
