@@ -60,6 +60,8 @@ impl Sealing {
 
 struct Figures {
     per_sec: f64,
+    /// Receipts per group commit (one transaction and fsync).
+    per_commit: f64,
     p50: Duration,
     p99: Duration,
 }
@@ -80,6 +82,7 @@ fn auditor(dir: &std::path::Path, name: &str, sealing: Sealing) -> Result<Audito
 /// `threads` threads emit `n` receipts over `tenants` tenants. With `window > 1` each thread keeps
 /// that many in flight; latency is measured from submit to durable acknowledgement.
 fn run(a: &Auditor, n: u64, threads: u64, tenants: u64, window: usize) -> Result<Figures, String> {
+    let before = a.stats();
     let (input, output) = workload::texts();
     let (input, output) = (Arc::new(input), Arc::new(output));
     let per_thread = n.div_ceil(threads);
@@ -125,6 +128,10 @@ fn run(a: &Auditor, n: u64, threads: u64, tenants: u64, window: usize) -> Result
     };
     Ok(Figures {
         per_sec: (per_thread * threads) as f64 / elapsed,
+        per_commit: {
+            let after = a.stats();
+            (after.emitted - before.emitted) as f64 / (after.batches - before.batches).max(1) as f64
+        },
         p50: pct(0.5),
         p99: pct(0.99),
     })
@@ -207,12 +214,13 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
         args.receipts
     );
     out!(
-        "{:>8} {:>8} {:>14} {:>10} {:>10}",
+        "{:>8} {:>8} {:>14} {:>10} {:>10} {:>12}",
         "threads",
         "tenants",
         "receipts/s",
         "p50",
-        "p99"
+        "p99",
+        "per commit"
     );
     let mut rows = Vec::new();
     for threads in [1u64, 2, 8] {
@@ -221,10 +229,11 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
             let f = run(&a, args.receipts, threads, tenants, args.window)?;
             a.shutdown().map_err(|e| e.to_string())?;
             out!(
-                "{threads:>8} {tenants:>8} {:>14.0} {:>8.2}ms {:>8.2}ms",
+                "{threads:>8} {tenants:>8} {:>14.0} {:>8.2}ms {:>8.2}ms {:>12.0}",
                 f.per_sec,
                 f.p50.as_secs_f64() * 1e3,
-                f.p99.as_secs_f64() * 1e3
+                f.p99.as_secs_f64() * 1e3,
+                f.per_commit
             );
             rows.push((threads, tenants, f));
         }
