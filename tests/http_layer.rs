@@ -279,3 +279,44 @@ async fn admin_exports_need_the_token_and_ranges_verify() {
     assert_eq!(admin.len(), 4 + 3 + 2 + 1 + 1);
     assert!(admin.iter().all(|r| !r.to_string().contains(TOKEN)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_future_is_dropped_still_leaves_one_receipt() {
+    use tower_service::Service as _;
+    let key = SigningKey::generate().unwrap();
+    let auditor = auditor(&key);
+    let mut app: Router = Router::new()
+        .route(
+            "/api/slow",
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                "late"
+            }),
+        )
+        .layer(AuditLayer::new(AuditSink::new(auditor.clone())).tenant_header("x-tenant-id"));
+    let req = axum::http::Request::get("/api/slow")
+        .header("x-tenant-id", "acme")
+        .header("x-trace-id", "tr-cancelled")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    // An outer timeout (or a server dropping a reset stream) drops the request's future.
+    let call = app.call(req);
+    let timed_out = tokio::time::timeout(std::time::Duration::from_millis(200), call).await;
+    assert!(timed_out.is_err());
+    auditor.flush().unwrap();
+    // The receipt is stored from a background thread; give it a moment.
+    let mut acme = Vec::new();
+    for _ in 0..100 {
+        acme = receipts(&auditor, "acme");
+        if !acme.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(acme.len(), 1, "{acme:?}");
+    assert_eq!(acme[0]["action"], "fail_retry");
+    assert_eq!(acme[0]["trace_id"], "tr-cancelled");
+    let reasons = acme[0]["reason_codes"].to_string();
+    assert!(reasons.contains("request_cancelled"), "{reasons}");
+    assert_eq!(acme[0]["output_hash"], "");
+}

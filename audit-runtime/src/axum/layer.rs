@@ -252,6 +252,58 @@ async fn capture(body: Body, max: usize) -> (Vec<u8>, Body) {
     (captured, body)
 }
 
+/// The receipt a request owes, stored exactly once: by [`Owed::emit`] when the request ends, or
+/// from `Drop` when the request's future is dropped first (reason `request_cancelled`; while an
+/// emit is in flight, the same receipt is queued again and the store keeps one, by its id).
+struct Owed {
+    sink: AuditSink,
+    receipt: Receipt,
+    state: OwedState,
+}
+
+enum OwedState {
+    Open,
+    Emitting,
+    Done,
+}
+
+impl Owed {
+    fn new(sink: AuditSink, receipt: Receipt) -> Self {
+        Self {
+            sink,
+            receipt,
+            state: OwedState::Open,
+        }
+    }
+
+    fn receipt_mut(&mut self) -> &mut Receipt {
+        &mut self.receipt
+    }
+
+    async fn emit(&mut self) -> Result<Option<crate::Emitted>, crate::EmitError> {
+        self.state = OwedState::Emitting;
+        let result = self.sink.emit(self.receipt.clone()).await;
+        self.state = OwedState::Done;
+        result
+    }
+}
+
+impl Drop for Owed {
+    fn drop(&mut self) {
+        match std::mem::replace(&mut self.state, OwedState::Done) {
+            OwedState::Open => {
+                let mut r = self.receipt.clone();
+                r.action = Action::FailRetry;
+                r.reason_codes.push("request_cancelled".into());
+                r.output_hash = String::new();
+                self.sink.emit_detached(r);
+            }
+            OwedState::Emitting => self.sink.emit_detached(self.receipt.clone()),
+            OwedState::Done => {}
+        }
+    }
+}
+
 fn unavailable() -> Response {
     let mut r = Response::new(Body::from(
         "the audit receipt of this request could not be stored",
@@ -284,12 +336,15 @@ where
         let config = Arc::clone(&self.config);
         Box::pin(async move {
             let (parts, body) = req.into_parts();
-            let mut receipt = config.receipt_for(&parts);
+            // Owed from here on: if this future is dropped before the request ends (the client
+            // disconnected, an outer timeout fired), the guard still stores the receipt.
+            let mut owed = Owed::new(config.sink.clone(), config.receipt_for(&parts));
             let (captured, body) = capture(body, config.max_body).await;
-            receipt.input_c14n = canonicalize_input(&String::from_utf8_lossy(&captured));
+            owed.receipt_mut().input_c14n = canonicalize_input(&String::from_utf8_lossy(&captured));
             let outcome = AssertUnwindSafe(inner.call(Request::from_parts(parts, body)))
                 .catch_unwind()
                 .await;
+            let receipt = owed.receipt_mut();
             match outcome {
                 Ok(Ok(resp)) => {
                     let status = resp.status().as_u16();
@@ -300,7 +355,7 @@ where
                     };
                     receipt.reason_codes.push(format!("http.status={status}"));
                     receipt.output_hash = hash_output(&format!("status={status}"));
-                    match config.sink.emit(receipt).await {
+                    match owed.emit().await {
                         Ok(_) => Ok(resp),
                         Err(_) => Ok(unavailable()),
                     }
@@ -311,14 +366,14 @@ where
                     receipt.output_hash = hash_output("error");
                     // The handler's error is what the caller sees; an emit failure is counted
                     // and observed by the sink.
-                    let _emitted = config.sink.emit(receipt).await;
+                    let _emitted = owed.emit().await;
                     Err(e)
                 }
                 Err(panic) => {
                     receipt.action = Action::FailRetry;
                     receipt.reason_codes.push("panicked".into());
                     receipt.output_hash = hash_output("panicked");
-                    let _emitted = config.sink.emit(receipt).await;
+                    let _emitted = owed.emit().await;
                     std::panic::resume_unwind(panic)
                 }
             }
