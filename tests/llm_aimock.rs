@@ -625,6 +625,28 @@ async fn the_middleware_audits_clients_built_on_reqwest_middleware() {
     let resp = client.get(format!("{base}/health")).send().await.unwrap();
     assert!(resp.status().is_success());
     assert_eq!(h.auditor.store().tenants().unwrap().len(), 3);
+
+    // A whole answer over the limit fails the call (never a cut body), with its receipt.
+    let small = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(
+            AuditMiddleware::new(AuditSink::new(h.auditor.clone()))
+                .tenant("mw-large")
+                .max_response_bytes(64),
+        )
+        .build();
+    let err = small
+        .post(format!("{base}/v1/chat/completions"))
+        .json(&body("openai", "weather"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("limit of 64 bytes"), "{err}");
+    check(
+        &h.only_receipt("mw-large"),
+        "fail_retry",
+        &["response_too_large"],
+        None,
+    );
 }
 
 /// A reqwest client whose every request asks aimock to hold its answer back for 5 s

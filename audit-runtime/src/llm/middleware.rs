@@ -46,14 +46,26 @@ use super::{Api, CallContext, LlmError, wire};
 use crate::receipt::TenantId;
 use crate::sink::AuditSink;
 
-/// At most this much of a whole (non-streaming) answer is read.
-const MAX_RESPONSE: usize = 64 << 20;
+/// Default limit of a whole (non-streaming) answer the middleware reads (64 MiB).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 << 20;
+
+/// A whole (non-streaming) answer over the middleware's limit: the call fails (with its receipt,
+/// reason `response_too_large`) rather than hand the caller a cut body.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the LLM answer is larger than the audit middleware's limit of {limit} bytes; raise it with AuditMiddleware::max_response_bytes or stream the response"
+)]
+pub struct ResponseTooLarge {
+    /// The limit in bytes.
+    pub limit: usize,
+}
 
 /// The middleware. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AuditMiddleware {
     sink: AuditSink,
     ctx: CallContext,
+    max_response: usize,
 }
 
 impl AuditMiddleware {
@@ -64,7 +76,16 @@ impl AuditMiddleware {
         Self {
             sink,
             ctx: CallContext::new("default"),
+            max_response: DEFAULT_MAX_RESPONSE_BYTES,
         }
+    }
+
+    /// The largest whole (non-streaming) answer read (default 64 MiB). A larger one fails the
+    /// call with [`ResponseTooLarge`]; streamed answers are passed on as they come.
+    #[must_use]
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response = limit;
+        self
     }
 
     /// The tenant of requests without a [`CallContext`] extension.
@@ -149,8 +170,15 @@ impl Middleware for AuditMiddleware {
             let body = reqwest::Body::wrap_stream(tap(resp, audit));
             return Ok(rebuild(status, version, headers, body));
         }
-        let bytes = match read_all(resp).await {
-            Ok(b) => b,
+        let bytes = match read_all(resp, self.max_response).await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                call.record_mut().fail(Failure::TooLarge);
+                finish(&mut call).await?;
+                return Err(reqwest_middleware::Error::middleware(ResponseTooLarge {
+                    limit: self.max_response,
+                }));
+            }
             Err(e) => {
                 call.record_mut().fail(Failure::Transport);
                 finish(&mut call).await?;
@@ -174,15 +202,19 @@ impl Middleware for AuditMiddleware {
     }
 }
 
-async fn read_all(mut resp: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+/// The whole body, or `None` once it exceeds `limit` bytes.
+async fn read_all(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
     let mut out = Vec::new();
     while let Some(chunk) = resp.chunk().await? {
-        out.extend_from_slice(&chunk);
-        if out.len() > MAX_RESPONSE {
-            break;
+        if out.len() + chunk.len() > limit {
+            return Ok(None);
         }
+        out.extend_from_slice(&chunk);
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// The body passed on chunk by chunk while `audit` watches it.

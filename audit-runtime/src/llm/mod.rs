@@ -22,7 +22,8 @@
 //! 1. `decision:openai.chat_completions` or `decision:anthropic.messages`;
 //! 2. for a failure, one of `http.status={status}` (then `{api}.error_type={error.type}` when the
 //!    error body names one), `transport_error`, `stream_incomplete`, `call_cancelled`,
-//!    `stream_error` (then `{api}.error_type=…`), `invalid_response`;
+//!    `stream_error` (then `{api}.error_type=…`), `invalid_response`, `response_too_large`
+//!    (the middleware's limit on a whole answer; the call fails instead of passing a cut body);
 //! 3. `openai.finish_reason={value}` / `anthropic.stop_reason={value}` — any value, unknown ones
 //!    kept — then `truncated_by_length` for `length` / `max_tokens`;
 //! 4. `refusal` when OpenAI's `message.refusal` (or a `refusal` delta) was set;

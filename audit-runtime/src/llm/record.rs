@@ -26,6 +26,8 @@ pub(crate) enum Failure {
     StreamError { error_type: Option<String> },
     /// A 2xx answer that is not what the API documents.
     InvalidResponse,
+    /// A whole answer larger than the middleware reads; refused rather than passed on cut.
+    TooLarge,
 }
 
 /// A tool call being assembled (streams send the arguments in fragments).
@@ -181,6 +183,10 @@ impl CallRecord {
                 r.reason_codes.push("invalid_response".into());
                 Action::FailRetry
             }
+            Some(Failure::TooLarge) => {
+                r.reason_codes.push("response_too_large".into());
+                Action::FailRetry
+            }
             None if self.refused || matches!(finish, Some("content_filter" | "refusal")) => {
                 Action::Reject
             }
@@ -217,7 +223,12 @@ impl CallRecord {
         // An answer that never came has no output; anything received, even nothing, is hashed.
         if !matches!(
             self.failure,
-            Some(Failure::Status { .. } | Failure::Transport | Failure::Cancelled)
+            Some(
+                Failure::Status { .. }
+                    | Failure::Transport
+                    | Failure::Cancelled
+                    | Failure::TooLarge
+            )
         ) {
             r.output_hash = hex::encode(self.output.clone().finalize());
         }
