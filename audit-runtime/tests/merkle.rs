@@ -135,17 +135,10 @@ fn roots_and_inclusion_proofs_hold_for_every_size_up_to_2048() {
             assert_eq!(root, mth(&all[..n as usize]), "size {n}");
             naive_checked += 1;
         }
-        // Every leaf for the smaller trees; a spread of leaves (both ends included) above that.
-        let step = if n <= 512 { 1 } else { n / 61 + 1 };
-        let mut i = 0;
-        while i < n {
+        // Every leaf of every size (2,098,176 proofs).
+        for i in 0..n {
             let proof = tree.inclusion_proof(i, n).unwrap();
             verify_inclusion(&all[i as usize], i, n, &proof, &root).unwrap();
-            i = if i + step >= n && i != n - 1 {
-                n - 1
-            } else {
-                i + step
-            };
         }
     }
     assert!(naive_checked > 140);
@@ -182,7 +175,7 @@ fn any_single_bit_change_to_a_proof_root_or_leaf_fails() {
     let tree = MerkleTree::new(all.clone());
     let root = tree.root(37).unwrap();
     let proof = tree.inclusion_proof(21, 37).unwrap();
-    for bit in (0..256).step_by(7) {
+    for bit in 0..256 {
         assert!(verify_inclusion(&flip(&all[21], bit), 21, 37, &proof, &root).is_err());
         assert!(verify_inclusion(&all[21], 21, 37, &proof, &flip(&root, bit)).is_err());
         for j in 0..proof.len() {
@@ -215,7 +208,7 @@ fn any_single_bit_change_to_a_proof_root_or_leaf_fails() {
     let old = tree.root(20).unwrap();
     let cproof = tree.consistency_proof(20, 37).unwrap();
     verify_consistency(20, 37, &old, &root, &cproof).unwrap();
-    for bit in (0..256).step_by(11) {
+    for bit in 0..256 {
         assert!(verify_consistency(20, 37, &flip(&old, bit), &root, &cproof).is_err());
         assert!(verify_consistency(20, 37, &old, &flip(&root, bit), &cproof).is_err());
         for j in 0..cproof.len() {
