@@ -267,9 +267,28 @@ fn our_verify_py_accepts_unsigned_checkpointed_receipts_only_under_their_checkpo
             "cp.zip",
             &checkpointed_bundle(start, end, cp, mode),
         );
+        // Without the opt-in, unsigned receipts (or an unsigned anchor) never pass.
+        let (rc, out) = run(&python, &[script, "--key", VECTOR_PK, p.to_str().unwrap()]);
+        let anchor_unsigned = (11..=30).contains(&start);
+        assert_eq!(
+            rc,
+            if unsigned > 0 || anchor_unsigned {
+                1
+            } else {
+                want
+            },
+            "[{start}, {end}) without --accept-checkpointed: {out}"
+        );
         let (rc, out) = run(
             &python,
-            &[script, "--key", VECTOR_PK, "-v", p.to_str().unwrap()],
+            &[
+                script,
+                "--key",
+                VECTOR_PK,
+                "-v",
+                "--accept-checkpointed",
+                p.to_str().unwrap(),
+            ],
         );
         assert_eq!(
             rc, want,

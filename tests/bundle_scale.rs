@@ -117,6 +117,7 @@ fn scale_run(checkpointed: bool) {
         .arg("verify")
         .arg(&path)
         .args(["--key", VECTOR_PK])
+        .args(checkpointed.then_some("--accept-checkpointed"))
         .output()
         .unwrap();
     let wall = started.elapsed();

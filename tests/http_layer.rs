@@ -320,3 +320,18 @@ async fn a_request_whose_future_is_dropped_still_leaves_one_receipt() {
     assert!(reasons.contains("request_cancelled"), "{reasons}");
     assert_eq!(acme[0]["output_hash"], "");
 }
+
+#[test]
+fn the_admin_signer_must_be_the_auditors_key() {
+    let key = SigningKey::generate().unwrap();
+    let other = SigningKey::generate().unwrap();
+    let sink = AuditSink::new(auditor(&key));
+    let err = AdminConfig::new(sink.clone(), Arc::new(other), TOKEN)
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("not the auditor's signing key"),
+        "{err}"
+    );
+    assert!(AdminConfig::new(sink, Arc::new(key), TOKEN).is_ok());
+}

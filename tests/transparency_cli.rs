@@ -179,7 +179,18 @@ fn checkpointed_receipts_export_verify_and_prove_through_the_cli() {
         &p("all.zip"),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Unsigned receipts are accepted only on request.
     let o = ai_audit(&["verify", &p("all.zip"), "--key", &public]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("unsigned=30"), "{}", text(&o));
+    assert!(text(&o).contains("--accept-checkpointed"), "{}", text(&o));
+    let o = ai_audit(&[
+        "verify",
+        &p("all.zip"),
+        "--key",
+        &public,
+        "--accept-checkpointed",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
         text(&o).contains(
@@ -188,7 +199,14 @@ fn checkpointed_receipts_export_verify_and_prove_through_the_cli() {
         "{}",
         text(&o)
     );
-    let o = ai_audit(&["verify", &p("all.zip"), "--key", &public, "--json"]);
+    let o = ai_audit(&[
+        "verify",
+        &p("all.zip"),
+        "--key",
+        &public,
+        "--json",
+        "--accept-checkpointed",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["checkpoint_covered"], 30, "{v}");
     // Exporting under another key is refused: it signed neither the receipts nor a checkpoint.
@@ -233,5 +251,13 @@ fn checkpointed_receipts_export_verify_and_prove_through_the_cli() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let o = ai_audit(&["verify-proof", &p("r.tlog-proof"), "--key", &public]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let o = ai_audit(&[
+        "verify-proof",
+        &p("r.tlog-proof"),
+        "--key",
+        &public,
+        "--accept-checkpointed",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }

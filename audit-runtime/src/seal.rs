@@ -70,8 +70,10 @@ impl Signer for SigningKey {
 /// A tenant may switch modes between runs: its chain and tree continue unchanged, every line
 /// shows how it was sealed, and an auditor signs a checkpoint for every tenant whose newest
 /// receipts no checkpoint covers yet when it opens its store, so the boundary between the modes
-/// is always under a signature. Verifiers check signed receipts by their signature and require
-/// unsigned ones to be covered by a verified checkpoint (`docs/transparency.md`).
+/// is always under a signature. Verifiers check signed receipts by their signature; unsigned
+/// ones pass only when the verifier opts in
+/// ([`crate::verify::VerifyOptions::accept_checkpointed`]) and a verified checkpoint covers
+/// them, because a checkpoint signs whatever the store holds (`docs/transparency.md` §6).
 ///
 /// ```
 /// use audit_runtime::store::MemoryStore;

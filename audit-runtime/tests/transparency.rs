@@ -189,9 +189,19 @@ fn bundle_with(s: &dyn Store, tenant: &str, start: u64, end: u64, cp_size: u64) 
 }
 
 fn verify_zip(zip: &[u8], since: Option<&str>) -> audit_runtime::verify::BundleReport {
+    verify_zip_with(zip, since, false)
+}
+
+/// As `verify_zip`, accepting unsigned (Checkpointed) receipts under a covering checkpoint when
+/// `accept` is set.
+fn verify_zip_with(
+    zip: &[u8],
+    since: Option<&str>,
+    accept: bool,
+) -> audit_runtime::verify::BundleReport {
     use audit_runtime::verify::{VerifyOptions, verify_bundle};
     let vk = key().verifying_key();
-    let mut opts = VerifyOptions::pinned(vk);
+    let mut opts = VerifyOptions::pinned(vk).with_accept_checkpointed(accept);
     if let Some(note) = since {
         opts = opts.with_since(transparency::verify_note(note, &vk).unwrap());
     }
@@ -415,10 +425,25 @@ fn checkpointed_receipts_are_unsigned_and_verify_by_inclusion_under_the_checkpoi
         (70, 90, 20, 0),
         (69, 71, 1, 1),
     ] {
-        let r = verify_zip(&bundle(s.as_ref(), "acme", start, end), None);
+        let zip = bundle(s.as_ref(), "acme", start, end);
+        let r = verify_zip_with(&zip, None, true);
         assert!(r.is_pass(), "[{start}, {end}): {:?}", r.chain.findings);
         assert_eq!(r.chain.signatures_verified, signed, "[{start}, {end})");
         assert_eq!(r.chain.checkpoint_covered, covered, "[{start}, {end})");
+        // Without the opt-in, a checkpoint alone vouches for nothing: each unsigned receipt, the
+        // anchor of a partial export included, is a finding.
+        let r = verify_zip(&zip, None);
+        assert_eq!(r.is_pass(), covered == 0 && start != 70, "[{start}, {end})");
+        assert_eq!(
+            r.chain
+                .counts
+                .get(&FindingKind::Unsigned)
+                .copied()
+                .unwrap_or(0),
+            covered,
+            "[{start}, {end})"
+        );
+        assert_eq!(r.chain.checkpoint_covered, 0);
     }
     // The lines alone: the signed ones pass, every unsigned one is a finding.
     let vk = key().verifying_key();
@@ -443,7 +468,7 @@ fn checkpointed_receipts_are_unsigned_and_verify_by_inclusion_under_the_checkpoi
     assert!(verify::verify_line(&lines[40], &vk).is_err());
     assert!(verify::verify_covered_line(&lines[40], &vk).is_ok());
     // A checkpoint that does not cover exactly the receipts leaves the unsigned ones unvouched.
-    let r = verify_zip(&bundle_with(s.as_ref(), "acme", 0, 60, 61), None);
+    let r = verify_zip_with(&bundle_with(s.as_ref(), "acme", 0, 60, 61), None, true);
     assert_eq!(r.chain.counts.get(&FindingKind::Unsigned), Some(&30));
     assert_eq!(r.chain.counts.get(&FindingKind::Checkpoint), Some(&1));
     assert_eq!(r.chain.checkpoint_covered, 0);
@@ -491,7 +516,8 @@ fn an_edited_unsigned_receipt_fails_even_with_its_hashes_and_links_recomputed() 
         prev = hash;
         w.push_line(&out).unwrap();
     }
-    let r = verify_zip(&w.finish().unwrap().output, None);
+    // Even accepting Checkpointed receipts, the edit is caught.
+    let r = verify_zip_with(&w.finish().unwrap().output, None, true);
     assert!(!r.is_pass());
     let k = kinds(&r);
     assert!(k.contains(&"checkpoint"), "{k:?}");
@@ -511,8 +537,11 @@ fn a_tlog_proof_of_an_unsigned_receipt_verifies_and_an_edited_one_fails() {
         .collect();
     for i in [0usize, 30, 52, 69, 70, 89] {
         let p = transparency::prove(s.as_ref(), &entries[i].receipt_id, None).unwrap();
-        let checked = TlogProof::parse(&p.to_text()).unwrap().verify(&vk).unwrap();
+        let parsed = TlogProof::parse(&p.to_text()).unwrap();
+        let checked = parsed.verify_accepting_checkpointed(&vk).unwrap();
         assert_eq!(checked.index, i as u64);
+        // Without the opt-in only the signed receipts prove.
+        assert_eq!(parsed.verify(&vk).is_ok(), !(30..70).contains(&i), "{i}");
         // The same proof with the receipt's action changed (hash recomputed) fails.
         let text = p.to_text();
         let line = String::from_utf8(entries[i].line.clone()).unwrap();
@@ -528,7 +557,7 @@ fn a_tlog_proof_of_an_unsigned_receipt_verifies_and_an_edited_one_fails() {
         assert_ne!(edited, text);
         assert!(
             TlogProof::parse(&edited)
-                .and_then(|p| p.verify(&vk))
+                .and_then(|p| p.verify_accepting_checkpointed(&vk))
                 .is_err(),
             "receipt {i}"
         );
@@ -562,4 +591,45 @@ fn opening_a_store_signs_a_checkpoint_over_receipts_left_uncovered() {
         .unwrap();
     assert_eq!(read.latest_checkpoint(&t).unwrap().unwrap().size, 25);
     b.shutdown().unwrap();
+}
+
+#[test]
+fn an_unsigned_receipt_written_into_the_store_without_the_key_fails_by_default() {
+    use audit_runtime::store::{NewEntry, WriteTxn};
+    use audit_runtime::verify::FindingKind;
+    // A PerReceipt log; then someone with write access to the store, but not the key, appends
+    // an unsigned receipt chained to the tip.
+    let s = filled(3, "a");
+    let t = TenantId::new("acme");
+    let tip = s.tip(&t).unwrap().unwrap();
+    let mut forged = Receipt::new("acme").with_input_text("forged");
+    forged.prev_receipt_hash = hex::encode(tip.hash);
+    let payload = audit_runtime::canonical::seal_payload(&forged).unwrap();
+    let hash: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&payload).into();
+    let mut line = Vec::new();
+    audit_runtime::canonical::write_jsonl_line(&forged, &hex::encode(hash), "", &mut line);
+    s.write(&mut |txn: &mut dyn WriteTxn| {
+        txn.append(&NewEntry {
+            tenant: &t,
+            seq: tip.len,
+            receipt_id: &forged.receipt_id,
+            receipt_hash: hash,
+            timestamp_micros: forged.timestamp.to_unix_micros(),
+            trace_id: &forged.trace_id,
+            session_id: &forged.session_id,
+            line: &line,
+        })
+    })
+    .unwrap();
+    // The operator's next restart and export sign checkpoints over what the store holds.
+    let a = auditor_on(&s, 1_000_000);
+    a.shutdown().unwrap();
+    let zip = bundle(s.as_ref(), "acme", 0, 4);
+    // By default the checkpoint alone vouches for nothing: the forged receipt fails.
+    let r = verify_zip(&zip, None);
+    assert!(!r.is_pass());
+    assert_eq!(r.chain.counts.get(&FindingKind::Unsigned), Some(&1));
+    assert_eq!(r.chain.findings[0].index, Some(3));
+    // Accepting Checkpointed receipts trusts the store up to each checkpoint (documented).
+    assert!(verify_zip_with(&zip, None, true).is_pass());
 }

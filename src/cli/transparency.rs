@@ -68,6 +68,10 @@ pub(crate) struct VerifyProofArgs {
     /// A file holding the public key to pin, as hex.
     #[arg(long, value_name = "PATH")]
     key_file: Option<PathBuf>,
+    /// Accept an unsigned receipt (Checkpointed sealing) on its proven inclusion under the
+    /// checkpoint (see `ai-audit verify --accept-checkpointed`).
+    #[arg(long)]
+    accept_checkpointed: bool,
 }
 
 fn fail(code: u8, msg: impl std::fmt::Display) -> u8 {
@@ -242,7 +246,12 @@ pub(crate) fn run_verify_proof(args: &VerifyProofArgs) -> u8 {
         );
         return EXIT_UNPINNED;
     };
-    match proof.verify(&key) {
+    let checked = if args.accept_checkpointed {
+        proof.verify_accepting_checkpointed(&key)
+    } else {
+        proof.verify(&key)
+    };
+    match checked {
         Ok(ok) => {
             out!(
                 "PASS: receipt {} is leaf {} of {} ({} leaves, root {}), signed by key {}",

@@ -36,6 +36,11 @@ pub(crate) struct VerifyArgs {
     /// Rebuild chain order from the prev_receipt_hash links instead of file order; reports forks and orphans.
     #[arg(long)]
     rebuild_order: bool,
+    /// Accept unsigned receipts (Checkpointed sealing) that the bundle's checkpoint, signed by the
+    /// pinned key, covers. Off by default: a checkpoint signs whatever the store held, so use it
+    /// only for logs whose store you trust between checkpoints (docs/transparency.md §6).
+    #[arg(long)]
+    accept_checkpointed: bool,
     /// The prev_receipt_hash the first receipt must have (for a file that starts mid-chain).
     #[arg(long, value_name = "HEX", default_value = "")]
     anchor: String,
@@ -108,6 +113,7 @@ pub(crate) fn run(args: &VerifyArgs) -> u8 {
     }
     let mut opts = VerifyOptions::default()
         .with_rebuild_order(args.rebuild_order)
+        .with_accept_checkpointed(args.accept_checkpointed)
         .with_anchor(args.anchor.trim())
         .with_max_line_bytes(args.max_line_bytes);
     opts.key = key;

@@ -135,9 +135,6 @@ pub enum AuditorError {
         "Checkpointed sealing needs a store that keeps a Merkle tree (the SQLite and memory stores do); use SealingMode::PerReceipt with this store"
     )]
     CheckpointedWithoutTree,
-    /// The receipts a previous run left without a checkpoint could not be covered by one.
-    #[error("cannot sign a checkpoint over the receipts already in the store")]
-    Checkpoint(#[source] TransparencyError),
     /// The writer thread could not be started.
     #[error("cannot start the audit writer thread")]
     Thread(#[source] std::io::Error),
@@ -264,7 +261,8 @@ impl AuditorBuilder {
     /// Opening a store signs a checkpoint for every tenant whose newest receipts no checkpoint
     /// covers yet (left by a crash, or by an auditor in [`SealingMode::Checkpointed`] mode), so
     /// every receipt written before this auditor is under a signed tree head, whichever mode
-    /// wrote it.
+    /// wrote it. If that signing fails it is counted in
+    /// [`AuditorStats::checkpoint_failures`], not fatal.
     ///
     /// # Errors
     /// [`AuditorError`] when the signer or store is missing or the store cannot be set up.
@@ -285,11 +283,15 @@ impl AuditorBuilder {
             }
         }
         let log_name = self.log_name.unwrap_or_else(|| DEFAULT_LOG_NAME.to_owned());
-        cover_open_tails(store.as_ref(), &log_name, signer.as_ref())?;
+        let checkpoint_failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        // A signer that is down at startup must not stop the auditor: the failure is counted
+        // (`AuditorStats::checkpoint_failures`) and the next checkpoint covers the tail.
+        if cover_open_tails(store.as_ref(), &log_name, signer.as_ref()).is_err() {
+            checkpoint_failures.fetch_add(1, Ordering::Relaxed);
+        }
         let (every_receipts, every) = self
             .checkpoint_every
             .unwrap_or((DEFAULT_CHECKPOINT_RECEIPTS, DEFAULT_CHECKPOINT_INTERVAL));
-        let checkpoint_failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let queue = Arc::new(Queue::new(self.queue_bound.unwrap_or(DEFAULT_QUEUE_BOUND)));
         let counters = Arc::new(Counters::default());
         let writer = Writer {
@@ -337,7 +339,7 @@ fn cover_open_tails(
     store: &dyn Store,
     log_name: &str,
     signer: &dyn Signer,
-) -> Result<(), AuditorError> {
+) -> Result<(), TransparencyError> {
     let Some(read) = store.tree() else {
         return Ok(());
     };
@@ -345,8 +347,7 @@ fn cover_open_tails(
         let size = read.tree_size(&tenant)?;
         let covered = read.latest_checkpoint(&tenant)?.map_or(0, |c| c.size);
         if size > covered {
-            transparency::checkpoint(store, &tenant, None, log_name, signer)
-                .map_err(AuditorError::Checkpoint)?;
+            transparency::checkpoint(store, &tenant, None, log_name, signer)?;
         }
     }
     Ok(())

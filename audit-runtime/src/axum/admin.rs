@@ -41,6 +41,17 @@ pub enum AdminConfigError {
         "the admin token must be at least {MIN_TOKEN_LEN} characters; generate one with `openssl rand -hex 32`"
     )]
     TokenTooShort,
+    /// The admin signer is not the key the auditor signs with: exports would carry manifests
+    /// and checkpoints under another key than their receipts.
+    #[error(
+        "the admin signer's key {admin} is not the auditor's signing key {auditor}; pass the auditor's signer"
+    )]
+    KeyMismatch {
+        /// Fingerprint of the admin signer's public key.
+        admin: String,
+        /// Fingerprint of the auditor's public key.
+        auditor: String,
+    },
 }
 
 /// What the admin router needs.
@@ -75,6 +86,13 @@ impl AdminConfig {
         let token = token.as_ref();
         if token.len() < MIN_TOKEN_LEN {
             return Err(AdminConfigError::TokenTooShort);
+        }
+        let (admin, auditor) = (signer.verifying_key(), sink.auditor().verifying_key());
+        if admin != auditor {
+            return Err(AdminConfigError::KeyMismatch {
+                admin: admin.fingerprint(),
+                auditor: auditor.fingerprint(),
+            });
         }
         Ok(Self {
             sink,

@@ -72,7 +72,7 @@ def leaf_of(payload):
     return hashlib.sha256(b"\x00" + payload).digest()
 
 
-def start_tree(bundle, sums, anchor, vk, sig_ok):
+def start_tree(bundle, sums, anchor, vk, sig_ok, accept_unsigned):
     """The frontier the first receipt continues: empty from genesis; for a partial export, the
     prefix in tree_prefix.json plus the anchor receipt's leaf (checked against anchor.json)."""
     if not anchor:
@@ -94,7 +94,7 @@ def start_tree(bundle, sums, anchor, vk, sig_ok):
         raise Fail("tree_prefix.json: the anchor receipt is not a v1 receipt")
     payload = canonical({k: v for k, v in r.items() if k not in ("receipt_hash", "signature")}).encode("utf-8")
     # An unsigned (Checkpointed) anchor is authenticated by the checkpoint, whose tree holds its leaf.
-    signed = r["signature"] == "" or sig_ok(payload, r["signature"])
+    signed = (accept_unsigned and r["signature"] == "") or sig_ok(payload, r["signature"])
     if hashlib.sha256(payload).hexdigest() != anchor or r["receipt_hash"] != anchor or not signed:
         raise Fail("tree_prefix.json: the anchor receipt does not verify or is not the one anchor.json links to")
     tree = Frontier(p["frontier_size"], hashes)
@@ -288,6 +288,10 @@ def main():
     ap.add_argument("bundle", nargs="?", default=os.path.dirname(os.path.abspath(__file__)))
     ap.add_argument("--key", help="the operator's Ed25519 public key, 64 hex characters (pin it!)")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--accept-checkpointed", action="store_true",
+                    help="accept unsigned receipts (Checkpointed sealing) that checkpoint.txt, signed by the "
+                         "pinned key, covers; a checkpoint signs whatever the store held, so use this only for "
+                         "logs whose store is trusted between checkpoints")
     args = ap.parse_args()
     findings = []
     unsigned = [0]
@@ -361,7 +365,7 @@ def main():
         has_checkpoint = bundle.has("checkpoint.txt") and "checkpoint.txt" in sums
         if has_checkpoint:
             try:
-                tree = start_tree(bundle, sums, anchor, vk, sig_ok)
+                tree = start_tree(bundle, sums, anchor, vk, sig_ok, args.accept_checkpointed)
             except Fail as e:
                 finding(str(e))
         trees = [tree]
@@ -395,6 +399,10 @@ def main():
         if unsigned[0] and not covered:
             finding("receipts.jsonl: %d receipts carry no signature (Checkpointed sealing) and no checkpoint "
                     "verified under the pinned key covers them" % unsigned[0])
+        elif unsigned[0] and not args.accept_checkpointed:
+            finding("receipts.jsonl: %d receipts carry no signature (Checkpointed sealing); checkpoint.txt covers "
+                    "them, but receipts vouched for only by a checkpoint are accepted only with "
+                    "--accept-checkpointed" % unsigned[0])
         elif unsigned[0] and args.verbose:
             print("[OK] %d unsigned (Checkpointed) receipts are authenticated by checkpoint.txt" % unsigned[0])
 
@@ -426,11 +434,14 @@ def main():
         print("NOT PINNED: the bundle is consistent under its own key %s, but no --key was given, "
               "so nothing ties it to the operator; rerun with --key" % key_hex[:16])
         return 3
-    print("PASS: %d receipts; manifest, checksums, every receipt's hash and signature, the chain and "
-          "chain_metadata verified under the pinned key %s" % (count, key_hex[:16]))
     if unsigned[0]:
-        print("  %d of them are unsigned (Checkpointed sealing): the signed checkpoint covering exactly "
-              "these receipts authenticates them" % unsigned[0])
+        print("PASS: %d receipts; manifest, checksums, every receipt's hash, %d signatures, the chain and "
+              "chain_metadata verified under the pinned key %s" % (count, count - unsigned[0], key_hex[:16]))
+        print("  %d of them are unsigned (Checkpointed sealing), accepted (--accept-checkpointed) because the "
+              "signed checkpoint covers exactly these receipts" % unsigned[0])
+    else:
+        print("PASS: %d receipts; manifest, checksums, every receipt's hash and signature, the chain and "
+              "chain_metadata verified under the pinned key %s" % (count, key_hex[:16]))
     return 0
 
 

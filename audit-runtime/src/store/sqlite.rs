@@ -179,7 +179,9 @@ const SCHEMA: &str = "
 
 /// Version 1 → 2, in the caller's write transaction: the hash-keyed indexes and their key
 /// columns go, the text indexes of [`SCHEMA`] (already created) take their place. Receipts, tips
-/// and trees are untouched. An old binary refuses the migrated file (newer schema).
+/// and trees are untouched. An old binary cannot open the migrated file (its schema statements
+/// name the dropped columns). On a large store this rewrites the receipts table once, holding
+/// the write lock meanwhile: other processes wait (up to the busy timeout) while it runs.
 fn migrate_v1(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
     tx.execute_batch(
         "DROP INDEX IF EXISTS receipts_by_id;

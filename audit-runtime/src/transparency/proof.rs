@@ -191,22 +191,47 @@ impl TlogProof {
     }
 
     /// Verifies the proof offline against the pinned `key`: the checkpoint's signature, the
-    /// receipt's self-hash and signature (an unsigned, Checkpointed receipt has none: the
-    /// checkpoint authenticates it), its tenant against the origin, and its inclusion.
+    /// receipt's self-hash and signature, its tenant against the origin, and its inclusion. An
+    /// unsigned (Checkpointed) receipt fails; see [`TlogProof::verify_accepting_checkpointed`].
     ///
     /// # Errors
     /// [`ProofError`] naming the first check that fails.
     pub fn verify(&self, key: &VerifyingKey) -> Result<CheckedProof, ProofError> {
+        self.verify_with(key, false)
+    }
+
+    /// As [`TlogProof::verify`], but an unsigned receipt ([`crate::SealingMode::Checkpointed`])
+    /// is accepted on its proven inclusion under the checkpoint. The trust this adds is that of
+    /// [`crate::verify::VerifyOptions::accept_checkpointed`].
+    ///
+    /// # Errors
+    /// [`ProofError`] naming the first check that fails.
+    pub fn verify_accepting_checkpointed(
+        &self,
+        key: &VerifyingKey,
+    ) -> Result<CheckedProof, ProofError> {
+        self.verify_with(key, true)
+    }
+
+    fn verify_with(
+        &self,
+        key: &VerifyingKey,
+        accept_unsigned: bool,
+    ) -> Result<CheckedProof, ProofError> {
         let checkpoint = verify_note(&self.note, key).map_err(ProofError::Checkpoint)?;
         let line = self.extra.as_deref().ok_or(ProofError::NoReceipt)?;
-        // A signed receipt must carry a valid signature; an unsigned (Checkpointed) one is
-        // authenticated by the checkpoint it is proven to be included under.
-        let receipt =
-            verify::verify_covered_line(line, key).map_err(|findings| ProofError::Receipt {
-                what: findings
-                    .first()
-                    .map_or_else(|| "unknown".to_owned(), |f| f.message.clone()),
-            })?;
+        // A signed receipt must carry a valid signature; an unsigned (Checkpointed) one, when
+        // accepted, is authenticated by the checkpoint it is proven to be included under.
+        let checked = if accept_unsigned {
+            verify::verify_covered_line(line, key)
+        } else {
+            verify::verify_line(line, key)
+        };
+        let receipt = checked.map_err(|findings| ProofError::Receipt {
+            what: findings
+                .first()
+                .map_or_else(|| "unknown".to_owned(), |f| f.message.clone()),
+        })?;
         let want_origin = super::origin(
             super::key_name_of(&checkpoint.origin),
             &receipt.receipt().tenant_id,

@@ -304,6 +304,7 @@ pub fn verify_bundle_with_progress<R: Read + Seek>(
             prefix.as_deref(),
             anchor.as_ref(),
             key.as_ref(),
+            opts.accept_checkpointed,
             &mut tree_findings,
         );
     } else if opts.since.is_some() {
@@ -370,7 +371,12 @@ pub fn verify_bundle_with_progress<R: Read + Seek>(
         );
     }
     // Unsigned (Checkpointed) receipts are authenticated only by the verified checkpoint.
-    tree_outcome.settle_unsigned(&mut chain, covered, opts.max_findings);
+    tree_outcome.settle_unsigned(
+        &mut chain,
+        covered,
+        opts.accept_checkpointed,
+        opts.max_findings,
+    );
     for f in &mut chain.findings {
         if f.file.is_none() {
             f.file = Some(RECEIPTS.to_owned());

@@ -85,6 +85,15 @@ pub struct VerifyOptions {
     /// caller): a bundle must then prove that its history extends it (no truncation, rollback
     /// or fork).
     pub since: Option<Checkpoint>,
+    /// Accept unsigned receipts ([`crate::SealingMode::Checkpointed`]) that a checkpoint signed
+    /// by the pinned key covers (default `false`: every unsigned receipt is a finding).
+    ///
+    /// The trust this adds: such a receipt is vouched for only by a checkpoint, and a checkpoint
+    /// signs whatever the store held when it was signed. Someone who could write to the store
+    /// before that checkpoint (without the key) could have added unsigned receipts that it then
+    /// covers. Turn this on only for logs written in Checkpointed mode by a store you trust
+    /// between checkpoints (`docs/transparency.md` §6).
+    pub accept_checkpointed: bool,
 }
 
 impl Default for VerifyOptions {
@@ -98,6 +107,7 @@ impl Default for VerifyOptions {
             threads: 0,
             bundle_limits: ReadLimits::default(),
             since: None,
+            accept_checkpointed: false,
         }
     }
 }
@@ -130,6 +140,14 @@ impl VerifyOptions {
     #[must_use]
     pub fn with_since(mut self, checkpoint: Checkpoint) -> Self {
         self.since = Some(checkpoint);
+        self
+    }
+
+    /// Accepts unsigned (Checkpointed) receipts under a covering checkpoint signed by the pinned
+    /// key; see [`VerifyOptions::accept_checkpointed`] for the trust this adds.
+    #[must_use]
+    pub fn with_accept_checkpointed(mut self, on: bool) -> Self {
+        self.accept_checkpointed = on;
         self
     }
 
@@ -176,6 +194,10 @@ pub fn verify_line(line: &[u8], key: &VerifyingKey) -> Result<VerifiedReceipt, V
 /// receipt, a partial export's anchor): as [`verify_line`], except that an unsigned
 /// ([`crate::SealingMode::Checkpointed`]) receipt passes on its strict parse, spelling and
 /// self-hash, because the checkpoint's signature authenticates it.
+///
+/// It does **not** check that inclusion: call it only for a line whose inclusion under a
+/// checkpoint verified with `key` you check yourself, and only where unsigned receipts are
+/// accepted ([`VerifyOptions::accept_checkpointed`]).
 ///
 /// # Errors
 /// The findings of the line, if any check fails.
@@ -518,22 +540,31 @@ pub struct TreeOutcome {
 }
 
 impl TreeOutcome {
-    /// Accounts for the unsigned receipts: with `covered` (a checkpoint signed by the pinned key
-    /// covers exactly these receipts) they count as [`VerificationReport::checkpoint_covered`];
-    /// otherwise each is an [`FindingKind::Unsigned`] finding (up to `cap` kept, all counted).
-    pub fn settle_unsigned(&self, report: &mut VerificationReport, covered: bool, cap: usize) {
+    /// Accounts for the unsigned receipts. `covered`: a checkpoint signed by the pinned key
+    /// covers exactly these receipts; `accepted`: the caller accepts receipts vouched for only by
+    /// such a checkpoint ([`VerifyOptions::accept_checkpointed`]). With both they count as
+    /// [`VerificationReport::checkpoint_covered`]; otherwise each is an [`FindingKind::Unsigned`]
+    /// finding (up to `cap` kept, all counted).
+    pub fn settle_unsigned(
+        &self,
+        report: &mut VerificationReport,
+        covered: bool,
+        accepted: bool,
+        cap: usize,
+    ) {
         if self.unsigned_receipts == 0 {
             return;
         }
-        if covered {
+        if covered && accepted {
             report.checkpoint_covered = self.unsigned_receipts;
             return;
         }
         for (index, id) in &self.unsigned_kept {
-            report.add(
-                unsigned_problem().into_finding(Some(*index), id.clone()),
-                cap,
-            );
+            let mut problem = unsigned_problem();
+            if covered {
+                problem.message = "the receipt has no signature (Checkpointed sealing); the bundle's checkpoint covers it, but receipts vouched for only by a checkpoint are accepted only on request (--accept-checkpointed, VerifyOptions::accept_checkpointed): a checkpoint signs whatever the store held when it was signed".into();
+            }
+            report.add(problem.into_finding(Some(*index), id.clone()), cap);
         }
         let missing = self.unsigned_receipts - self.unsigned_kept.len() as u64;
         report.findings_total += missing;
@@ -767,7 +798,7 @@ impl ChainVerifier {
     pub fn finish(self) -> VerificationReport {
         let cap = self.opts.max_findings;
         let (mut report, outcome) = self.finish_with_tree();
-        outcome.settle_unsigned(&mut report, false, cap);
+        outcome.settle_unsigned(&mut report, false, false, cap);
         report
     }
 

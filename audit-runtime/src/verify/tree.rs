@@ -3,7 +3,7 @@
 //! export), and, given an earlier checkpoint (`--since`), its history must extend that one.
 
 use super::bundle::finding;
-use super::{Finding, FindingKind, TreeOutcome, verify_covered_line};
+use super::{Finding, FindingKind, TreeOutcome, verify_covered_line, verify_line};
 use crate::checkpoint::Checkpoint;
 use crate::export::{Anchor, CHECKPOINT, TREE_PREFIX};
 use crate::keys::VerifyingKey;
@@ -64,6 +64,7 @@ pub(super) fn start_frontier(
     prefix: Option<&[u8]>,
     anchor: Option<&Anchor>,
     key: Option<&VerifyingKey>,
+    accept_unsigned: bool,
     out: &mut Vec<Finding>,
 ) -> Option<Frontier> {
     let Some(anchor) = anchor else {
@@ -102,9 +103,14 @@ pub(super) fn start_frontier(
     let Some(key) = key else {
         return fail(out, None, None, "no key to check the anchor receipt".into());
     };
-    // An unsigned (Checkpointed) anchor receipt is authenticated by the checkpoint: its leaf is
-    // part of the tree whose root the checkpoint signs.
-    let receipt = match verify_covered_line(&prefix.anchor_line, key) {
+    // An unsigned (Checkpointed) anchor receipt, when accepted, is authenticated by the
+    // checkpoint: its leaf is part of the tree whose root the checkpoint signs.
+    let checked = if accept_unsigned {
+        verify_covered_line(&prefix.anchor_line, key)
+    } else {
+        verify_line(&prefix.anchor_line, key)
+    };
+    let receipt = match checked {
         Ok(r) => r,
         Err(findings) => {
             let why = findings
