@@ -30,7 +30,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::auditor::{Auditor, EmitError, Emitted};
+use crate::auditor::{Auditor, EmitError, Emitted, PendingEmit, TrySubmit};
 use crate::receipt::{Receipt, ReceiptId, TenantId};
 
 /// What an audited call does when its receipt cannot be made durable.
@@ -188,25 +188,84 @@ impl AuditSink {
         self.settle(&tenant, &id, result)
     }
 
-    /// Queues `receipt` when nobody can wait for it any more (a stream dropped mid-way): the
-    /// receipt is stored in the background; a failure is counted and observed.
+    /// Queues `receipt` when nobody can wait for it any more (a stream dropped mid-way, a
+    /// cancelled request): it is stored in the background and a failure is counted and observed.
+    /// Never blocks the caller (it may run in `Drop` on an executor thread): a full queue hands
+    /// the receipt to the process's detached-receipt thread, which waits for room; nothing is
+    /// dropped.
     pub fn emit_detached(&self, receipt: Receipt) {
         let (tenant, id) = (receipt.tenant_id.clone(), receipt.receipt_id.clone());
-        match self.auditor.submit(receipt) {
-            Ok(pending) => {
-                let sink = self.clone();
-                // A thread waits for the answer so that the dropping task does not. If it cannot
-                // be started the receipt is still stored (it is queued); only a failure would
-                // go uncounted.
-                let _ignored = std::thread::Builder::new()
-                    .name("ai-audit-detached".into())
-                    .spawn(move || {
-                        if let Err(e) = pending.wait() {
-                            sink.failed(&tenant, &id, &e);
-                        }
-                    });
+        let job = match self.auditor.try_submit(receipt) {
+            TrySubmit::Queued(pending) => Detached::Wait(pending),
+            TrySubmit::Full(receipt) => Detached::Submit(receipt),
+            TrySubmit::Closed => {
+                self.failed(&tenant, &id, &EmitError::Closed);
+                return;
             }
-            Err(e) => self.failed(&tenant, &id, &e),
+        };
+        detached::send(self.clone(), tenant, id, job);
+    }
+}
+
+/// A detached receipt for the background thread.
+enum Detached {
+    /// Queued already: wait for its answer.
+    Wait(PendingEmit),
+    /// The queue was full: submit it (waiting for room), then wait.
+    Submit(Box<Receipt>),
+}
+
+/// One thread per process waits for detached receipts, so that dropping a stream or a request
+/// never blocks its task and never starts a thread per receipt.
+mod detached {
+    use std::sync::mpsc::{Sender, channel};
+    use std::sync::{Mutex, OnceLock};
+
+    use super::{AuditSink, Detached};
+    use crate::receipt::{ReceiptId, TenantId};
+
+    type Job = (AuditSink, TenantId, ReceiptId, Detached);
+
+    fn sender() -> Option<&'static Mutex<Sender<Job>>> {
+        static TX: OnceLock<Option<Mutex<Sender<Job>>>> = OnceLock::new();
+        TX.get_or_init(|| {
+            let (tx, rx) = channel::<Job>();
+            std::thread::Builder::new()
+                .name("ai-audit-detached".into())
+                .spawn(move || {
+                    for job in rx {
+                        settle(job);
+                    }
+                })
+                .ok()
+                .map(|_| Mutex::new(tx))
+        })
+        .as_ref()
+    }
+
+    /// Hands `job` to the background thread; without one (it could not be started), waits here.
+    pub(super) fn send(sink: AuditSink, tenant: TenantId, id: ReceiptId, job: Detached) {
+        let job = match sender() {
+            Some(tx) => {
+                let tx = tx.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                match tx.send((sink, tenant, id, job)) {
+                    Ok(()) => return,
+                    Err(std::sync::mpsc::SendError(job)) => job,
+                }
+            }
+            None => (sink, tenant, id, job),
+        };
+        settle(job);
+    }
+
+    /// Stores the receipt (waiting for room and for durability); a failure is counted.
+    fn settle((sink, tenant, id, job): Job) {
+        let pending = match job {
+            Detached::Wait(p) => Ok(p),
+            Detached::Submit(r) => sink.auditor.submit(*r),
+        };
+        if let Err(e) = pending.and_then(super::PendingEmit::wait) {
+            sink.failed(&tenant, &id, &e);
         }
     }
 }

@@ -284,3 +284,32 @@ fn emit_async_works_on_tokio_and_applies_backpressure() {
         assert_eq!(r.receipts, 32);
     }
 }
+
+#[test]
+fn detached_receipts_are_all_stored_even_when_the_queue_is_full() {
+    use audit_runtime::sink::AuditSink;
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let auditor = Auditor::builder()
+        .signer(SigningKey::generate().unwrap())
+        .shared_store(Arc::clone(&store))
+        .queue_bound(1)
+        .max_batch(1)
+        .build()
+        .unwrap();
+    let sink = AuditSink::new(auditor.clone());
+    // Far more than the queue holds, handed over without waiting (as from `Drop`).
+    for i in 0..300 {
+        sink.emit_detached(Receipt::new("detached").with_input_text(&format!("{i}")));
+    }
+    let t = TenantId::new("detached");
+    let started = std::time::Instant::now();
+    while store.tip(&t).unwrap().map_or(0, |tip| tip.len) < 300 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not all stored"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(sink.emit_failures(), 0);
+    auditor.shutdown().unwrap();
+}

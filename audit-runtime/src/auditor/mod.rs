@@ -430,6 +430,16 @@ impl PendingEmit {
     }
 }
 
+/// What [`Auditor::try_submit`] did.
+pub(crate) enum TrySubmit {
+    /// Queued; wait on it for the answer.
+    Queued(PendingEmit),
+    /// The queue is full: the receipt, not queued.
+    Full(Box<Receipt>),
+    /// The auditor is shut down.
+    Closed,
+}
+
 fn into_emitted(r: queue::Reply) -> Result<Emitted, EmitError> {
     r.and_then(|o| o.ok_or(EmitError::Internal))
 }
@@ -478,6 +488,20 @@ impl Auditor {
         {
             Ok(()) => Ok(PendingEmit { slot }),
             Err(PushError::Closed | PushError::Full(_)) => Err(EmitError::Closed),
+        }
+    }
+
+    /// Queues `receipt` without ever waiting: the receipt back when the queue is full.
+    pub(crate) fn try_submit(&self, receipt: Receipt) -> TrySubmit {
+        let slot = Arc::new(ReplySlot::default());
+        match self
+            .inner
+            .queue
+            .try_push(Job::Emit(Box::new(receipt), Arc::clone(&slot)), None)
+        {
+            Ok(()) => TrySubmit::Queued(PendingEmit { slot }),
+            Err(PushError::Full(Job::Emit(receipt, _))) => TrySubmit::Full(receipt),
+            Err(PushError::Full(Job::Barrier(_)) | PushError::Closed) => TrySubmit::Closed,
         }
     }
 

@@ -131,10 +131,6 @@ pub(crate) struct Queue {
 /// Why a push did not happen.
 #[derive(Debug)]
 pub(crate) enum PushError {
-    #[cfg_attr(
-        not(feature = "tokio"),
-        expect(dead_code, reason = "only the async emit takes the job back")
-    )]
     Full(Job),
     Closed,
 }
