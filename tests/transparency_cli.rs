@@ -25,6 +25,22 @@ fn ai_audit(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Writes the standalone proof of receipt `id` of tenant acme to `out`.
+fn prove(db: &str, id: &str, out: &str) {
+    let o = ai_audit(&[
+        "prove",
+        "--tenant",
+        "acme",
+        "--receipt",
+        id,
+        "--db",
+        db,
+        "-o",
+        out,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
 /// Emits `n` receipts of tenant acme and returns their ids.
 fn emit(db: &Path, n: usize) -> Vec<ReceiptId> {
     emit_sealed(db, n, SealingMode::PerReceipt)
@@ -62,18 +78,7 @@ fn checkpoint_prove_verify_proof_and_verify_since() {
     std::fs::write(p("held.checkpoint"), &held).unwrap();
 
     // A proof of receipt 7, checked offline: pass, other key, no key, unreadable.
-    let o = ai_audit(&[
-        "prove",
-        "--tenant",
-        "acme",
-        "--receipt",
-        ids[7].as_str(),
-        "--db",
-        dbs,
-        "-o",
-        &p("r.tlog-proof"),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    prove(dbs, ids[7].as_str(), &p("r.tlog-proof"));
     let o = ai_audit(&["verify-proof", &p("r.tlog-proof"), "--key", &public]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).starts_with("PASS: receipt"), "{}", text(&o));
@@ -238,18 +243,7 @@ fn checkpointed_receipts_export_verify_and_prove_through_the_cli() {
     assert!(text(&o).contains("unsigned=30"), "{}", text(&o));
 
     // An unsigned receipt is proven by inclusion under the checkpoint.
-    let o = ai_audit(&[
-        "prove",
-        "--tenant",
-        "acme",
-        "--receipt",
-        ids[12].as_str(),
-        "--db",
-        dbs,
-        "-o",
-        &p("r.tlog-proof"),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    prove(dbs, ids[12].as_str(), &p("r.tlog-proof"));
     let o = ai_audit(&["verify-proof", &p("r.tlog-proof"), "--key", &public]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let o = ai_audit(&[
