@@ -73,7 +73,9 @@ impl Signer for SigningKey {
 /// is always under a signature. Verifiers check signed receipts by their signature; unsigned
 /// ones pass only when the verifier opts in
 /// ([`crate::verify::VerifyOptions::accept_checkpointed`]) and a verified checkpoint covers
-/// them, because a checkpoint signs whatever the store holds (`docs/transparency.md` §6).
+/// them. The writer tags every unsigned line it stores (an HMAC under a key derived from the
+/// signing key), and no checkpoint is signed over a line without a valid signature or tag
+/// (`docs/transparency.md` §6).
 ///
 /// ```
 /// use audit_runtime::store::MemoryStore;

@@ -26,6 +26,7 @@ fn entry(tenant: &str, seq: u64, id: &str, ts: i64, trace: &str, session: &str) 
         trace_id: TraceId::new(trace),
         session_id: SessionId::new(session),
         line: format!("{{\"line\":\"{id}\"}}").into_bytes(),
+        tag: (seq % 2 == 1).then_some([seq as u8; 32]),
     }
 }
 

@@ -593,24 +593,21 @@ fn opening_a_store_signs_a_checkpoint_over_receipts_left_uncovered() {
     b.shutdown().unwrap();
 }
 
-#[test]
-fn an_unsigned_receipt_written_into_the_store_without_the_key_fails_by_default() {
+/// Appends to `t`'s chain an unsigned receipt (chained to the tip, tree fed) the way someone
+/// with write access to the store but without the key could.
+fn forge_unsigned(s: &dyn Store, t: &TenantId) -> u64 {
     use audit_runtime::store::{NewEntry, WriteTxn};
-    use audit_runtime::verify::FindingKind;
-    // A PerReceipt log; then someone with write access to the store, but not the key, appends
-    // an unsigned receipt chained to the tip.
-    let s = filled(3, "a");
-    let t = TenantId::new("acme");
-    let tip = s.tip(&t).unwrap().unwrap();
-    let mut forged = Receipt::new("acme").with_input_text("forged");
+    let tip = s.tip(t).unwrap().unwrap();
+    let mut forged = Receipt::new(t.as_str()).with_input_text("forged");
     forged.prev_receipt_hash = hex::encode(tip.hash);
     let payload = audit_runtime::canonical::seal_payload(&forged).unwrap();
     let hash: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&payload).into();
     let mut line = Vec::new();
     audit_runtime::canonical::write_jsonl_line(&forged, &hex::encode(hash), "", &mut line);
+    let leaf = merkle::leaf_hash(&payload);
     s.write(&mut |txn: &mut dyn WriteTxn| {
         txn.append(&NewEntry {
-            tenant: &t,
+            tenant: t,
             seq: tip.len,
             receipt_id: &forged.receipt_id,
             receipt_hash: hash,
@@ -618,18 +615,83 @@ fn an_unsigned_receipt_written_into_the_store_without_the_key_fails_by_default()
             trace_id: &forged.trace_id,
             session_id: &forged.session_id,
             line: &line,
-        })
+            // A tag copied from nowhere: the attacker cannot compute the writer's.
+            tag: Some([7; 32]),
+        })?;
+        store::tree::feed(txn, &[(t, tip.len, leaf)])
     })
     .unwrap();
-    // The operator's next restart and export sign checkpoints over what the store holds.
+    tip.len
+}
+
+#[test]
+fn no_checkpoint_is_signed_over_a_receipt_written_into_the_store_without_the_key() {
+    use audit_runtime::transparency::TransparencyError;
+    use audit_runtime::verify::FindingKind;
+    let t = TenantId::new("acme");
+    let k = key();
+    // A PerReceipt log, then a forged unsigned receipt.
+    let s = filled(3, "a");
+    assert_eq!(forge_unsigned(s.as_ref(), &t), 3);
+    // The next restart does not cover it (counted, not fatal), nor does an export or a proof.
     let a = auditor_on(&s, 1_000_000);
+    assert_eq!(a.stats().checkpoint_failures, 1);
     a.shutdown().unwrap();
-    let zip = bundle(s.as_ref(), "acme", 0, 4);
-    // By default the checkpoint alone vouches for nothing: the forged receipt fails.
-    let r = verify_zip(&zip, None);
+    let refused = transparency::checkpoint(s.as_ref(), &t, Some(4), "audit.example.com", &k);
+    assert!(
+        matches!(
+            refused,
+            Err(TransparencyError::Unauthenticated { seq: Some(3), .. })
+        ),
+        "{refused:?}"
+    );
+    assert!(transparency::bundle_material(s.as_ref(), &t, 0, 4, "audit.example.com", &k).is_err());
+    // What was written with the key still exports and verifies.
+    assert!(verify_zip(&bundle(s.as_ref(), "acme", 0, 3), None).is_pass());
+    // A bundle that carries the forged receipt under the checkpoint of 3 fails, even accepting
+    // Checkpointed receipts.
+    let r = verify_zip_with(&bundle_with(s.as_ref(), "acme", 0, 4, 3), None, true);
     assert!(!r.is_pass());
     assert_eq!(r.chain.counts.get(&FindingKind::Unsigned), Some(&1));
-    assert_eq!(r.chain.findings[0].index, Some(3));
-    // Accepting Checkpointed receipts trusts the store up to each checkpoint (documented).
-    assert!(verify_zip_with(&zip, None, true).is_pass());
+
+    // The same in Checkpointed mode: a forged receipt between the writer's own commits stops
+    // its checkpoints (counted) instead of being signed.
+    let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let a = Auditor::builder()
+        .signer(key())
+        .shared_store(Arc::clone(&s))
+        .log_name("audit.example.com")
+        .sealing(SealingMode::Checkpointed)
+        .checkpoint_every(5, Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        a.emit(Receipt::new("acme")).unwrap();
+    }
+    a.flush().unwrap();
+    assert_eq!(
+        s.tree()
+            .unwrap()
+            .latest_checkpoint(&t)
+            .unwrap()
+            .unwrap()
+            .size,
+        5
+    );
+    forge_unsigned(s.as_ref(), &t);
+    for _ in 0..5 {
+        a.emit(Receipt::new("acme")).unwrap();
+    }
+    assert!(a.checkpoint(&t).is_err());
+    assert!(a.stats().checkpoint_failures >= 1);
+    a.shutdown().unwrap();
+    assert_eq!(
+        s.tree()
+            .unwrap()
+            .latest_checkpoint(&t)
+            .unwrap()
+            .unwrap()
+            .size,
+        5
+    );
 }

@@ -37,8 +37,8 @@ pub(crate) struct VerifyArgs {
     #[arg(long)]
     rebuild_order: bool,
     /// Accept unsigned receipts (Checkpointed sealing) that the bundle's checkpoint, signed by the
-    /// pinned key, covers. Off by default: a checkpoint signs whatever the store held, so use it
-    /// only for logs whose store you trust between checkpoints (docs/transparency.md §6).
+    /// pinned key, covers. Off by default: such receipts are vouched for by the checkpoint only
+    /// (docs/transparency.md §6).
     #[arg(long)]
     accept_checkpointed: bool,
     /// The prev_receipt_hash the first receipt must have (for a file that starts mid-chain).

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::merkle::Hash;
 use crate::receipt::TenantId;
 use crate::seal::Signer;
 use crate::store::Store;
-use crate::transparency;
+use crate::transparency::{self, Known};
 
 /// When checkpoints are signed.
 #[derive(Clone, Debug)]
@@ -25,6 +26,9 @@ pub(crate) struct Checkpointer {
     signer: Arc<dyn Signer>,
     /// Tenants with receipts not yet covered by a checkpoint: count and when the first came.
     unsigned: HashMap<TenantId, (u64, Instant)>,
+    /// The leaves this process appended since the tenant's last checkpoint: a checkpoint over
+    /// them needs no reading back (see `transparency::auth`).
+    known: HashMap<TenantId, Known>,
     /// Checkpoints that could not be signed (reported through the auditor's stats).
     pub(crate) failures: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -41,6 +45,7 @@ impl Checkpointer {
             store,
             signer,
             unsigned: HashMap::new(),
+            known: HashMap::new(),
             failures,
         }
     }
@@ -48,6 +53,17 @@ impl Checkpointer {
     /// How long the committer may wait for a batch before [`Checkpointer::tick`] is due.
     pub(crate) fn wait(&self) -> Duration {
         self.policy.every.max(Duration::from_millis(1))
+    }
+
+    /// Records a leaf this process appended.
+    pub(crate) fn appended(&mut self, tenant: &TenantId, seq: u64, leaf: Hash) {
+        if let Some(k) = self.known.get_mut(tenant) {
+            k.push(seq, leaf);
+        } else {
+            let mut k = Known::default();
+            k.push(seq, leaf);
+            self.known.insert(tenant.clone(), k);
+        }
     }
 
     /// Records receipts committed for `tenant`, and signs if its policy says so.
@@ -86,16 +102,19 @@ impl Checkpointer {
     }
 
     fn sign(&mut self, tenant: &TenantId) {
-        let ok = transparency::checkpoint(
+        let signed = transparency::checkpoint_known(
             self.store.as_ref(),
             tenant,
             None,
             &self.policy.log_name,
             self.signer.as_ref(),
-        )
-        .is_ok();
-        if ok {
+            self.known.get(tenant),
+        );
+        if let Ok(cp) = signed {
             self.unsigned.remove(tenant);
+            if let Some(k) = self.known.get_mut(tenant) {
+                k.covered(cp.size);
+            }
         } else {
             self.failures
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -135,6 +135,9 @@ pub enum AuditorError {
         "Checkpointed sealing needs a store that keeps a Merkle tree (the SQLite and memory stores do); use SealingMode::PerReceipt with this store"
     )]
     CheckpointedWithoutTree,
+    /// The signer failed while deriving the Checkpointed line-tag key.
+    #[error("the signer failed; the Checkpointed line-tag key could not be derived")]
+    Signer(#[source] SealError),
     /// The writer thread could not be started.
     #[error("cannot start the audit writer thread")]
     Thread(#[source] std::io::Error),
@@ -292,6 +295,14 @@ impl AuditorBuilder {
         let (every_receipts, every) = self
             .checkpoint_every
             .unwrap_or((DEFAULT_CHECKPOINT_RECEIPTS, DEFAULT_CHECKPOINT_INTERVAL));
+        // Checkpointed lines carry no signature: the writer tags each one, so that a checkpoint
+        // is never signed over a line written into the store without the key.
+        let line_key = match self.sealing {
+            SealingMode::Checkpointed => Some(Arc::new(
+                transparency::LineKey::derive(signer.as_ref()).map_err(AuditorError::Signer)?,
+            )),
+            SealingMode::PerReceipt => None,
+        };
         let queue = Arc::new(Queue::new(self.queue_bound.unwrap_or(DEFAULT_QUEUE_BOUND)));
         let counters = Arc::new(Counters::default());
         let writer = Writer {
@@ -301,6 +312,7 @@ impl AuditorBuilder {
             counters: Arc::clone(&counters),
             max_batch: self.max_batch.unwrap_or(DEFAULT_MAX_BATCH),
             sealing: self.sealing,
+            line_key,
             sign_threads: self.sign_threads.unwrap_or_else(|| {
                 std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
             }),

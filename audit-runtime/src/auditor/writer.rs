@@ -21,9 +21,11 @@ use super::checkpointer::Checkpointer;
 use super::queue::{Job, Queue, ReplySlot};
 use super::{EmitError, Emitted};
 use crate::canonical;
+use crate::merkle::Hash;
 use crate::receipt::{Receipt, ReceiptId, TenantId};
 use crate::seal::{SealError, SealingMode, Signer};
 use crate::store::{NewEntry, Store, StoreError, Tip, WriteTxn, tree};
+use crate::transparency::LineKey;
 
 /// Counters the pipeline keeps (read through `Auditor::stats`).
 #[derive(Debug, Default)]
@@ -43,6 +45,8 @@ pub(crate) struct Writer {
     pub(crate) max_batch: usize,
     pub(crate) sign_threads: usize,
     pub(crate) sealing: SealingMode,
+    /// Tags unsigned lines ([`SealingMode::Checkpointed`] only).
+    pub(crate) line_key: Option<Arc<LineKey>>,
     pub(crate) checkpointer: Option<Checkpointer>,
 }
 
@@ -65,6 +69,8 @@ struct SealedItem {
     line: Vec<u8>,
     /// The Merkle leaf hash of the payload (fed to the tenant's tree in the append's txn).
     leaf: [u8; 32],
+    /// The writer's tag over an unsigned line ([`SealingMode::Checkpointed`]).
+    tag: Option<[u8; 32]>,
 }
 
 /// What the sealer hands to the committer.
@@ -102,6 +108,7 @@ impl Writer {
             counters: Arc::clone(&self.counters),
             resync: Arc::clone(&resync),
             sealing: self.sealing,
+            line_key: self.line_key.clone(),
             checkpointer: std::cell::RefCell::new(self.checkpointer.take()),
         };
         let spawned = std::thread::Builder::new()
@@ -236,6 +243,7 @@ impl Writer {
                 signature: None,
                 line: Vec::new(),
                 leaf: crate::merkle::leaf_hash(&payload),
+                tag: None,
             });
             if keep_payloads {
                 payloads.push(payload);
@@ -261,13 +269,16 @@ impl Writer {
                     .map(|p| &*p.receipt)
                     .zip(items.iter())
                     .collect();
+                let key = self.line_key.as_deref();
                 let lines = par_map(&work, self.sign_threads, |(r, it)| {
                     let mut line = Vec::with_capacity(1200);
                     render_line(r, it, &mut line);
-                    line
+                    let tag = key.map(|k| k.tag(&r.tenant_id, it.seq, &line));
+                    (line, tag)
                 });
-                for (item, line) in items.iter_mut().zip(lines) {
+                for (item, (line, tag)) in items.iter_mut().zip(lines) {
                     item.line = line;
+                    item.tag = tag;
                 }
             }
             Err(e) => {
@@ -312,6 +323,7 @@ struct Committer {
     counters: Arc<Counters>,
     resync: Arc<AtomicBool>,
     sealing: SealingMode,
+    line_key: Option<Arc<LineKey>>,
     /// Signs checkpoints after commits, on idle timeouts and at the end.
     checkpointer: std::cell::RefCell<Option<Checkpointer>>,
 }
@@ -368,12 +380,17 @@ impl Committer {
             barriers,
         } = batch;
         if !pending.is_empty() {
+            // The leaf each outcome appended (`None` for a duplicate), for the checkpointer.
+            let mut leaves: Vec<Option<Hash>> = Vec::new();
             let result = match self.fast_path(&pending, &items, &starts) {
-                Ok(outcomes) => Ok(outcomes),
+                Ok(outcomes) => {
+                    leaves = items.iter().map(|it| Some(it.leaf)).collect();
+                    Ok(outcomes)
+                }
                 Err(Fallback::Reseal) => {
                     self.resync.store(true, Ordering::Release);
                     self.counters.resealed.fetch_add(1, Ordering::Relaxed);
-                    self.reseal(&pending)
+                    self.reseal(&pending, &mut leaves)
                 }
                 Err(Fallback::Fail(e)) => {
                     self.resync.store(true, Ordering::Release);
@@ -382,6 +399,13 @@ impl Committer {
             };
             self.counters.batches.fetch_add(1, Ordering::Relaxed);
             let committed = super::checkpointer::appended(&result);
+            if let Ok(outcomes) = &result {
+                for (o, leaf) in outcomes.iter().zip(&leaves) {
+                    if let (false, Some(leaf)) = (o.duplicate, leaf) {
+                        self.checkpoints(|c| c.appended(&o.tenant, o.seq, *leaf));
+                    }
+                }
+            }
             self.answer(pending, result);
             for (tenant, n) in committed {
                 self.checkpoints(|c| c.committed(&tenant, n));
@@ -446,9 +470,15 @@ impl Committer {
             }
             for (p, it) in pending.iter().zip(items) {
                 if it.line.is_empty() {
-                    append(txn, &p.receipt, it, &mut line)?;
+                    // Not rendered by the workers (not expected): render and tag it here.
+                    render_line(&p.receipt, it, &mut line);
+                    let tag = self
+                        .line_key
+                        .as_ref()
+                        .map(|k| k.tag(&p.receipt.tenant_id, it.seq, &line));
+                    append_line(txn, &p.receipt, it, &line, tag)?;
                 } else {
-                    append_line(txn, &p.receipt, it, &it.line)?;
+                    append_line(txn, &p.receipt, it, &it.line, it.tag)?;
                 }
             }
             let leaves: Vec<_> = pending
@@ -472,17 +502,23 @@ impl Committer {
 
     /// Seals the batch again against the stored tips (serially, under the store's write lock),
     /// answering ids that are already stored with their stored result.
-    fn reseal(&self, pending: &[Pending]) -> Result<Vec<Emitted>, EmitError> {
+    fn reseal(
+        &self,
+        pending: &[Pending],
+        leaves: &mut Vec<Option<Hash>>,
+    ) -> Result<Vec<Emitted>, EmitError> {
         let mut outcomes = Vec::with_capacity(pending.len());
         let mut sign_error: Option<SealError> = None;
         let mut line = Vec::with_capacity(1200);
         let mut payload = Vec::with_capacity(1024);
         let res = self.store.write(&mut |txn: &mut dyn WriteTxn| {
             outcomes.clear();
-            let mut leaves = Vec::new();
+            leaves.clear();
+            let mut fed = Vec::new();
             for p in pending {
                 if let Some(e) = txn.find(&p.receipt.receipt_id)? {
                     outcomes.push(emitted(&p.receipt, e.seq, e.receipt_hash, true));
+                    leaves.push(None);
                     continue;
                 }
                 let tip = txn.tip(&p.receipt.tenant_id)?;
@@ -502,19 +538,26 @@ impl Committer {
                         }
                     },
                 };
-                let item = SealedItem {
+                let mut item = SealedItem {
                     seq: tip.map_or(0, |t| t.len),
                     prev,
                     hash,
                     signature,
                     line: Vec::new(),
                     leaf: crate::merkle::leaf_hash(&payload),
+                    tag: None,
                 };
-                append(txn, &p.receipt, &item, &mut line)?;
-                leaves.push((&p.receipt.tenant_id, item.seq, item.leaf));
+                render_line(&p.receipt, &item, &mut line);
+                item.tag = self
+                    .line_key
+                    .as_ref()
+                    .map(|k| k.tag(&p.receipt.tenant_id, item.seq, &line));
+                append_line(txn, &p.receipt, &item, &line, item.tag)?;
+                fed.push((&p.receipt.tenant_id, item.seq, item.leaf));
+                leaves.push(Some(item.leaf));
                 outcomes.push(emitted(&p.receipt, item.seq, hash, false));
             }
-            tree::feed(txn, &leaves)
+            tree::feed(txn, &fed)
         });
         if let Some(e) = sign_error {
             return Err(EmitError::Sign(Arc::new(e)));
@@ -551,21 +594,12 @@ fn render_line(r: &Receipt, it: &SealedItem, line: &mut Vec<u8>) {
     canonical::write_jsonl_line_with_prev(r, &it.prev, hash_hex, sig_hex, line);
 }
 
-fn append(
-    txn: &mut dyn WriteTxn,
-    r: &Receipt,
-    it: &SealedItem,
-    line: &mut Vec<u8>,
-) -> Result<(), StoreError> {
-    render_line(r, it, line);
-    append_line(txn, r, it, line)
-}
-
 fn append_line(
     txn: &mut dyn WriteTxn,
     r: &Receipt,
     it: &SealedItem,
     line: &[u8],
+    tag: Option<[u8; 32]>,
 ) -> Result<(), StoreError> {
     txn.append(&NewEntry {
         tenant: &r.tenant_id,
@@ -576,6 +610,7 @@ fn append_line(
         trace_id: &r.trace_id,
         session_id: &r.session_id,
         line,
+        tag,
     })
 }
 

@@ -290,8 +290,7 @@ def main():
     ap.add_argument("-v", "--verbose", action="store_true")
     ap.add_argument("--accept-checkpointed", action="store_true",
                     help="accept unsigned receipts (Checkpointed sealing) that checkpoint.txt, signed by the "
-                         "pinned key, covers; a checkpoint signs whatever the store held, so use this only for "
-                         "logs whose store is trusted between checkpoints")
+                         "pinned key, covers (they are vouched for by the checkpoint only)")
     args = ap.parse_args()
     findings = []
     unsigned = [0]

@@ -129,6 +129,9 @@ pub struct StoredEntry {
     pub session_id: SessionId,
     /// The exact JSONL line (no trailing newline).
     pub line: Vec<u8>,
+    /// For an unsigned ([`crate::SealingMode::Checkpointed`]) line: the writer's MAC over it
+    /// ([`crate::transparency`] checks it before a checkpoint is signed over the line).
+    pub tag: Option<[u8; 32]>,
 }
 
 /// A receipt to append, borrowed (the sealing path builds no owned copies).
@@ -150,6 +153,8 @@ pub struct NewEntry<'a> {
     pub session_id: &'a SessionId,
     /// The exact JSONL line.
     pub line: &'a [u8],
+    /// The writer's MAC over an unsigned line (see [`StoredEntry::tag`]).
+    pub tag: Option<[u8; 32]>,
 }
 
 impl NewEntry<'_> {
@@ -165,6 +170,7 @@ impl NewEntry<'_> {
             trace_id: self.trace_id.clone(),
             session_id: self.session_id.clone(),
             line: self.line.to_vec(),
+            tag: self.tag,
         }
     }
 }
@@ -182,6 +188,7 @@ impl StoredEntry {
             trace_id: &self.trace_id,
             session_id: &self.session_id,
             line: &self.line,
+            tag: self.tag,
         }
     }
 

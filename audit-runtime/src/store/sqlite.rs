@@ -164,7 +164,8 @@ const SCHEMA: &str = "
         ts_micros    INTEGER NOT NULL,
         trace_id     TEXT    NOT NULL,
         session_id   TEXT    NOT NULL,
-        line         BLOB    NOT NULL
+        line         BLOB    NOT NULL,
+        tag          BLOB
     );
     CREATE UNIQUE INDEX IF NOT EXISTS receipts_by_chain ON receipts (tenant, seq);
     CREATE UNIQUE INDEX IF NOT EXISTS receipts_by_receipt_id ON receipts (receipt_id);
@@ -190,6 +191,7 @@ fn migrate_v1(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
          ALTER TABLE receipts DROP COLUMN id_key;
          ALTER TABLE receipts DROP COLUMN trace_key;
          ALTER TABLE receipts DROP COLUMN session_key;
+         ALTER TABLE receipts ADD COLUMN tag BLOB;
          UPDATE meta SET value = 2 WHERE key = 'schema_version';",
     )
     .map_err(backend("migrate the schema from version 1 to 2"))
@@ -210,16 +212,26 @@ fn to_u64(v: i64) -> u64 {
 }
 
 const COLUMNS: &str =
-    "tenant, seq, receipt_id, receipt_hash, ts_micros, trace_id, session_id, line";
+    "tenant, seq, receipt_id, receipt_hash, ts_micros, trace_id, session_id, line, tag";
 const FIND_SQL: &str = "SELECT tenant, seq, receipt_id, receipt_hash, ts_micros, trace_id,
-     session_id, line FROM receipts WHERE receipt_id = ?1";
+     session_id, line, tag FROM receipts WHERE receipt_id = ?1";
 const INSERT_SQL: &str = "INSERT INTO receipts (tenant, seq, receipt_id, receipt_hash, ts_micros,
-     trace_id, session_id, line) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+     trace_id, session_id, line, tag) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
-type Row = (String, i64, String, Vec<u8>, i64, String, String, Vec<u8>);
+type Row = (
+    String,
+    i64,
+    String,
+    Vec<u8>,
+    i64,
+    String,
+    String,
+    Vec<u8>,
+    Option<Vec<u8>>,
+);
 
 fn into_entry(row: Row) -> Result<StoredEntry, StoreError> {
-    let (tenant, seq, id, hash, ts, trace, session, line) = row;
+    let (tenant, seq, id, hash, ts, trace, session, line, tag) = row;
     Ok(StoredEntry {
         tenant: TenantId::new(tenant),
         seq: to_u64(seq),
@@ -229,6 +241,7 @@ fn into_entry(row: Row) -> Result<StoredEntry, StoreError> {
         trace_id: TraceId::new(trace),
         session_id: SessionId::new(session),
         line,
+        tag: tag.map(|t| hash32(&t)).transpose()?,
     })
 }
 
@@ -297,6 +310,7 @@ impl WriteTxn for SqlTxn<'_> {
                 e.trace_id.as_str(),
                 e.session_id.as_str(),
                 e.line,
+                e.tag.as_ref().map(|t| &t[..]),
             ])
         });
         match res {
@@ -484,5 +498,6 @@ fn read_row_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Row> {
         r.get(at + 5)?,
         r.get(at + 6)?,
         r.get(at + 7)?,
+        r.get(at + 8)?,
     ))
 }

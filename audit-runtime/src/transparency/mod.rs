@@ -24,9 +24,12 @@
 //! ```
 #![deny(clippy::indexing_slicing)]
 
+mod auth;
 mod bundle;
 mod prefix;
 mod proof;
+
+pub(crate) use auth::{Known, LineKey};
 
 pub use bundle::bundle_meta;
 pub use prefix::TreePrefix;
@@ -79,6 +82,21 @@ pub enum TransparencyError {
         #[source]
         source: MerkleError,
     },
+    /// The data a new checkpoint would cover is not all authenticated: a line that neither
+    /// carries a valid signature nor the writer's tag, a leaf without a line, or a tree that
+    /// differs from its lines. Nothing was signed; the store was written without the key.
+    #[error(
+        "refusing to sign a checkpoint of tenant {tenant:?}: {why}{}",
+        seq.map(|s| format!(" (sequence {s})")).unwrap_or_default()
+    )]
+    Unauthenticated {
+        /// The tenant.
+        tenant: TenantId,
+        /// The receipt's sequence number, when one is at fault.
+        seq: Option<u64>,
+        /// What failed.
+        why: String,
+    },
     /// A stored checkpoint does not verify under the signer's key.
     #[error("a stored checkpoint does not verify under the signer's key")]
     BadStoredCheckpoint(#[source] CheckpointError),
@@ -127,16 +145,32 @@ pub fn leaf_of_line(line: &[u8]) -> Result<Hash, LineError> {
 
 /// Signs (and stores) a checkpoint of the tenant's tree at `size` (`None`: its current size),
 /// or returns the stored one of that size. Before signing, the new checkpoint is proven
-/// consistent with the latest stored one.
+/// consistent with the latest stored one (whose note must verify under the signer's key), and a
+/// size beyond it is signed only if every leaf after it is authenticated: a line with a valid
+/// signature under the signer's key, or an unsigned line with the writer's tag. So a line
+/// written into the store without the key never gets a checkpoint.
 ///
 /// # Errors
-/// [`TransparencyError`].
+/// [`TransparencyError`]; [`TransparencyError::Unauthenticated`] when the store holds data this
+/// key did not write.
 pub fn checkpoint(
     store: &dyn Store,
     tenant: &TenantId,
     size: Option<u64>,
     log_name: &str,
     signer: &dyn Signer,
+) -> Result<StoredCheckpoint, TransparencyError> {
+    checkpoint_known(store, tenant, size, log_name, signer, None)
+}
+
+/// As [`checkpoint`], with the leaves this process appended itself (no need to read them).
+pub(crate) fn checkpoint_known(
+    store: &dyn Store,
+    tenant: &TenantId,
+    size: Option<u64>,
+    log_name: &str,
+    signer: &dyn Signer,
+    known: Option<&Known>,
 ) -> Result<StoredCheckpoint, TransparencyError> {
     let read = store.tree().ok_or(TransparencyError::NoTree)?;
     let mut nodes = TileNodes::new(read, tenant)?;
@@ -145,7 +179,31 @@ pub fn checkpoint(
         return Ok(cp);
     }
     let root = nodes.root(size)?;
-    if let Some(latest) = read.latest_checkpoint(tenant)? {
+    let latest = read.latest_checkpoint(tenant)?;
+    if let Some(l) = &latest {
+        let signed = verify_note(&l.note, &signer.verifying_key())
+            .map_err(TransparencyError::BadStoredCheckpoint)?;
+        if signed.size != l.size || signed.root != l.root {
+            return Err(TransparencyError::Unauthenticated {
+                tenant: tenant.clone(),
+                seq: None,
+                why: "the latest stored checkpoint's size or root differs from its signed note"
+                    .into(),
+            });
+        }
+    }
+    if size > latest.as_ref().map_or(0, |l| l.size) {
+        auth::authenticated_root(
+            store,
+            &mut nodes,
+            tenant,
+            latest.as_ref(),
+            size,
+            signer,
+            known,
+        )?;
+    }
+    if let Some(latest) = latest {
         let (old, new) = if latest.size <= size {
             ((latest.size, latest.root), (size, root))
         } else {

@@ -88,11 +88,11 @@ pub struct VerifyOptions {
     /// Accept unsigned receipts ([`crate::SealingMode::Checkpointed`]) that a checkpoint signed
     /// by the pinned key covers (default `false`: every unsigned receipt is a finding).
     ///
-    /// The trust this adds: such a receipt is vouched for only by a checkpoint, and a checkpoint
-    /// signs whatever the store held when it was signed. Someone who could write to the store
-    /// before that checkpoint (without the key) could have added unsigned receipts that it then
-    /// covers. Turn this on only for logs written in Checkpointed mode by a store you trust
-    /// between checkpoints (`docs/transparency.md` §6).
+    /// The trust this adds: such a receipt is vouched for only by a checkpoint. This library
+    /// signs a checkpoint only over leaves it can authenticate (its own appends, signed lines,
+    /// and unsigned lines carrying its writer's tag), so a receipt written into the store without
+    /// the key gets none; accepting relies on every signer of the log doing so
+    /// (`docs/transparency.md` §6).
     pub accept_checkpointed: bool,
 }
 
@@ -562,7 +562,7 @@ impl TreeOutcome {
         for (index, id) in &self.unsigned_kept {
             let mut problem = unsigned_problem();
             if covered {
-                problem.message = "the receipt has no signature (Checkpointed sealing); the bundle's checkpoint covers it, but receipts vouched for only by a checkpoint are accepted only on request (--accept-checkpointed, VerifyOptions::accept_checkpointed): a checkpoint signs whatever the store held when it was signed".into();
+                problem.message = "the receipt has no signature (Checkpointed sealing); the bundle's checkpoint covers it, but receipts vouched for only by a checkpoint are accepted only on request (--accept-checkpointed, VerifyOptions::accept_checkpointed)".into();
             }
             report.add(problem.into_finding(Some(*index), id.clone()), cap);
         }
