@@ -87,14 +87,22 @@ impl Known {
         self.leaves.get(i).copied()
     }
 
-    /// Records `leaf` at `seq`; a gap (another writer appended in between) starts afresh.
+    /// Records `leaf` at `seq`; a gap (another writer appended in between) starts afresh. At
+    /// most [`Known::MAX`] leaves are kept (while checkpoints keep failing); older ones are then
+    /// authenticated from their stored lines instead.
     pub(crate) fn push(&mut self, seq: u64, leaf: Hash) {
         if self.start + self.leaves.len() as u64 != seq {
             self.leaves.clear();
             self.start = seq;
         }
+        if self.leaves.len() >= Self::MAX && self.leaves.pop_front().is_some() {
+            self.start += 1;
+        }
         self.leaves.push_back(leaf);
     }
+
+    /// Leaves kept per tenant (8 MiB of hashes).
+    const MAX: usize = 1 << 18;
 
     /// Forgets the leaves below `size` (a checkpoint of `size` covers them).
     pub(crate) fn covered(&mut self, size: u64) {
@@ -184,4 +192,54 @@ pub(crate) fn authenticated_root(
         ));
     }
     Ok(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(i: u64) -> Hash {
+        let mut x = [0u8; 32];
+        x[..8].copy_from_slice(&i.to_le_bytes());
+        x
+    }
+
+    #[test]
+    fn known_leaves_follow_appends_gaps_checkpoints_and_the_cap() {
+        let mut k = Known::default();
+        for i in 10..20 {
+            k.push(i, h(i));
+        }
+        assert_eq!(
+            (k.get(9), k.get(10), k.get(19), k.get(20)),
+            (None, Some(h(10)), Some(h(19)), None)
+        );
+        // Another writer appended 20..25: ours restart at 25.
+        k.push(25, h(25));
+        assert_eq!((k.get(19), k.get(25)), (None, Some(h(25))));
+        k.covered(26);
+        assert_eq!((k.get(25), k.leaves.len()), (None, 0));
+        k.push(26, h(26));
+        assert_eq!(k.get(26), Some(h(26)));
+        // The cap drops the oldest.
+        let mut k = Known::default();
+        for i in 0..(Known::MAX as u64 + 5) {
+            k.push(i, h(i));
+        }
+        assert_eq!(k.leaves.len(), Known::MAX);
+        assert_eq!((k.get(4), k.get(5)), (None, Some(h(5))));
+    }
+
+    #[test]
+    fn line_tags_bind_key_tenant_sequence_and_line() {
+        let a = LineKey::derive(&crate::SigningKey::from_seed(&[1; 32])).unwrap();
+        let b = LineKey::derive(&crate::SigningKey::from_seed(&[2; 32])).unwrap();
+        let t = TenantId::new("acme");
+        let tag = a.tag(&t, 3, b"line");
+        assert_eq!(tag, a.tag(&t, 3, b"line"));
+        assert_ne!(tag, b.tag(&t, 3, b"line"));
+        assert_ne!(tag, a.tag(&TenantId::new("acme2"), 3, b"line"));
+        assert_ne!(tag, a.tag(&t, 4, b"line"));
+        assert_ne!(tag, a.tag(&t, 3, b"line2"));
+    }
 }
