@@ -139,6 +139,16 @@ fn our_verify_py_works_on_an_extracted_bundle_directory() {
 
 /// A bundle of receipts `[start, end)` of a fresh tenant, with the checkpoint of `cp_size`
 /// leaves (and the tree prefix of a partial export).
+/// Writes the `verify.py` of a bundle sealed in `mode` into `dir`.
+fn verify_py_of(dir: &Path, mode: SealingMode) -> PathBuf {
+    let script = zip_members(&checkpointed_bundle(0, 40, 40, mode))
+        .into_iter()
+        .find(|(n, _)| n == "verify.py")
+        .unwrap()
+        .1;
+    write(dir, "verify.py", &script)
+}
+
 /// In `Checkpointed` sealing mode, receipts 10..30 are unsigned (sealed by a second auditor).
 fn checkpointed_bundle(start: u64, end: u64, cp_size: u64, mode: SealingMode) -> Vec<u8> {
     use ai_audit::export::{Anchor, CHECKPOINT, EvidenceWriter, ExportMeta, TREE_PREFIX};
@@ -195,12 +205,7 @@ fn our_verify_py_checks_the_checkpoint_and_the_python_library_accepts_the_bundle
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let script = zip_members(&checkpointed_bundle(0, 40, 40, SealingMode::PerReceipt))
-        .into_iter()
-        .find(|(n, _)| n == "verify.py")
-        .unwrap()
-        .1;
-    let script = write(dir.path(), "verify.py", &script);
+    let script = verify_py_of(dir.path(), SealingMode::PerReceipt);
     let script = script.to_str().unwrap();
     for (start, end, cp, want) in [
         (0, 40, 40, 0),
@@ -246,12 +251,7 @@ fn our_verify_py_accepts_unsigned_checkpointed_receipts_only_under_their_checkpo
     };
     let dir = tempfile::tempdir().unwrap();
     let mode = SealingMode::Checkpointed;
-    let script = zip_members(&checkpointed_bundle(0, 40, 40, mode))
-        .into_iter()
-        .find(|(n, _)| n == "verify.py")
-        .unwrap()
-        .1;
-    let script = write(dir.path(), "verify.py", &script);
+    let script = verify_py_of(dir.path(), mode);
     let script = script.to_str().unwrap();
     // Receipts 10..30 are unsigned: whole, partial from an unsigned anchor, partial from a
     // signed one; then checkpoints that do not cover exactly the receipts.

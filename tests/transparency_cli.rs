@@ -25,6 +25,12 @@ fn ai_audit(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Exports tenant acme's whole chain to `out`.
+fn export(db: &str, out: &str) {
+    let o = ai_audit(&["export", "--tenant", "acme", "--db", db, "-o", out]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
 /// Writes the standalone proof of receipt `id` of tenant acme to `out`.
 fn prove(db: &str, id: &str, out: &str) {
     let o = ai_audit(&[
@@ -106,16 +112,7 @@ fn checkpoint_prove_verify_proof_and_verify_since() {
 
     // More receipts; the new bundle extends the held checkpoint. A truncated one does not.
     emit(&db, 10);
-    let o = ai_audit(&[
-        "export",
-        "--tenant",
-        "acme",
-        "--db",
-        dbs,
-        "-o",
-        &p("new.zip"),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    export(dbs, &p("new.zip"));
     let o = ai_audit(&[
         "verify",
         &p("new.zip"),
@@ -174,16 +171,7 @@ fn checkpointed_receipts_export_verify_and_prove_through_the_cli() {
     let ids = emit_sealed(&db, 30, SealingMode::Checkpointed);
     emit(&db, 5);
 
-    let o = ai_audit(&[
-        "export",
-        "--tenant",
-        "acme",
-        "--db",
-        dbs,
-        "-o",
-        &p("all.zip"),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    export(dbs, &p("all.zip"));
     // Unsigned receipts are accepted only on request.
     let o = ai_audit(&["verify", &p("all.zip"), "--key", &public]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));

@@ -624,6 +624,12 @@ fn forge_unsigned(s: &dyn Store, t: &TenantId) -> u64 {
     tip.len
 }
 
+/// The size of the tenant's latest stored checkpoint.
+fn latest_size(s: &dyn Store, t: &TenantId) -> u64 {
+    let latest = s.tree().unwrap().latest_checkpoint(t).unwrap();
+    latest.unwrap().size
+}
+
 #[test]
 fn no_checkpoint_is_signed_over_a_receipt_written_into_the_store_without_the_key() {
     use audit_runtime::transparency::TransparencyError;
@@ -669,15 +675,7 @@ fn no_checkpoint_is_signed_over_a_receipt_written_into_the_store_without_the_key
         a.emit(Receipt::new("acme")).unwrap();
     }
     a.flush().unwrap();
-    assert_eq!(
-        s.tree()
-            .unwrap()
-            .latest_checkpoint(&t)
-            .unwrap()
-            .unwrap()
-            .size,
-        5
-    );
+    assert_eq!(latest_size(s.as_ref(), &t), 5);
     forge_unsigned(s.as_ref(), &t);
     for _ in 0..5 {
         a.emit(Receipt::new("acme")).unwrap();
@@ -685,13 +683,5 @@ fn no_checkpoint_is_signed_over_a_receipt_written_into_the_store_without_the_key
     assert!(a.checkpoint(&t).is_err());
     assert!(a.stats().checkpoint_failures >= 1);
     a.shutdown().unwrap();
-    assert_eq!(
-        s.tree()
-            .unwrap()
-            .latest_checkpoint(&t)
-            .unwrap()
-            .unwrap()
-            .size,
-        5
-    );
+    assert_eq!(latest_size(s.as_ref(), &t), 5);
 }
