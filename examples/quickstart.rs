@@ -128,7 +128,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     println!(
-        "verify it yourself: export a tenant with `sqlite3 {} \"SELECT line FROM receipts WHERE tenant='bank-eu' ORDER BY seq\" > bank-eu.jsonl`, then `cargo run --release -- verify bank-eu.jsonl --key {}`",
+        "verify it yourself: export a tenant with `sqlite3 {} \"SELECT CAST(lines AS TEXT) FROM segments WHERE tenant='bank-eu' ORDER BY first_seq\" > bank-eu.jsonl`, then `cargo run --release -- verify bank-eu.jsonl --key {}`",
         db.display(),
         public.to_hex()
     );

@@ -366,6 +366,22 @@ const V1_SCHEMA: &str = "
     CREATE INDEX receipts_by_time ON receipts (tenant, ts_micros);
     CREATE TABLE tips (tenant TEXT PRIMARY KEY, len INTEGER NOT NULL, hash BLOB NOT NULL);";
 
+/// The version 2 schema (one row per receipt, text-keyed indexes, the writer's tag).
+const V2_SCHEMA: &str = "
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO meta (key, value) VALUES ('schema_version', 2);
+    CREATE TABLE receipts (
+        tenant TEXT NOT NULL, seq INTEGER NOT NULL, receipt_id TEXT NOT NULL,
+        receipt_hash BLOB NOT NULL, ts_micros INTEGER NOT NULL, trace_id TEXT NOT NULL,
+        session_id TEXT NOT NULL, line BLOB NOT NULL, tag BLOB
+    );
+    CREATE UNIQUE INDEX receipts_by_chain ON receipts (tenant, seq);
+    CREATE UNIQUE INDEX receipts_by_receipt_id ON receipts (receipt_id);
+    CREATE INDEX receipts_by_trace_id ON receipts (trace_id) WHERE trace_id <> '';
+    CREATE INDEX receipts_by_session_id ON receipts (session_id) WHERE session_id <> '';
+    CREATE INDEX receipts_by_time ON receipts (tenant, ts_micros);
+    CREATE TABLE tips (tenant TEXT PRIMARY KEY, len INTEGER NOT NULL, hash BLOB NOT NULL);";
+
 fn schema_version(db: &Path) -> i64 {
     rusqlite::Connection::open(db)
         .unwrap()
@@ -377,60 +393,170 @@ fn schema_version(db: &Path) -> i64 {
         .unwrap()
 }
 
-#[test]
-fn a_version_1_store_is_migrated_and_its_chains_continue() {
-    let dir = tempfile::tempdir().unwrap();
-    // Receipts written by today's code, copied into a file with the version 1 schema.
-    let new = dir.path().join("new.db");
-    let (a, _) = open(&new);
-    let ids: Vec<ReceiptId> = (0..30)
-        .map(|i| a.emit(receipt("alpha", i)).unwrap().receipt_id)
-        .collect();
-    a.shutdown().unwrap();
-    let old = dir.path().join("old.db");
-    {
-        let c = rusqlite::Connection::open(&old).unwrap();
-        c.execute_batch(V1_SCHEMA).unwrap();
-        c.execute("ATTACH DATABASE ?1 AS src", [new.to_str().unwrap()])
+/// Writes `entries` (and the tips they end at) into a new file with an old schema, one row per
+/// receipt, interleaving the tenants as a live store would have.
+fn write_old_store(path: &Path, version: i64, entries: &[store::StoredEntry]) {
+    let mut c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(if version == 1 { V1_SCHEMA } else { V2_SCHEMA })
+        .unwrap();
+    let tx = c.transaction().unwrap();
+    for e in entries {
+        let (tenant, seq, id) = (e.tenant.as_str(), e.seq as i64, e.receipt_id.as_str());
+        let (hash, ts, trace, session) = (
+            &e.receipt_hash[..],
+            e.timestamp_micros,
+            e.trace_id.as_str(),
+            e.session_id.as_str(),
+        );
+        if version == 1 {
+            tx.execute(
+                "INSERT INTO receipts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                rusqlite::params![
+                    tenant,
+                    seq,
+                    id,
+                    hash,
+                    ts,
+                    trace,
+                    session,
+                    e.line,
+                    id.as_bytes(),
+                    trace.len() as i64,
+                    session.len() as i64
+                ],
+            )
             .unwrap();
-        c.execute_batch(
-            "INSERT INTO receipts SELECT tenant, seq, receipt_id, receipt_hash, ts_micros,
-                 trace_id, session_id, line, CAST(receipt_id AS BLOB),
-                 length(trace_id), length(session_id) FROM src.receipts ORDER BY rowid;
-             INSERT INTO tips SELECT * FROM src.tips;",
+        } else {
+            tx.execute(
+                "INSERT INTO receipts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                rusqlite::params![
+                    tenant,
+                    seq,
+                    id,
+                    hash,
+                    ts,
+                    trace,
+                    session,
+                    e.line,
+                    e.tag.as_ref().map(|t| &t[..])
+                ],
+            )
+            .unwrap();
+        }
+        tx.execute(
+            "INSERT INTO tips VALUES (?1, ?2, ?3) ON CONFLICT (tenant) DO UPDATE
+             SET len = excluded.len, hash = excluded.hash",
+            rusqlite::params![tenant, seq + 1, hash],
         )
         .unwrap();
     }
-    assert_eq!(schema_version(&old), 1);
+    tx.commit().unwrap();
+}
+
+fn a_store_of_an_old_version_is_migrated_and_its_chains_continue(version: i64) {
+    let dir = tempfile::tempdir().unwrap();
+    // Receipts written by today's code (300 per tenant: several segments each), copied into a
+    // file with the old schema, tenants interleaved.
+    let new = dir.path().join("new.db");
+    let (a, new_store) = open(&new);
+    for i in 0..300 {
+        a.emit(receipt("alpha", i)).unwrap();
+        a.emit(receipt("beta", i)).unwrap();
+    }
+    a.shutdown().unwrap();
+    let stored = |t: &str| -> Vec<store::StoredEntry> {
+        store::receipts(new_store.as_ref(), &TenantId::new(t), 0..u64::MAX)
+            .map(Result::unwrap)
+            .collect()
+    };
+    let (alpha, beta) = (stored("alpha"), stored("beta"));
+    let interleaved: Vec<store::StoredEntry> = alpha
+        .iter()
+        .zip(&beta)
+        .flat_map(|(x, y)| [x.clone(), y.clone()])
+        .collect();
+    let old = dir.path().join("old.db");
+    write_old_store(&old, version, &interleaved);
+    assert_eq!(schema_version(&old), version);
 
     let (a, store) = open(&old);
-    assert_eq!(schema_version(&old), 2);
-    // Everything is found through the new indexes; duplicates are still refused.
-    for (i, id) in ids.iter().enumerate() {
-        assert_eq!(store.get(id).unwrap().unwrap().seq, i as u64);
+    assert_eq!(schema_version(&old), 3);
+    // Every receipt comes back exactly as it was stored, through every query.
+    for e in &interleaved {
+        let mut expected = e.clone();
+        if version == 1 {
+            expected.tag = None;
+        }
+        assert_eq!(store.get(&e.receipt_id).unwrap().unwrap(), expected);
     }
-    let traced: Vec<_> = store::by_trace(store.as_ref(), &"trace-7".into())
+    assert_eq!(stored("alpha").len(), 300);
+    let mut back: Vec<_> = store::receipts(store.as_ref(), &TenantId::new("beta"), 0..u64::MAX)
         .map(|e| e.unwrap().receipt_id)
         .collect();
-    assert_eq!(traced, [ids[7].clone()]);
-    let mut again = receipt("alpha", 99);
-    again.receipt_id = ids[3].clone();
+    assert_eq!(
+        back,
+        beta.iter()
+            .map(|e| e.receipt_id.clone())
+            .collect::<Vec<_>>()
+    );
+    back = store::by_trace(store.as_ref(), &"trace-7".into())
+        .map(|e| e.unwrap().receipt_id)
+        .collect();
+    back.sort();
+    let mut want = vec![alpha[7].receipt_id.clone(), beta[7].receipt_id.clone()];
+    want.sort();
+    assert_eq!(back, want);
+    // Duplicates are still refused; the chains continue.
+    let mut again = receipt("alpha", 999);
+    again.receipt_id = alpha[3].receipt_id.clone();
     let dup = a.emit(again).unwrap();
     assert!(dup.duplicate);
     assert_eq!(dup.seq, 3);
-    for i in 30..40 {
+    for i in 300..340 {
         a.emit(receipt("alpha", i)).unwrap();
     }
     a.shutdown().unwrap();
-    assert_chain(store.as_ref(), "alpha", 40);
+    assert_chain(store.as_ref(), "alpha", 340);
+    assert_chain(store.as_ref(), "beta", 300);
     drop(store);
     // Opening again is a no-op; a file from a newer release is refused.
     drop(open(&old));
-    assert_eq!(schema_version(&old), 2);
+    assert_eq!(schema_version(&old), 3);
     rusqlite::Connection::open(&old)
         .unwrap()
-        .execute("UPDATE meta SET value = 3 WHERE key = 'schema_version'", [])
+        .execute("UPDATE meta SET value = 4 WHERE key = 'schema_version'", [])
         .unwrap();
     let err = SqliteStore::open(&old).unwrap_err().to_string();
-    assert!(err.contains("schema version 3"), "{err}");
+    assert!(err.contains("schema version 4"), "{err}");
+}
+
+#[test]
+fn a_version_1_store_is_migrated_and_its_chains_continue() {
+    a_store_of_an_old_version_is_migrated_and_its_chains_continue(1);
+}
+
+#[test]
+fn a_version_2_store_is_migrated_and_its_chains_continue() {
+    a_store_of_an_old_version_is_migrated_and_its_chains_continue(2);
+}
+
+#[test]
+fn a_store_whose_old_rows_skip_a_sequence_number_is_not_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("new.db");
+    let (a, new_store) = open(&new);
+    for i in 0..5 {
+        a.emit(receipt("alpha", i)).unwrap();
+    }
+    a.shutdown().unwrap();
+    let mut entries: Vec<_> = store::receipts(new_store.as_ref(), &TenantId::new("alpha"), 0..5)
+        .map(Result::unwrap)
+        .collect();
+    entries.remove(2);
+    let old = dir.path().join("old.db");
+    write_old_store(&old, 2, &entries);
+    let err = SqliteStore::open(&old).unwrap_err().to_string();
+    assert!(err.contains("sequence 3 where 2 was expected"), "{err}");
+    // Nothing was changed: the file is still version 2.
+    assert_eq!(schema_version(&old), 2);
 }

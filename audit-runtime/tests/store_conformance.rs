@@ -148,6 +148,9 @@ fn conformance(s: &dyn Store) {
     assert_eq!(even, ["a0", "a2", "a4", "a6", "a8", "b0"]);
     assert_eq!(ids(store::by_session(s, &SessionId::new("s1"))).len(), 10);
     assert!(ids(store::by_trace(s, &TraceId::new("none"))).is_empty());
+    // The empty id means "no trace" / "no session": it selects nothing.
+    assert!(ids(store::by_trace(s, &TraceId::new(""))).is_empty());
+    assert!(ids(store::by_session(s, &SessionId::new(""))).is_empty());
     assert!(ids(store::receipts(s, &TenantId::new("zzz"), 0..10)).is_empty());
 }
 
@@ -352,4 +355,143 @@ fn memory_store_keeps_every_subtree_of_trees_up_to_2048() {
             merkle::verify_inclusion(&leaves[i as usize], i, size, &p, &root).unwrap();
         }
     }
+}
+
+/// A deterministic pseudo-random sequence (xorshift), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// Stores that group receipts (the SQLite store keeps segments of up to 128) must answer every
+/// query exactly like the in-memory store, whatever the commit sizes, tenant interleaving,
+/// line lengths and page sizes.
+fn answers_like_the_memory_store(s: &dyn Store) {
+    let memory = MemoryStore::new();
+    let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    let tenants = ["t0", "t1", "t2"];
+    let mut next = [0u64; 3];
+    let mut all: Vec<StoredEntry> = Vec::new();
+    for commit in [1usize, 7, 130, 300, 1, 129, 2, 260, 64, 500] {
+        let mut batch = Vec::new();
+        for _ in 0..commit {
+            let t = rng.below(3) as usize;
+            let seq = next[t];
+            next[t] += 1;
+            let mut e = entry(
+                tenants[t],
+                seq,
+                &format!("{}-{seq}", tenants[t]),
+                // Timestamps go backwards now and then.
+                1_000 + (all.len() + batch.len()) as i64 * 10 - rng.below(50) as i64,
+                &match rng.below(4) {
+                    0 => String::new(),
+                    1 => "shared".to_owned(),
+                    _ => format!("tr-{}", rng.below(40)),
+                },
+                &match rng.below(3) {
+                    0 => String::new(),
+                    n => format!("s{n}"),
+                },
+            );
+            if rng.below(50) == 0 {
+                // Long lines close segments by size.
+                e.line = format!("{{\"pad\":\"{}\"}}", "x".repeat(70_000)).into_bytes();
+            }
+            batch.push(e);
+        }
+        append_all(s, &batch).unwrap();
+        append_all(&memory, &batch).unwrap();
+        all.extend(batch);
+    }
+    for e in &all {
+        assert_eq!(s.get(&e.receipt_id).unwrap().as_ref(), Some(e));
+    }
+    for (t, len) in tenants.iter().zip(next) {
+        let t = TenantId::new(*t);
+        assert_eq!(s.tip(&t).unwrap(), memory.tip(&t).unwrap());
+        for page in [1usize, 3, 128, 129, 5000] {
+            for seq in [0..u64::MAX, 5..6, 100..300, len - 1..len + 5, len..len + 5] {
+                let select = |st: &dyn Store, time: Option<std::ops::Range<i64>>| {
+                    ids(store::select(
+                        st,
+                        Selector::Tenant {
+                            tenant: t.clone(),
+                            seq: seq.clone(),
+                            time,
+                        },
+                        page,
+                    ))
+                };
+                assert_eq!(
+                    select(s, None),
+                    select(&memory, None),
+                    "{t:?} {seq:?} {page}"
+                );
+                for time in [0..i64::MAX, 3_000..9_000, 9_000..9_001, 20_000..30_000] {
+                    assert_eq!(
+                        select(s, Some(time.clone())),
+                        select(&memory, Some(time.clone())),
+                        "{t:?} {seq:?} {time:?} {page}"
+                    );
+                }
+            }
+        }
+    }
+    let mut traces: Vec<String> = (0..40).map(|i| format!("tr-{i}")).collect();
+    traces.extend(["shared".to_owned(), "none".to_owned()]);
+    for tr in &traces {
+        let want = sorted(ids(store::by_trace(&memory, &TraceId::new(tr.as_str()))));
+        for page in [1usize, 2, 127, 1000] {
+            let got = ids(store::select(
+                s,
+                Selector::Trace(TraceId::new(tr.as_str())),
+                page,
+            ));
+            assert_eq!(sorted(got), want, "trace {tr} page {page}");
+        }
+    }
+    for sess in ["s1", "s2", "s3"] {
+        let want = sorted(ids(store::by_session(&memory, &SessionId::new(sess))));
+        for page in [1usize, 128, 100_000] {
+            let got = ids(store::select(
+                s,
+                Selector::Session(SessionId::new(sess)),
+                page,
+            ));
+            assert_eq!(sorted(got), want, "session {sess} page {page}");
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_store_answers_like_the_memory_store_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    answers_like_the_memory_store(&SqliteStore::open(&path).unwrap());
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_store_refuses_a_line_with_a_newline_and_keeps_nothing_of_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path().join("audit.db")).unwrap();
+    let mut bad = entry("a", 1, "a1", 0, "", "");
+    bad.line = b"{\"a\":\n1}".to_vec();
+    let err = append_all(&s, &[entry("a", 0, "a0", 0, "", ""), bad]).unwrap_err();
+    assert!(err.to_string().contains("inconsistent"), "{err}");
+    assert_eq!(s.tip(&TenantId::new("a")).unwrap(), None);
+    assert_eq!(s.get(&ReceiptId::new("a0")).unwrap(), None);
 }

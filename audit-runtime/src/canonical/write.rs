@@ -9,8 +9,20 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// characters as `\u00xx` (lowercase hex); everything else, including 0x7F, U+2028, U+2029 and
 /// `/`, is written as raw UTF-8.
 pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
-    out.push(b'"');
     let bytes = s.as_bytes();
+    // Most strings (hashes, ids, names) need no escape. The scan has no early exit so that it
+    // compiles to wide compares; only strings that need escaping take the byte loop.
+    let plain = !bytes.iter().fold(false, |any, &b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if plain {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    out.push(b'"');
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc: &[u8] = match b {

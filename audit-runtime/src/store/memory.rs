@@ -286,6 +286,9 @@ impl Store for MemoryStore {
                     s += 1;
                 }
             }
+            // An empty trace or session id means "none": it selects nothing (as in every store).
+            Selector::Trace(id) if id.as_str().is_empty() => {}
+            Selector::Session(id) if id.as_str().is_empty() => {}
             Selector::Trace(_) | Selector::Session(_) => {
                 let mut i = usize::try_from(cursor.unwrap_or(0)).unwrap_or(usize::MAX);
                 while let Some((t, s)) = state.log.get(i) {

@@ -242,9 +242,9 @@ pub enum Selector {
         /// Optional time window.
         time: Option<Range<i64>>,
     },
-    /// All receipts of a trace, in store order.
+    /// All receipts of a trace, in store order (none for the empty id: receipts without a trace).
     Trace(TraceId),
-    /// All receipts of a session, in store order.
+    /// All receipts of a session, in store order (none for the empty id).
     Session(SessionId),
 }
 

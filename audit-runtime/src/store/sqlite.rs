@@ -2,7 +2,9 @@
 //!
 //! Appends run in `BEGIN IMMEDIATE` transactions, which take SQLite's write lock across
 //! processes; tips are read inside that transaction, so two processes appending to one tenant
-//! serialize and never fork its chain. An operator can inspect the file with `sqlite3`.
+//! serialize and never fork its chain. Receipts are kept in segments of consecutive receipts of
+//! one tenant (see [`segment`]). An operator can inspect the file with `sqlite3`; a tenant's
+//! JSONL is `SELECT CAST(lines AS TEXT) FROM segments WHERE tenant = 'T' ORDER BY first_seq`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -10,17 +12,19 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+mod segment;
 mod tree;
 
 use super::tree::{TreeRead, TreeWrite};
 use super::{Durability, NewEntry, Page, Selector, Store, StoreError, StoredEntry, Tip, WriteTxn};
 use crate::receipt::{ReceiptId, SessionId, TenantId, TraceId};
+use segment::{Builder, Segment};
 
 /// The environment variable that overrides the data directory.
 pub const ENV_DATA_DIR: &str = "AI_AUDIT_DATA_DIR";
-/// Version 2 indexes receipt, trace and session ids by their own text (version 1 indexed hashes
-/// of them); see [`migrate_v1`].
-const SCHEMA_VERSION: i64 = 2;
+/// Version 3 keeps receipts in segments (see [`segment`]); versions 1 and 2 kept one row per
+/// receipt and are migrated on open (see [`migrate_rows`]).
+const SCHEMA_VERSION: i64 = 3;
 
 /// `$AI_AUDIT_DATA_DIR`, or `./audit-data`.
 #[must_use]
@@ -30,7 +34,7 @@ pub fn default_data_dir() -> PathBuf {
         .map_or_else(|| PathBuf::from("audit-data"), PathBuf::from)
 }
 
-fn backend(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+fn backend(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + Copy {
     move |e| StoreError::Backend {
         operation,
         source: Box::new(e),
@@ -122,7 +126,7 @@ impl SqliteStore {
                 .map_err(backend("read schema version"))?;
             match version {
                 SCHEMA_VERSION => {}
-                1 => migrate_v1(&tx)?,
+                1 | 2 => migrate_rows(&tx, version)?,
                 _ => {
                     return Err(StoreError::Corrupt {
                         what: format!(
@@ -149,52 +153,90 @@ impl SqliteStore {
     }
 }
 
-/// The schema of a new database (version 2). Receipt, trace and session ids are indexed by their
-/// own text: ids this library generates are time-ordered (UUIDv7), so a group commit appends to
-/// the right edge of each index instead of writing one random index page per receipt, which
-/// would grow with the store.
+/// The schema of a new database (version 3). Receipts live in `segments` (see [`segment`]);
+/// `receipt_ids` indexes every receipt id (and refuses duplicates), `trace_segments` and
+/// `session_segments` list the segments holding a trace's or session's receipts. Ids this
+/// library generates are time-ordered (UUIDv7), so a group commit appends to the right edge of
+/// the id index.
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-    INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 2);
-    CREATE TABLE IF NOT EXISTS receipts (
-        tenant       TEXT    NOT NULL,
-        seq          INTEGER NOT NULL,
-        receipt_id   TEXT    NOT NULL,
-        receipt_hash BLOB    NOT NULL,
-        ts_micros    INTEGER NOT NULL,
-        trace_id     TEXT    NOT NULL,
-        session_id   TEXT    NOT NULL,
-        line         BLOB    NOT NULL,
-        tag          BLOB
+    INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 3);
+    CREATE TABLE IF NOT EXISTS segments (
+        id         INTEGER PRIMARY KEY,
+        tenant     TEXT    NOT NULL,
+        first_seq  INTEGER NOT NULL,
+        count      INTEGER NOT NULL,
+        ts_min     INTEGER NOT NULL,
+        ts_max     INTEGER NOT NULL,
+        entries    BLOB    NOT NULL,
+        lines      BLOB    NOT NULL
     );
-    CREATE UNIQUE INDEX IF NOT EXISTS receipts_by_chain ON receipts (tenant, seq);
-    CREATE UNIQUE INDEX IF NOT EXISTS receipts_by_receipt_id ON receipts (receipt_id);
-    CREATE INDEX IF NOT EXISTS receipts_by_trace_id ON receipts (trace_id) WHERE trace_id <> '';
-    CREATE INDEX IF NOT EXISTS receipts_by_session_id ON receipts (session_id) WHERE session_id <> '';
-    CREATE INDEX IF NOT EXISTS receipts_by_time ON receipts (tenant, ts_micros);
+    CREATE UNIQUE INDEX IF NOT EXISTS segments_by_chain ON segments (tenant, first_seq);
+    CREATE TABLE IF NOT EXISTS receipt_ids (
+        receipt_id TEXT    PRIMARY KEY,
+        segment    INTEGER NOT NULL,
+        slot       INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS trace_segments (
+        trace_id   TEXT    NOT NULL,
+        segment    INTEGER NOT NULL,
+        PRIMARY KEY (trace_id, segment)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS session_segments (
+        session_id TEXT    NOT NULL,
+        segment    INTEGER NOT NULL,
+        PRIMARY KEY (session_id, segment)
+    ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS tips (
         tenant  TEXT PRIMARY KEY,
         len     INTEGER NOT NULL,
         hash    BLOB NOT NULL
     );";
 
-/// Version 1 → 2, in the caller's write transaction: the hash-keyed indexes and their key
-/// columns go, the text indexes of [`SCHEMA`] (already created) take their place. Receipts, tips
-/// and trees are untouched. An old binary cannot open the migrated file (its schema statements
-/// name the dropped columns). On a large store this rewrites the receipts table once, holding
-/// the write lock meanwhile: other processes wait (up to the busy timeout) while it runs.
-fn migrate_v1(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+/// Versions 1 and 2 → 3, in the caller's write transaction (after [`SCHEMA`] created the new
+/// tables): every row of the old `receipts` table is copied into segments, in chain order per
+/// tenant, and the old table (with its indexes) is dropped. Tips and trees are untouched. An
+/// older binary cannot open the migrated file (its schema statements name the old table's
+/// columns). On a large store this rewrites every receipt once, holding the write lock
+/// meanwhile: other processes wait (up to the busy timeout) while it runs.
+fn migrate_rows(tx: &rusqlite::Transaction<'_>, version: i64) -> Result<(), StoreError> {
+    let fail = backend("migrate the receipts to schema version 3");
+    // Version 1 had no tag column.
+    let tag = if version >= 2 { "tag" } else { "NULL" };
+    let sql = format!(
+        "SELECT tenant, seq, receipt_id, receipt_hash, ts_micros, trace_id, session_id, line, {tag}
+         FROM receipts ORDER BY tenant, seq"
+    );
+    let mut txn = SqlTxn::new(tx);
+    {
+        let mut stmt = tx.prepare(&sql).map_err(fail)?;
+        let mut rows = stmt.query([]).map_err(fail)?;
+        let mut last: Option<(TenantId, u64)> = None;
+        while let Some(r) = rows.next().map_err(fail)? {
+            let e = into_entry(read_row_at(r, 0).map_err(fail)?)?;
+            let expected = match &last {
+                Some((t, seq)) if *t == e.tenant => seq + 1,
+                _ => 0,
+            };
+            if e.seq != expected {
+                return Err(StoreError::Corrupt {
+                    what: format!(
+                        "tenant {:?} has a receipt at sequence {} where {expected} was expected; the store cannot be migrated",
+                        e.tenant.as_str(),
+                        e.seq
+                    ),
+                });
+            }
+            txn.push(&e.as_new())?;
+            last = Some((e.tenant, e.seq));
+        }
+    }
+    txn.flush_all()?;
     tx.execute_batch(
-        "DROP INDEX IF EXISTS receipts_by_id;
-         DROP INDEX IF EXISTS receipts_by_trace;
-         DROP INDEX IF EXISTS receipts_by_session;
-         ALTER TABLE receipts DROP COLUMN id_key;
-         ALTER TABLE receipts DROP COLUMN trace_key;
-         ALTER TABLE receipts DROP COLUMN session_key;
-         ALTER TABLE receipts ADD COLUMN tag BLOB;
-         UPDATE meta SET value = 2 WHERE key = 'schema_version';",
+        "DROP TABLE receipts;
+         UPDATE meta SET value = 3 WHERE key = 'schema_version';",
     )
-    .map_err(backend("migrate the schema from version 1 to 2"))
+    .map_err(fail)
 }
 
 fn hash32(v: &[u8]) -> Result<[u8; 32], StoreError> {
@@ -211,13 +253,7 @@ fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-const COLUMNS: &str =
-    "tenant, seq, receipt_id, receipt_hash, ts_micros, trace_id, session_id, line, tag";
-const FIND_SQL: &str = "SELECT tenant, seq, receipt_id, receipt_hash, ts_micros, trace_id,
-     session_id, line, tag FROM receipts WHERE receipt_id = ?1";
-const INSERT_SQL: &str = "INSERT INTO receipts (tenant, seq, receipt_id, receipt_hash, ts_micros,
-     trace_id, session_id, line, tag) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
-
+/// A row of the version 1 and 2 `receipts` table.
 type Row = (
     String,
     i64,
@@ -245,6 +281,53 @@ fn into_entry(row: Row) -> Result<StoredEntry, StoreError> {
     })
 }
 
+fn read_row_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Row> {
+    Ok((
+        r.get(at)?,
+        r.get(at + 1)?,
+        r.get(at + 2)?,
+        r.get(at + 3)?,
+        r.get(at + 4)?,
+        r.get(at + 5)?,
+        r.get(at + 6)?,
+        r.get(at + 7)?,
+        r.get(at + 8)?,
+    ))
+}
+
+/// The columns [`segment_at`] reads, in order.
+const SEGMENT_COLUMNS: &str = "s.id, s.tenant, s.first_seq, s.count, s.entries, s.lines";
+
+/// The segment in the row's columns `at..at + 6` ([`SEGMENT_COLUMNS`]), borrowed from the row.
+fn segment_at<'r>(r: &'r rusqlite::Row<'_>, at: usize) -> Result<Segment<'r>, StoreError> {
+    let read = |e: rusqlite::Error| backend("read segment")(e);
+    let blob = |i: usize| -> Result<&'r [u8], StoreError> {
+        r.get_ref(at + i)
+            .map_err(read)?
+            .as_blob()
+            .map_err(|e| read(e.into()))
+    };
+    let id: i64 = r.get(at).map_err(read)?;
+    let tenant = r
+        .get_ref(at + 1)
+        .map_err(read)?
+        .as_str()
+        .map_err(|e| read(e.into()))?;
+    let first_seq: i64 = r.get(at + 2).map_err(read)?;
+    let count: i64 = r.get(at + 3).map_err(read)?;
+    let count = u32::try_from(count).map_err(|_| StoreError::Corrupt {
+        what: format!("segment {id} claims {count} receipts"),
+    })?;
+    Ok(Segment {
+        id,
+        tenant,
+        first_seq: to_u64(first_seq),
+        count,
+        entries: blob(4)?,
+        lines: blob(5)?,
+    })
+}
+
 fn tip_of(c: &Connection, tenant: &TenantId) -> Result<Option<Tip>, StoreError> {
     let row: Option<(i64, Vec<u8>)> = c
         .prepare_cached("SELECT len, hash FROM tips WHERE tenant = ?1")
@@ -262,21 +345,200 @@ fn tip_of(c: &Connection, tenant: &TenantId) -> Result<Option<Tip>, StoreError> 
     .transpose()
 }
 
-fn find_in(c: &Connection, id: &ReceiptId) -> Result<Option<StoredEntry>, StoreError> {
-    let row = c
-        .prepare_cached(FIND_SQL)
+/// The receipt with this id: from a segment still being filled (`open`), or a stored one.
+fn find_in(
+    c: &Connection,
+    id: &ReceiptId,
+    open: &[Builder],
+) -> Result<Option<StoredEntry>, StoreError> {
+    let at: Option<(i64, i64)> = c
+        .prepare_cached("SELECT segment, slot FROM receipt_ids WHERE receipt_id = ?1")
         .and_then(|mut s| {
-            s.query_row(params![id.as_str()], |r| read_row_at(r, 0))
+            s.query_row(params![id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
         })
         .map_err(backend("find receipt"))?;
-    row.map(into_entry).transpose()
+    let Some((segment, slot)) = at else {
+        return Ok(None);
+    };
+    let slot = u32::try_from(slot).map_err(|_| StoreError::Corrupt {
+        what: format!("receipt {id} is indexed at slot {slot}"),
+    })?;
+    if let Some(b) = open.iter().find(|b| b.id == segment) {
+        let r = b.view().record(slot)?;
+        return Ok(Some(r.to_entry(b.tenant.as_str())));
+    }
+    let mut stmt = c
+        .prepare_cached(&format!(
+            "SELECT {SEGMENT_COLUMNS} FROM segments s WHERE s.id = ?1"
+        ))
+        .map_err(backend("find receipt"))?;
+    let mut rows = stmt
+        .query(params![segment])
+        .map_err(backend("find receipt"))?;
+    let Some(r) = rows.next().map_err(backend("find receipt"))? else {
+        return Err(StoreError::Corrupt {
+            what: format!("receipt {id} is indexed in segment {segment}, which does not exist"),
+        });
+    };
+    let seg = segment_at(r, 0)?;
+    let rec = seg.record(slot)?;
+    if rec.receipt_id != id.as_str() {
+        return Err(StoreError::Corrupt {
+            what: format!(
+                "receipt {id} is indexed at slot {slot} of segment {segment}, which holds another"
+            ),
+        });
+    }
+    Ok(Some(rec.to_entry(seg.tenant)))
 }
+
+/// Segments kept open by one transaction before all are written out (bounds the memory of a
+/// transaction that touches many tenants).
+const MAX_OPEN_SEGMENTS: usize = 64;
 
 struct SqlTxn<'a> {
     tx: &'a rusqlite::Transaction<'a>,
     /// Tips changed by this transaction, written back once at the end.
     tips: Vec<(TenantId, Tip)>,
+    /// Segments being filled, at most one per tenant; written out when full and at the end.
+    open: Vec<Builder>,
+    /// The id the next segment gets (read once, under the write lock).
+    next_id: Option<i64>,
+}
+
+impl<'a> SqlTxn<'a> {
+    fn new(tx: &'a rusqlite::Transaction<'a>) -> Self {
+        Self {
+            tx,
+            tips: Vec::new(),
+            open: Vec::new(),
+            next_id: None,
+        }
+    }
+
+    /// Adds `e` to its tenant's open segment (starting one if needed) and to the id index,
+    /// without checking the chain (the caller did).
+    fn push(&mut self, e: &NewEntry<'_>) -> Result<(), StoreError> {
+        segment::check(e)?;
+        let at = match self.open.iter().position(|b| b.tenant == *e.tenant) {
+            Some(i) if self.open.get(i).is_some_and(|b| b.takes(e)) => i,
+            Some(i) => {
+                let full = self.open.swap_remove(i);
+                self.flush(&full)?;
+                self.start(e)?
+            }
+            None => self.start(e)?,
+        };
+        let Some(b) = self.open.get_mut(at) else {
+            return Err(StoreError::Corrupt {
+                what: "lost track of an open segment".into(),
+            });
+        };
+        let res = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO receipt_ids (receipt_id, segment, slot) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![e.receipt_id.as_str(), b.id, b.count]));
+        match res {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                return Err(StoreError::DuplicateId {
+                    id: e.receipt_id.clone(),
+                });
+            }
+            Err(err) => return Err(backend("index receipt id")(err)),
+        }
+        b.push(e)?;
+        Ok(())
+    }
+
+    /// Starts a segment for `e`'s tenant at `e.seq`; returns its place in `open`.
+    fn start(&mut self, e: &NewEntry<'_>) -> Result<usize, StoreError> {
+        if self.open.len() >= MAX_OPEN_SEGMENTS {
+            self.flush_all()?;
+        }
+        let id = match self.next_id {
+            Some(id) => id,
+            None => self
+                .tx
+                .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM segments", [], |r| {
+                    r.get(0)
+                })
+                .map_err(backend("read the last segment id"))?,
+        };
+        self.next_id = Some(id + 1);
+        self.open.push(Builder::new(id, e.tenant.clone(), e.seq));
+        Ok(self.open.len() - 1)
+    }
+
+    fn flush(&self, b: &Builder) -> Result<(), StoreError> {
+        let res = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO segments (id, tenant, first_seq, count, ts_min, ts_max, entries, lines)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    b.id,
+                    b.tenant.as_str(),
+                    to_i64(b.first_seq),
+                    b.count,
+                    b.ts_min,
+                    b.ts_max,
+                    &b.entries,
+                    &b.lines
+                ])
+            });
+        match res {
+            Ok(_) => {}
+            // The sequence was checked against the tip; a clash on the chain index means the
+            // tips table disagrees with the segments.
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                return Err(StoreError::Corrupt {
+                    what: format!(
+                        "tenant {:?} already has receipts from sequence {} although its tip says otherwise",
+                        b.tenant.as_str(),
+                        b.first_seq
+                    ),
+                });
+            }
+            Err(err) => return Err(backend("write segment")(err)),
+        }
+        for (sql, keys) in [
+            (
+                "INSERT INTO trace_segments (trace_id, segment) VALUES (?1, ?2)",
+                &b.traces,
+            ),
+            (
+                "INSERT INTO session_segments (session_id, segment) VALUES (?1, ?2)",
+                &b.sessions,
+            ),
+        ] {
+            let mut s = self
+                .tx
+                .prepare_cached(sql)
+                .map_err(backend("index segment"))?;
+            for k in keys {
+                s.execute(params![k, b.id])
+                    .map_err(backend("index segment"))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_all(&mut self) -> Result<(), StoreError> {
+        for b in std::mem::take(&mut self.open) {
+            self.flush(&b)?;
+        }
+        Ok(())
+    }
 }
 
 impl WriteTxn for SqlTxn<'_> {
@@ -288,7 +550,7 @@ impl WriteTxn for SqlTxn<'_> {
     }
 
     fn find(&mut self, id: &ReceiptId) -> Result<Option<StoredEntry>, StoreError> {
-        find_in(self.tx, id)
+        find_in(self.tx, id, &self.open)
     }
 
     fn append(&mut self, e: &NewEntry<'_>) -> Result<(), StoreError> {
@@ -300,44 +562,7 @@ impl WriteTxn for SqlTxn<'_> {
                 found: e.seq,
             });
         }
-        let res = self.tx.prepare_cached(INSERT_SQL).and_then(|mut s| {
-            s.execute(params![
-                e.tenant.as_str(),
-                to_i64(e.seq),
-                e.receipt_id.as_str(),
-                &e.receipt_hash[..],
-                e.timestamp_micros,
-                e.trace_id.as_str(),
-                e.session_id.as_str(),
-                e.line,
-                e.tag.as_ref().map(|t| &t[..]),
-            ])
-        });
-        match res {
-            Ok(_) => {}
-            Err(rusqlite::Error::SqliteFailure(f, Some(msg)))
-                if f.code == rusqlite::ErrorCode::ConstraintViolation
-                    && msg.contains("receipts.receipt_id") =>
-            {
-                return Err(StoreError::DuplicateId {
-                    id: e.receipt_id.clone(),
-                });
-            }
-            // The sequence was checked against the tip above; a clash on the chain index means
-            // the tips table disagrees with the receipts.
-            Err(rusqlite::Error::SqliteFailure(f, _))
-                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                return Err(StoreError::Corrupt {
-                    what: format!(
-                        "tenant {:?} already has a receipt at sequence {} although its tip says otherwise",
-                        e.tenant.as_str(),
-                        e.seq
-                    ),
-                });
-            }
-            Err(err) => return Err(backend("insert receipt")(err)),
-        }
+        self.push(e)?;
         let tip = Tip {
             len: e.seq + 1,
             hash: e.receipt_hash,
@@ -374,11 +599,9 @@ impl Store for SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend("begin transaction"))?;
-        let mut txn = SqlTxn {
-            tx: &tx,
-            tips: Vec::new(),
-        };
+        let mut txn = SqlTxn::new(&tx);
         f(&mut txn)?;
+        txn.flush_all()?;
         let tips = std::mem::take(&mut txn.tips);
         {
             let mut s = tx
@@ -400,7 +623,7 @@ impl Store for SqliteStore {
     }
 
     fn get(&self, id: &ReceiptId) -> Result<Option<StoredEntry>, StoreError> {
-        find_in(&lock(&self.reader), id)
+        find_in(&lock(&self.reader), id, &[])
     }
 
     fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
@@ -422,82 +645,100 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Page, StoreError> {
         let c = lock(&self.reader);
-        let limit_plus = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
-        // Keyset pagination: the cursor is the sequence number (tenant queries) or the rowid
-        // (trace and session queries) to continue from.
-        let rows: Vec<(i64, Row)> = match selector {
+        let query = backend("query receipts");
+        let mut page = Page::default();
+        match selector {
             Selector::Tenant { tenant, seq, time } => {
-                let start = to_i64(cursor.unwrap_or(seq.start).max(seq.start));
-                let end = to_i64(seq.end);
+                // Keyset pagination: the cursor is the sequence number to continue from.
+                let start = cursor.unwrap_or(seq.start).max(seq.start);
                 let (from, to) = time
                     .as_ref()
                     .map_or((i64::MIN, i64::MAX), |t| (t.start, t.end));
                 let sql = format!(
-                    "SELECT seq, {COLUMNS} FROM receipts WHERE tenant = ?1 AND seq >= ?2 AND seq < ?3
-                     AND ts_micros >= ?4 AND ts_micros < ?5 ORDER BY seq LIMIT ?6"
+                    "SELECT {SEGMENT_COLUMNS} FROM segments s WHERE s.tenant = ?1
+                     AND s.first_seq >= COALESCE((SELECT MAX(first_seq) FROM segments
+                         WHERE tenant = ?1 AND first_seq <= ?2), 0)
+                     AND s.first_seq < ?3 AND s.ts_max >= ?4 AND s.ts_min < ?5
+                     ORDER BY s.first_seq"
                 );
-                let mut s = c.prepare_cached(&sql).map_err(backend("query receipts"))?;
-                let it = s
-                    .query_map(
-                        params![tenant.as_str(), start, end, from, to, limit_plus],
-                        |r| Ok((r.get(0)?, read_row_at(r, 1)?)),
-                    )
-                    .map_err(backend("query receipts"))?;
-                it.collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(backend("query receipts"))?
+                let mut stmt = c.prepare_cached(&sql).map_err(query)?;
+                let mut rows = stmt
+                    .query(params![
+                        tenant.as_str(),
+                        to_i64(start),
+                        to_i64(seq.end),
+                        from,
+                        to
+                    ])
+                    .map_err(query)?;
+                'rows: while let Some(r) = rows.next().map_err(query)? {
+                    let seg = segment_at(r, 0)?;
+                    for rec in seg.records() {
+                        let rec = rec?;
+                        if rec.seq >= seq.end {
+                            break 'rows;
+                        }
+                        if rec.seq < start
+                            || rec.timestamp_micros < from
+                            || rec.timestamp_micros >= to
+                        {
+                            continue;
+                        }
+                        if page.entries.len() == limit {
+                            page.next = Some(rec.seq);
+                            break 'rows;
+                        }
+                        page.entries.push(rec.to_entry(seg.tenant));
+                    }
+                }
             }
             Selector::Trace(_) | Selector::Session(_) => {
-                let (column, value) = match selector {
-                    Selector::Trace(t) => ("trace_id", t.as_str()),
-                    Selector::Session(s) => ("session_id", s.as_str()),
-                    Selector::Tenant { .. } => ("trace_id", ""),
+                let (table, column, value) = match selector {
+                    Selector::Trace(t) => ("trace_segments", "trace_id", t.as_str()),
+                    Selector::Session(s) => ("session_segments", "session_id", s.as_str()),
+                    Selector::Tenant { .. } => ("trace_segments", "trace_id", ""),
                 };
                 if value.is_empty() {
-                    return Ok(Page::default());
+                    return Ok(page);
                 }
-                // `<> ''` lets SQLite use the partial index.
+                // The cursor is segment id × SLOTS + slot of the next receipt.
+                let cursor = cursor.unwrap_or(0);
+                let (from_segment, from_slot) = (cursor / segment::SLOTS, cursor % segment::SLOTS);
                 let sql = format!(
-                    "SELECT rowid, {COLUMNS} FROM receipts WHERE {column} = ?1 AND {column} <> ''
-                     AND rowid >= ?2 ORDER BY rowid LIMIT ?3"
+                    "SELECT {SEGMENT_COLUMNS} FROM {table} x JOIN segments s ON s.id = x.segment
+                     WHERE x.{column} = ?1 AND x.segment >= ?2 ORDER BY x.segment"
                 );
-                let start = to_i64(cursor.unwrap_or(0));
-                let mut s = c.prepare_cached(&sql).map_err(backend("query receipts"))?;
-                let it = s
-                    .query_map(params![value, start, limit_plus], |r| {
-                        Ok((r.get(0)?, read_row_at(r, 1)?))
-                    })
-                    .map_err(backend("query receipts"))?;
-                it.collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(backend("query receipts"))?
+                let mut stmt = c.prepare_cached(&sql).map_err(query)?;
+                let mut rows = stmt
+                    .query(params![value, to_i64(from_segment)])
+                    .map_err(query)?;
+                'segments: while let Some(r) = rows.next().map_err(query)? {
+                    let seg = segment_at(r, 0)?;
+                    let id = to_u64(seg.id);
+                    for rec in seg.records() {
+                        let rec = rec?;
+                        let field = match selector {
+                            Selector::Session(_) => rec.session_id,
+                            _ => rec.trace_id,
+                        };
+                        if field != value || (id == from_segment && u64::from(rec.slot) < from_slot)
+                        {
+                            continue;
+                        }
+                        if page.entries.len() == limit {
+                            page.next =
+                                Some(id.saturating_mul(segment::SLOTS) + u64::from(rec.slot));
+                            break 'segments;
+                        }
+                        page.entries.push(rec.to_entry(seg.tenant));
+                    }
+                }
             }
-        };
-        let mut entries = Vec::with_capacity(rows.len().min(limit));
-        let mut next = None;
-        for (i, (key, row)) in rows.into_iter().enumerate() {
-            if i == limit {
-                next = Some(to_u64(key));
-                break;
-            }
-            entries.push(into_entry(row)?);
         }
-        Ok(Page { entries, next })
+        Ok(page)
     }
 
     fn tree(&self) -> Option<&dyn TreeRead> {
         Some(self)
     }
-}
-
-fn read_row_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Row> {
-    Ok((
-        r.get(at)?,
-        r.get(at + 1)?,
-        r.get(at + 2)?,
-        r.get(at + 3)?,
-        r.get(at + 4)?,
-        r.get(at + 5)?,
-        r.get(at + 6)?,
-        r.get(at + 7)?,
-        r.get(at + 8)?,
-    ))
 }
