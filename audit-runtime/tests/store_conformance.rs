@@ -358,8 +358,10 @@ fn memory_store_keeps_every_subtree_of_trees_up_to_2048() {
 }
 
 /// A deterministic pseudo-random sequence (xorshift), so failures reproduce.
+#[cfg(feature = "sqlite")]
 struct Rng(u64);
 
+#[cfg(feature = "sqlite")]
 impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 << 13;
@@ -369,6 +371,7 @@ impl Rng {
     }
 }
 
+#[cfg(feature = "sqlite")]
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
@@ -377,6 +380,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 /// Stores that group receipts (the SQLite store keeps segments of up to 128) must answer every
 /// query exactly like the in-memory store, whatever the commit sizes, tenant interleaving,
 /// line lengths and page sizes.
+#[cfg(feature = "sqlite")]
 fn answers_like_the_memory_store(s: &dyn Store) {
     let memory = MemoryStore::new();
     let mut rng = Rng(0x5eed_1234_abcd_ef01);

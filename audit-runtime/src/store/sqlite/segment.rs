@@ -311,8 +311,6 @@ impl<'a> Iterator for Records<'a> {
 
 #[cfg(test)]
 mod tests {
-    #![expect(clippy::unwrap_used, reason = "tests")]
-
     use super::*;
 
     fn entry(seq: u64, line: &str, tag: bool) -> StoredEntry {
@@ -322,7 +320,7 @@ mod tests {
             receipt_id: ReceiptId::new(format!("id-{seq}")),
             receipt_hash: [seq as u8; 32],
             timestamp_micros: -5 + seq as i64,
-            trace_id: TraceId::new(if seq % 2 == 0 { "tr" } else { "" }),
+            trace_id: TraceId::new(if seq.is_multiple_of(2) { "tr" } else { "" }),
             session_id: SessionId::new("séance"),
             line: line.as_bytes().to_vec(),
             tag: tag.then_some([9; 32]),
