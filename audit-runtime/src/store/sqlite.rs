@@ -7,7 +7,7 @@
 //! JSONL is `SELECT CAST(lines AS TEXT) FROM segments WHERE tenant = 'T' ORDER BY first_seq`.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -55,12 +55,14 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// Segment buffers kept between transactions (appending allocates no new ones).
+    spare: Mutex<Vec<Builder>>,
 }
 
 fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     // A panic inside a transaction rolls it back when the transaction is dropped; the connection
     // stays usable.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -143,6 +145,7 @@ impl SqliteStore {
             path,
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            spare: Mutex::default(),
         })
     }
 
@@ -405,7 +408,14 @@ struct SqlTxn<'a> {
     open: Vec<Builder>,
     /// The id the next segment gets (read once, under the write lock).
     next_id: Option<i64>,
+    /// Builders to reuse (at most [`MAX_SPARE`]).
+    spare: Vec<Builder>,
+    /// The id index insert, prepared once per transaction.
+    insert_id: Option<rusqlite::CachedStatement<'a>>,
 }
+
+/// Segment builders kept for reuse.
+const MAX_SPARE: usize = 8;
 
 impl<'a> SqlTxn<'a> {
     fn new(tx: &'a rusqlite::Transaction<'a>) -> Self {
@@ -414,6 +424,8 @@ impl<'a> SqlTxn<'a> {
             tips: Vec::new(),
             open: Vec::new(),
             next_id: None,
+            spare: Vec::new(),
+            insert_id: None,
         }
     }
 
@@ -426,6 +438,7 @@ impl<'a> SqlTxn<'a> {
             Some(i) => {
                 let full = self.open.swap_remove(i);
                 self.flush(&full)?;
+                self.keep(full);
                 self.start(e)?
             }
             None => self.start(e)?,
@@ -435,12 +448,17 @@ impl<'a> SqlTxn<'a> {
                 what: "lost track of an open segment".into(),
             });
         };
-        let res = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO receipt_ids (receipt_id, segment, slot) VALUES (?1, ?2, ?3)",
-            )
-            .and_then(|mut s| s.execute(params![e.receipt_id.as_str(), b.id, b.count]));
+        let insert = match &mut self.insert_id {
+            Some(s) => s,
+            slot @ None => slot.insert(
+                self.tx
+                    .prepare_cached(
+                        "INSERT INTO receipt_ids (receipt_id, segment, slot) VALUES (?1, ?2, ?3)",
+                    )
+                    .map_err(backend("index receipt id"))?,
+            ),
+        };
+        let res = insert.execute(params![e.receipt_id.as_str(), b.id, b.count]);
         match res {
             Ok(_) => {}
             Err(rusqlite::Error::SqliteFailure(f, _))
@@ -471,8 +489,21 @@ impl<'a> SqlTxn<'a> {
                 .map_err(backend("read the last segment id"))?,
         };
         self.next_id = Some(id + 1);
-        self.open.push(Builder::new(id, e.tenant.clone(), e.seq));
+        let b = match self.spare.pop() {
+            Some(mut b) => {
+                b.reset(id, e.tenant.clone(), e.seq);
+                b
+            }
+            None => Builder::new(id, e.tenant.clone(), e.seq),
+        };
+        self.open.push(b);
         Ok(self.open.len() - 1)
+    }
+
+    fn keep(&mut self, b: Builder) {
+        if self.spare.len() < MAX_SPARE {
+            self.spare.push(b);
+        }
     }
 
     fn flush(&self, b: &Builder) -> Result<(), StoreError> {
@@ -511,21 +542,22 @@ impl<'a> SqlTxn<'a> {
             }
             Err(err) => return Err(backend("write segment")(err)),
         }
-        for (sql, keys) in [
-            (
-                "INSERT INTO trace_segments (trace_id, segment) VALUES (?1, ?2)",
-                &b.traces,
-            ),
-            (
-                "INSERT INTO session_segments (session_id, segment) VALUES (?1, ?2)",
-                &b.sessions,
-            ),
-        ] {
+        for (which, sql) in [
+            "INSERT INTO trace_segments (trace_id, segment) VALUES (?1, ?2)",
+            "INSERT INTO session_segments (session_id, segment) VALUES (?1, ?2)",
+        ]
+        .into_iter()
+        .enumerate()
+        {
             let mut s = self
                 .tx
                 .prepare_cached(sql)
                 .map_err(backend("index segment"))?;
-            for k in keys {
+            for k in b.distinct(which) {
+                // The ids are UTF-8 (they were `&str`); bound as text so that queries match.
+                let k = std::str::from_utf8(k).map_err(|_| StoreError::Corrupt {
+                    what: "an id is not UTF-8".into(),
+                })?;
                 s.execute(params![k, b.id])
                     .map_err(backend("index segment"))?;
             }
@@ -536,6 +568,7 @@ impl<'a> SqlTxn<'a> {
     fn flush_all(&mut self) -> Result<(), StoreError> {
         for b in std::mem::take(&mut self.open) {
             self.flush(&b)?;
+            self.keep(b);
         }
         Ok(())
     }
@@ -600,9 +633,12 @@ impl Store for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend("begin transaction"))?;
         let mut txn = SqlTxn::new(&tx);
+        txn.spare = std::mem::take(&mut *self.spare.lock().unwrap_or_else(PoisonError::into_inner));
         f(&mut txn)?;
         txn.flush_all()?;
         let tips = std::mem::take(&mut txn.tips);
+        let spare = std::mem::take(&mut txn.spare);
+        drop(txn);
         {
             let mut s = tx
                 .prepare_cached(
@@ -615,7 +651,9 @@ impl Store for SqliteStore {
                     .map_err(backend("update tip"))?;
             }
         }
-        tx.commit().map_err(backend("commit"))
+        tx.commit().map_err(backend("commit"))?;
+        *self.spare.lock().unwrap_or_else(PoisonError::into_inner) = spare;
+        Ok(())
     }
 
     fn tip(&self, tenant: &TenantId) -> Result<Option<Tip>, StoreError> {

@@ -17,8 +17,6 @@
 //! elsewhere, instead of one row in each of five indexes: appends are dominated by the bytes of
 //! the lines, written once per commit.
 
-use std::collections::HashSet;
-
 use crate::receipt::{ReceiptId, SessionId, TenantId, TraceId};
 use crate::store::{NewEntry, StoreError, StoredEntry};
 
@@ -69,8 +67,8 @@ pub(super) struct Builder {
     pub(super) ts_max: i64,
     pub(super) entries: Vec<u8>,
     pub(super) lines: Vec<u8>,
-    pub(super) traces: HashSet<String>,
-    pub(super) sessions: HashSet<String>,
+    /// Where each receipt's trace and session ids sit in `entries` (start, length).
+    keys: Vec<[(usize, usize); 2]>,
 }
 
 impl Builder {
@@ -84,9 +82,35 @@ impl Builder {
             ts_max: i64::MIN,
             entries: Vec::new(),
             lines: Vec::new(),
-            traces: HashSet::new(),
-            sessions: HashSet::new(),
+            keys: Vec::new(),
         }
+    }
+
+    /// Empties this builder for a new segment, keeping its buffers.
+    pub(super) fn reset(&mut self, id: i64, tenant: TenantId, first_seq: u64) {
+        self.id = id;
+        self.tenant = tenant;
+        self.first_seq = first_seq;
+        self.count = 0;
+        self.ts_min = i64::MAX;
+        self.ts_max = i64::MIN;
+        self.entries.clear();
+        self.lines.clear();
+        self.keys.clear();
+    }
+
+    /// The distinct non-empty trace ids (`0`) or session ids (`1`) of this segment, sorted.
+    pub(super) fn distinct(&self, which: usize) -> Vec<&[u8]> {
+        let mut v: Vec<&[u8]> = self
+            .keys
+            .iter()
+            .filter_map(|k| k.get(which))
+            .filter(|(_, len)| *len > 0)
+            .filter_map(|&(at, len)| self.entries.get(at..at + len))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     /// Whether `e` continues this segment (same tenant, next sequence number, room left).
@@ -113,28 +137,25 @@ impl Builder {
             }
             None => self.entries.push(0),
         }
-        for s in [
+        let mut at = [(0, 0); 3];
+        for (slot, s) in at.iter_mut().zip([
             e.receipt_id.as_str(),
             e.trace_id.as_str(),
             e.session_id.as_str(),
-        ] {
+        ]) {
             let n = u32::try_from(s.len())
                 .map_err(|_| corrupt("an id longer than 4 GiB cannot be stored"))?;
             self.entries.extend_from_slice(&n.to_le_bytes());
+            *slot = (self.entries.len(), s.len());
             self.entries.extend_from_slice(s.as_bytes());
         }
+        self.keys.push([at[1], at[2]]);
         if slot > 0 {
             self.lines.push(b'\n');
         }
         self.lines.extend_from_slice(e.line);
         self.ts_min = self.ts_min.min(e.timestamp_micros);
         self.ts_max = self.ts_max.max(e.timestamp_micros);
-        if !e.trace_id.as_str().is_empty() && !self.traces.contains(e.trace_id.as_str()) {
-            self.traces.insert(e.trace_id.as_str().to_owned());
-        }
-        if !e.session_id.as_str().is_empty() && !self.sessions.contains(e.session_id.as_str()) {
-            self.sessions.insert(e.session_id.as_str().to_owned());
-        }
         self.count += 1;
         Ok(slot)
     }
@@ -342,7 +363,8 @@ mod tests {
         assert!(!b.takes(&entry(11, "{}", false).as_new()));
         assert_eq!(b.lines, b"{\"a\":1}\n\n{\"b\":\"\xc3\xbc\"}");
         assert_eq!((b.ts_min, b.ts_max), (2, 4));
-        assert_eq!(b.traces.len(), 1);
+        assert_eq!(b.distinct(0), [b"tr"]);
+        assert_eq!(b.distinct(1), ["séance".as_bytes()]);
         let seg = b.view();
         let back: Vec<StoredEntry> = seg.records().map(|r| r.unwrap().to_entry("t")).collect();
         assert_eq!(back, entries);
