@@ -499,3 +499,112 @@ fn sqlite_store_refuses_a_line_with_a_newline_and_keeps_nothing_of_its_batch() {
     assert_eq!(s.tip(&TenantId::new("a")).unwrap(), None);
     assert_eq!(s.get(&ReceiptId::new("a0")).unwrap(), None);
 }
+
+/// A duplicate id refused inside a transaction that goes on and commits leaves no trace: the
+/// tenant's chain continues where it was (the refused append "was not made").
+fn a_refused_duplicate_that_the_caller_handles_changes_nothing(s: &dyn Store) {
+    append_all(s, &[entry("a", 0, "a0", 0, "tr", "s")]).unwrap();
+    s.write(&mut |txn: &mut dyn WriteTxn| {
+        // A new tenant and a continuing one: each refused append would start a segment.
+        for e in [entry("b", 0, "a0", 1, "tr", "s"), entry("a", 1, "a0", 1, "", "")] {
+            let err = txn.append(&e.as_new()).unwrap_err();
+            assert!(matches!(err, StoreError::DuplicateId { .. }), "{err:?}");
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(s.tip(&TenantId::new("b")).unwrap(), None);
+    assert_eq!(s.tip(&TenantId::new("a")).unwrap().unwrap().len, 1);
+    let more = [entry("b", 0, "b0", 2, "tr", ""), entry("a", 1, "a1", 3, "", "")];
+    append_all(s, &more).unwrap();
+    assert_eq!(s.get(&ReceiptId::new("b0")).unwrap().unwrap(), more[0]);
+    assert_eq!(
+        ids(store::receipts(s, &TenantId::new("a"), 0..u64::MAX)),
+        ["a0", "a1"]
+    );
+    assert_eq!(sorted_ids(store::by_trace(s, &TraceId::new("tr"))), ["a0", "b0"]);
+}
+
+fn sorted_ids(it: store::Receipts<'_>) -> Vec<String> {
+    let mut v = ids(it);
+    v.sort();
+    v
+}
+
+#[test]
+fn memory_store_keeps_nothing_of_a_refused_duplicate() {
+    a_refused_duplicate_that_the_caller_handles_changes_nothing(&MemoryStore::new());
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_store_keeps_nothing_of_a_refused_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path().join("audit.db")).unwrap();
+    a_refused_duplicate_that_the_caller_handles_changes_nothing(&s);
+}
+
+/// One transaction over more tenants than the SQLite store keeps segments open for (it writes
+/// them all out midway): every earlier append stays visible to `find` and `tip`, and the result
+/// reads like the memory store's.
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_store_handles_a_transaction_over_many_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path().join("audit.db")).unwrap();
+    let memory = MemoryStore::new();
+    let mut all = Vec::new();
+    for round in 0..3u64 {
+        for t in 0..100u64 {
+            all.push(entry(
+                &format!("t{t:03}"),
+                round,
+                &format!("t{t}-{round}"),
+                (round * 100 + t) as i64,
+                &format!("tr{}", t % 7),
+                "s",
+            ));
+        }
+    }
+    for st in [&s as &dyn Store, &memory] {
+        st.write(&mut |txn: &mut dyn WriteTxn| {
+            for (i, e) in all.iter().enumerate() {
+                txn.append(&e.as_new())?;
+                for earlier in all[..=i].iter().step_by(37) {
+                    assert_eq!(txn.find(&earlier.receipt_id)?.as_ref(), Some(earlier));
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    for e in &all {
+        assert_eq!(s.get(&e.receipt_id).unwrap().as_ref(), Some(e));
+    }
+    assert_eq!(s.tenants().unwrap(), memory.tenants().unwrap());
+    for t in s.tenants().unwrap() {
+        assert_eq!(s.tip(&t).unwrap(), memory.tip(&t).unwrap());
+        for page in [1usize, 2, 3] {
+            let sel = Selector::Tenant {
+                tenant: t.clone(),
+                seq: 0..u64::MAX,
+                time: None,
+            };
+            assert_eq!(
+                ids(store::select(&s, sel.clone(), page)),
+                ids(store::select(&memory, sel, page))
+            );
+        }
+    }
+    for tr in 0..7 {
+        let tr = TraceId::new(format!("tr{tr}"));
+        assert_eq!(
+            sorted_ids(store::select(&s, Selector::Trace(tr.clone()), 5)),
+            sorted_ids(store::by_trace(&memory, &tr))
+        );
+    }
+    assert_eq!(
+        sorted_ids(store::select(&s, Selector::Session(SessionId::new("s")), 7)).len(),
+        300
+    );
+}

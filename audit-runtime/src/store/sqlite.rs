@@ -458,20 +458,27 @@ impl<'a> SqlTxn<'a> {
                     .map_err(backend("index receipt id"))?,
             ),
         };
-        let res = insert.execute(params![e.receipt_id.as_str(), b.id, b.count]);
-        match res {
-            Ok(_) => {}
+        let err = match insert.execute(params![e.receipt_id.as_str(), b.id, b.count]) {
+            Ok(_) => {
+                b.push(e)?;
+                return Ok(());
+            }
             Err(rusqlite::Error::SqliteFailure(f, _))
                 if f.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
-                return Err(StoreError::DuplicateId {
+                StoreError::DuplicateId {
                     id: e.receipt_id.clone(),
-                });
+                }
             }
-            Err(err) => return Err(backend("index receipt id")(err)),
+            Err(err) => backend("index receipt id")(err),
+        };
+        // The append was not made, and the transaction may go on: a segment started for it
+        // must not be written empty (it would claim the tenant's next sequence number).
+        if b.count == 0 {
+            let empty = self.open.swap_remove(at);
+            self.keep(empty);
         }
-        b.push(e)?;
-        Ok(())
+        Err(err)
     }
 
     /// Starts a segment for `e`'s tenant at `e.seq`; returns its place in `open`.
