@@ -318,9 +318,13 @@ fn segment_at<'r>(r: &'r rusqlite::Row<'_>, at: usize) -> Result<Segment<'r>, St
         .map_err(|e| read(e.into()))?;
     let first_seq: i64 = r.get(at + 2).map_err(read)?;
     let count: i64 = r.get(at + 3).map_err(read)?;
-    let count = u32::try_from(count).map_err(|_| StoreError::Corrupt {
-        what: format!("segment {id} claims {count} receipts"),
-    })?;
+    // At most `MAX_ENTRIES`: slots must fit the 8 bits that page cursors keep for them.
+    let count = u32::try_from(count)
+        .ok()
+        .filter(|n| *n <= segment::MAX_ENTRIES)
+        .ok_or_else(|| StoreError::Corrupt {
+            what: format!("segment {id} claims {count} receipts"),
+        })?;
     Ok(Segment {
         id,
         tenant,
@@ -495,7 +499,9 @@ impl<'a> SqlTxn<'a> {
                 })
                 .map_err(backend("read the last segment id"))?,
         };
-        self.next_id = Some(id + 1);
+        self.next_id = Some(id.checked_add(1).ok_or_else(|| StoreError::Corrupt {
+            what: format!("segment ids have reached {id}; no further segment can be stored"),
+        })?);
         let b = match self.spare.pop() {
             Some(mut b) => {
                 b.reset(id, e.tenant.clone(), e.seq);
@@ -771,8 +777,18 @@ impl Store for SqliteStore {
                             continue;
                         }
                         if page.entries.len() == limit {
-                            page.next =
-                                Some(id.saturating_mul(segment::SLOTS) + u64::from(rec.slot));
+                            // A cursor that cannot name this receipt would restart the stream.
+                            let next = id
+                                .checked_mul(segment::SLOTS)
+                                .and_then(|c| c.checked_add(u64::from(rec.slot)))
+                                .filter(|_| seg.id >= 0)
+                                .ok_or_else(|| StoreError::Corrupt {
+                                    what: format!(
+                                        "segment id {} is beyond what a page cursor can hold",
+                                        seg.id
+                                    ),
+                                })?;
+                            page.next = Some(next);
                             break 'segments;
                         }
                         page.entries.push(rec.to_entry(seg.tenant));

@@ -1,0 +1,73 @@
+//! The SQLite store on damaged or hostile files: errors, never panics or endless streams.
+#![cfg(feature = "sqlite")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a broken fixture should fail the test loudly"
+)]
+
+use std::path::Path;
+
+use audit_runtime::store::{self, SqliteStore, Store, StoreError, StoredEntry, WriteTxn};
+use audit_runtime::{ReceiptId, SessionId, TenantId, TraceId};
+
+fn entry(seq: u64) -> StoredEntry {
+    StoredEntry {
+        tenant: TenantId::new("a"),
+        seq,
+        receipt_id: ReceiptId::new(format!("a{seq}")),
+        receipt_hash: [seq as u8; 32],
+        timestamp_micros: seq as i64,
+        trace_id: TraceId::new("tr"),
+        session_id: SessionId::new("se"),
+        line: format!("{{\"seq\":{seq}}}").into_bytes(),
+        tag: None,
+    }
+}
+
+fn append(s: &dyn Store, e: &StoredEntry) -> Result<(), StoreError> {
+    s.write(&mut |txn: &mut dyn WriteTxn| txn.append(&e.as_new()))
+}
+
+/// A store with two receipts in two segments, whose segment ids are then moved by `shift`.
+fn store_with_segments_moved_by(path: &Path, shift: i64) -> SqliteStore {
+    let s = SqliteStore::open(path).unwrap();
+    append(&s, &entry(0)).unwrap();
+    append(&s, &entry(1)).unwrap();
+    drop(s);
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(&format!(
+        "UPDATE segments SET id = id + {shift};
+         UPDATE receipt_ids SET segment = segment + {shift};
+         UPDATE trace_segments SET segment = segment + {shift};
+         UPDATE session_segments SET segment = segment + {shift};"
+    ))
+    .unwrap();
+    drop(c);
+    SqliteStore::open(path).unwrap()
+}
+
+#[test]
+fn trace_pages_over_segment_ids_beyond_the_cursor_range_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store_with_segments_moved_by(&dir.path().join("audit.db"), 1 << 60);
+    assert_eq!(s.get(&ReceiptId::new("a1")).unwrap().unwrap(), entry(1));
+    // A cursor cannot name these segments: the stream must end (with an error), not restart.
+    let got: Vec<_> = store::select(&s, store::Selector::Trace(TraceId::new("tr")), 1)
+        .take(10)
+        .collect();
+    assert!(got.len() <= 3, "the stream does not end: {} items", got.len());
+    assert!(
+        got.iter()
+            .any(|r| matches!(r, Err(StoreError::Corrupt { .. }))),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn appending_after_the_largest_segment_id_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store_with_segments_moved_by(&dir.path().join("audit.db"), i64::MAX - 3);
+    let err = append(&s, &entry(2)).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert_eq!(s.tip(&TenantId::new("a")).unwrap().unwrap().len, 2);
+}
