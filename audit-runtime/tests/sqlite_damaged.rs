@@ -71,3 +71,40 @@ fn appending_after_the_largest_segment_id_is_an_error_not_a_panic() {
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     assert_eq!(s.tip(&TenantId::new("a")).unwrap().unwrap().len, 2);
 }
+
+/// A segment that cannot be written (here: a stray row claims the tenant's first sequence
+/// number; a full disk does the same) fails the append that closed it. A caller that handles
+/// that error and commits must not end up with tips and ids for receipts that were never
+/// written.
+#[test]
+fn a_failed_segment_write_is_never_committed_half() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    drop(SqliteStore::open(&path).unwrap());
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "INSERT INTO segments (id, tenant, first_seq, count, ts_min, ts_max, entries, lines)
+             VALUES (1000, 'a', 0, 0, 0, 0, x'', x'')",
+            [],
+        )
+        .unwrap();
+    let s = SqliteStore::open(&path).unwrap();
+    let entries: Vec<StoredEntry> = (0..=128).map(entry).collect();
+    let res = s.write(&mut |txn: &mut dyn WriteTxn| {
+        for e in &entries {
+            // The 129th append writes out the first segment, which fails; the caller goes on.
+            if let Err(err) = txn.append(&e.as_new()) {
+                assert_eq!(e.seq, 128, "{err:?}");
+            }
+        }
+        Ok(())
+    });
+    let len = s.tip(&TenantId::new("a")).unwrap().map_or(0, |t| t.len);
+    if res.is_err() {
+        assert_eq!(len, 0, "a failed write keeps nothing");
+    }
+    for e in &entries[..usize::try_from(len).unwrap()] {
+        assert_eq!(s.get(&e.receipt_id).unwrap().as_ref(), Some(e));
+    }
+}

@@ -416,6 +416,9 @@ struct SqlTxn<'a> {
     spare: Vec<Builder>,
     /// The id index insert, prepared once per transaction.
     insert_id: Option<rusqlite::CachedStatement<'a>>,
+    /// A segment failed to be written: its receipts' ids and tips are in this transaction
+    /// anyway, so it must not commit (even if the caller handled the error).
+    failed: bool,
 }
 
 /// Segment builders kept for reuse.
@@ -430,6 +433,7 @@ impl<'a> SqlTxn<'a> {
             next_id: None,
             spare: Vec::new(),
             insert_id: None,
+            failed: false,
         }
     }
 
@@ -519,7 +523,14 @@ impl<'a> SqlTxn<'a> {
         }
     }
 
-    fn flush(&self, b: &Builder) -> Result<(), StoreError> {
+    /// Writes `b` out; a failure marks the transaction as failed (see [`SqlTxn::failed`]).
+    fn flush(&mut self, b: &Builder) -> Result<(), StoreError> {
+        let res = self.write_segment(b);
+        self.failed |= res.is_err();
+        res
+    }
+
+    fn write_segment(&self, b: &Builder) -> Result<(), StoreError> {
         let res = self
             .tx
             .prepare_cached(
@@ -649,6 +660,12 @@ impl Store for SqliteStore {
         txn.spare = std::mem::take(&mut *self.spare.lock().unwrap_or_else(PoisonError::into_inner));
         f(&mut txn)?;
         txn.flush_all()?;
+        if txn.failed {
+            return Err(StoreError::Backend {
+                operation: "write segment",
+                source: "a segment of this transaction could not be written".into(),
+            });
+        }
         let tips = std::mem::take(&mut txn.tips);
         let spare = std::mem::take(&mut txn.spare);
         drop(txn);
