@@ -55,7 +55,11 @@ fn trace_pages_over_segment_ids_beyond_the_cursor_range_are_errors() {
     let got: Vec<_> = store::select(&s, store::Selector::Trace(TraceId::new("tr")), 1)
         .take(10)
         .collect();
-    assert!(got.len() <= 3, "the stream does not end: {} items", got.len());
+    assert!(
+        got.len() <= 3,
+        "the stream does not end: {} items",
+        got.len()
+    );
     assert!(
         got.iter()
             .any(|r| matches!(r, Err(StoreError::Corrupt { .. }))),
@@ -107,4 +111,29 @@ fn a_failed_segment_write_is_never_committed_half() {
     for e in &entries[..usize::try_from(len).unwrap()] {
         assert_eq!(s.get(&e.receipt_id).unwrap().as_ref(), Some(e));
     }
+}
+
+#[test]
+fn negative_sequence_numbers_in_the_file_are_errors_not_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let s = SqliteStore::open(&path).unwrap();
+    append(&s, &entry(0)).unwrap();
+    drop(s);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch("UPDATE segments SET first_seq = -5; UPDATE tips SET len = -1;")
+        .unwrap();
+    drop(c);
+    let s = SqliteStore::open(&path).unwrap();
+    let tenant = TenantId::new("a");
+    assert!(matches!(s.tip(&tenant), Err(StoreError::Corrupt { .. })));
+    assert!(matches!(
+        s.get(&ReceiptId::new("a0")),
+        Err(StoreError::Corrupt { .. })
+    ));
+    let read: Vec<_> = store::by_trace(&s, &TraceId::new("tr")).collect();
+    assert!(
+        matches!(read.as_slice(), [Err(StoreError::Corrupt { .. })]),
+        "{read:?}"
+    );
 }

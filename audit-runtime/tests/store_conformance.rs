@@ -506,7 +506,10 @@ fn a_refused_duplicate_that_the_caller_handles_changes_nothing(s: &dyn Store) {
     append_all(s, &[entry("a", 0, "a0", 0, "tr", "s")]).unwrap();
     s.write(&mut |txn: &mut dyn WriteTxn| {
         // A new tenant and a continuing one: each refused append would start a segment.
-        for e in [entry("b", 0, "a0", 1, "tr", "s"), entry("a", 1, "a0", 1, "", "")] {
+        for e in [
+            entry("b", 0, "a0", 1, "tr", "s"),
+            entry("a", 1, "a0", 1, "", ""),
+        ] {
             let err = txn.append(&e.as_new()).unwrap_err();
             assert!(matches!(err, StoreError::DuplicateId { .. }), "{err:?}");
         }
@@ -515,14 +518,20 @@ fn a_refused_duplicate_that_the_caller_handles_changes_nothing(s: &dyn Store) {
     .unwrap();
     assert_eq!(s.tip(&TenantId::new("b")).unwrap(), None);
     assert_eq!(s.tip(&TenantId::new("a")).unwrap().unwrap().len, 1);
-    let more = [entry("b", 0, "b0", 2, "tr", ""), entry("a", 1, "a1", 3, "", "")];
+    let more = [
+        entry("b", 0, "b0", 2, "tr", ""),
+        entry("a", 1, "a1", 3, "", ""),
+    ];
     append_all(s, &more).unwrap();
     assert_eq!(s.get(&ReceiptId::new("b0")).unwrap().unwrap(), more[0]);
     assert_eq!(
         ids(store::receipts(s, &TenantId::new("a"), 0..u64::MAX)),
         ["a0", "a1"]
     );
-    assert_eq!(sorted_ids(store::by_trace(s, &TraceId::new("tr"))), ["a0", "b0"]);
+    assert_eq!(
+        sorted_ids(store::by_trace(s, &TraceId::new("tr"))),
+        ["a0", "b0"]
+    );
 }
 
 fn sorted_ids(it: store::Receipts<'_>) -> Vec<String> {

@@ -243,6 +243,8 @@ pub enum Selector {
         time: Option<Range<i64>>,
     },
     /// All receipts of a trace, in store order (none for the empty id: receipts without a trace).
+    /// Store order is append order in the memory store; the SQLite store keeps receipts in
+    /// per-tenant segments, so there receipts appended in one transaction come grouped by tenant.
     Trace(TraceId),
     /// All receipts of a session, in store order (none for the empty id).
     Session(SessionId),

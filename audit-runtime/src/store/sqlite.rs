@@ -325,10 +325,13 @@ fn segment_at<'r>(r: &'r rusqlite::Row<'_>, at: usize) -> Result<Segment<'r>, St
         .ok_or_else(|| StoreError::Corrupt {
             what: format!("segment {id} claims {count} receipts"),
         })?;
+    let first_seq = u64::try_from(first_seq).map_err(|_| StoreError::Corrupt {
+        what: format!("segment {id} starts at sequence {first_seq}"),
+    })?;
     Ok(Segment {
         id,
         tenant,
-        first_seq: to_u64(first_seq),
+        first_seq,
         count,
         entries: blob(4)?,
         lines: blob(5)?,
@@ -345,7 +348,9 @@ fn tip_of(c: &Connection, tenant: &TenantId) -> Result<Option<Tip>, StoreError> 
         .map_err(backend("read tip"))?;
     row.map(|(len, hash)| {
         Ok(Tip {
-            len: to_u64(len),
+            len: u64::try_from(len).map_err(|_| StoreError::Corrupt {
+                what: format!("tenant {:?} has a tip of length {len}", tenant.as_str()),
+            })?,
             hash: hash32(&hash)?,
         })
     })
