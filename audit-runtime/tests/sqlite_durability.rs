@@ -401,52 +401,36 @@ fn write_old_store(path: &Path, version: i64, entries: &[store::StoredEntry]) {
         .unwrap();
     let tx = c.transaction().unwrap();
     for e in entries {
-        let (tenant, seq, id) = (e.tenant.as_str(), e.seq as i64, e.receipt_id.as_str());
-        let (hash, ts, trace, session) = (
-            &e.receipt_hash[..],
-            e.timestamp_micros,
-            e.trace_id.as_str(),
-            e.session_id.as_str(),
-        );
+        use rusqlite::types::Value;
+        let (tenant, seq) = (e.tenant.as_str(), e.seq as i64);
+        let mut row: Vec<Value> = vec![
+            tenant.to_owned().into(),
+            seq.into(),
+            e.receipt_id.as_str().to_owned().into(),
+            e.receipt_hash.to_vec().into(),
+            e.timestamp_micros.into(),
+            e.trace_id.as_str().to_owned().into(),
+            e.session_id.as_str().to_owned().into(),
+            e.line.clone().into(),
+        ];
         if version == 1 {
-            tx.execute(
-                "INSERT INTO receipts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                rusqlite::params![
-                    tenant,
-                    seq,
-                    id,
-                    hash,
-                    ts,
-                    trace,
-                    session,
-                    e.line,
-                    id.as_bytes(),
-                    trace.len() as i64,
-                    session.len() as i64
-                ],
-            )
-            .unwrap();
+            // The hash-keyed index columns; any distinct values serve.
+            row.push(e.receipt_id.as_str().as_bytes().to_vec().into());
+            row.push((e.trace_id.as_str().len() as i64).into());
+            row.push((e.session_id.as_str().len() as i64).into());
         } else {
-            tx.execute(
-                "INSERT INTO receipts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                rusqlite::params![
-                    tenant,
-                    seq,
-                    id,
-                    hash,
-                    ts,
-                    trace,
-                    session,
-                    e.line,
-                    e.tag.as_ref().map(|t| &t[..])
-                ],
-            )
-            .unwrap();
+            row.push(e.tag.map(|t| t.to_vec()).into());
         }
+        let marks: Vec<String> = (1..=row.len()).map(|i| format!("?{i}")).collect();
+        tx.execute(
+            &format!("INSERT INTO receipts VALUES ({})", marks.join(", ")),
+            rusqlite::params_from_iter(row),
+        )
+        .unwrap();
         tx.execute(
             "INSERT INTO tips VALUES (?1, ?2, ?3) ON CONFLICT (tenant) DO UPDATE
              SET len = excluded.len, hash = excluded.hash",
-            rusqlite::params![tenant, seq + 1, hash],
+            rusqlite::params![tenant, seq + 1, &e.receipt_hash[..]],
         )
         .unwrap();
     }
