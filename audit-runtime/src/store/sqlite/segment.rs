@@ -13,9 +13,9 @@
 //! | 1 and the 32-byte tag, or 0 | 1 or 33 |
 //! | receipt id, trace id, session id: each a u32 LE length and UTF-8 bytes | 12 + lengths |
 //!
-//! Writing a receipt therefore costs one row in the id index, and about one row per segment
-//! elsewhere, instead of one row in each of five indexes: appends are dominated by the bytes of
-//! the lines, written once per commit.
+//! Writing a receipt therefore costs one row in the id index, one segment row per 128 receipts,
+//! and trace and session rows written 64 segments at a time, instead of one row in each of five
+//! indexes: appends are dominated by the bytes of the lines, written once per commit.
 
 use crate::receipt::{ReceiptId, SessionId, TenantId, TraceId};
 use crate::store::{NewEntry, StoreError, StoredEntry};
@@ -67,8 +67,6 @@ pub(super) struct Builder {
     pub(super) ts_max: i64,
     pub(super) entries: Vec<u8>,
     pub(super) lines: Vec<u8>,
-    /// Where each receipt's trace and session ids sit in `entries` (start, length).
-    keys: Vec<[(usize, usize); 2]>,
 }
 
 impl Builder {
@@ -82,7 +80,6 @@ impl Builder {
             ts_max: i64::MIN,
             entries: Vec::new(),
             lines: Vec::new(),
-            keys: Vec::new(),
         }
     }
 
@@ -96,21 +93,6 @@ impl Builder {
         self.ts_max = i64::MIN;
         self.entries.clear();
         self.lines.clear();
-        self.keys.clear();
-    }
-
-    /// The distinct non-empty trace ids (`0`) or session ids (`1`) of this segment, sorted.
-    pub(super) fn distinct(&self, which: usize) -> Vec<&[u8]> {
-        let mut v: Vec<&[u8]> = self
-            .keys
-            .iter()
-            .filter_map(|k| k.get(which))
-            .filter(|(_, len)| *len > 0)
-            .filter_map(|&(at, len)| self.entries.get(at..at + len))
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
     }
 
     /// Whether `e` continues this segment (same tenant, next sequence number, room left).
@@ -137,19 +119,16 @@ impl Builder {
             }
             None => self.entries.push(0),
         }
-        let mut at = [(0, 0); 3];
-        for (slot, s) in at.iter_mut().zip([
+        for s in [
             e.receipt_id.as_str(),
             e.trace_id.as_str(),
             e.session_id.as_str(),
-        ]) {
+        ] {
             let n = u32::try_from(s.len())
                 .map_err(|_| corrupt("an id longer than 4 GiB cannot be stored"))?;
             self.entries.extend_from_slice(&n.to_le_bytes());
-            *slot = (self.entries.len(), s.len());
             self.entries.extend_from_slice(s.as_bytes());
         }
-        self.keys.push([at[1], at[2]]);
         if slot > 0 {
             self.lines.push(b'\n');
         }
@@ -223,7 +202,20 @@ impl<'a> Segment<'a> {
             at: 0,
             line_at: 0,
             failed: false,
+            with_lines: true,
         }
+    }
+
+    /// The trace and session ids of its records, in slot order, decoding `entries` only (the
+    /// lines may be left out): for indexing, and for scanning segments not indexed yet.
+    pub(super) fn keys(self) -> Result<Vec<[&'a str; 2]>, StoreError> {
+        let records = Records {
+            with_lines: false,
+            ..self.records()
+        };
+        records
+            .map(|r| r.map(|r| [r.trace_id, r.session_id]))
+            .collect()
     }
 
     /// The record in `slot`.
@@ -249,6 +241,8 @@ pub(super) struct Records<'a> {
     at: usize,
     line_at: usize,
     failed: bool,
+    /// Whether lines are sliced out (records decoded without them have empty lines).
+    with_lines: bool,
 }
 
 impl<'a> Records<'a> {
@@ -281,16 +275,21 @@ impl<'a> Records<'a> {
         let receipt_id = self.text()?;
         let trace_id = self.text()?;
         let session_id = self.text()?;
-        let line_end = self.line_at.checked_add(line_len)?;
-        let line = self.seg.lines.get(self.line_at..line_end)?;
-        let last = self.slot + 1 == self.seg.count;
-        // Lines are joined by one `\n`.
-        match self.seg.lines.get(line_end) {
-            None if last => {}
-            Some(b'\n') if !last => {}
-            _ => return None,
-        }
-        self.line_at = line_end + 1;
+        let line: &'a [u8] = if self.with_lines {
+            let line_end = self.line_at.checked_add(line_len)?;
+            let line = self.seg.lines.get(self.line_at..line_end)?;
+            let last = self.slot + 1 == self.seg.count;
+            // Lines are joined by one `\n`.
+            match self.seg.lines.get(line_end) {
+                None if last => {}
+                Some(b'\n') if !last => {}
+                _ => return None,
+            }
+            self.line_at = line_end + 1;
+            line
+        } else {
+            &[]
+        };
         let slot = self.slot;
         self.slot += 1;
         Some(Record {
@@ -363,12 +362,16 @@ mod tests {
         assert!(!b.takes(&entry(11, "{}", false).as_new()));
         assert_eq!(b.lines, b"{\"a\":1}\n\n{\"b\":\"\xc3\xbc\"}");
         assert_eq!((b.ts_min, b.ts_max), (2, 4));
-        assert_eq!(b.distinct(0), [b"tr"]);
-        assert_eq!(b.distinct(1), ["séance".as_bytes()]);
         let seg = b.view();
         let back: Vec<StoredEntry> = seg.records().map(|r| r.unwrap().to_entry("t")).collect();
         assert_eq!(back, entries);
         assert_eq!(seg.record(1).unwrap().to_entry("t"), entries[1]);
+        let without_lines = Segment { lines: &[], ..seg };
+        assert_eq!(
+            without_lines.keys().unwrap(),
+            [["tr", "séance"], ["", "séance"], ["tr", "séance"]]
+        );
+        assert!(without_lines.records().any(|r| r.is_err()));
         assert!(seg.record(3).is_err());
     }
 
