@@ -617,9 +617,7 @@ impl<'a> SqlTxn<'a> {
                 let seg = segment_at(r, 0)?;
                 for [trace, session] in seg.keys()? {
                     for (key, out) in [(trace, &mut traces), (session, &mut sessions)] {
-                        if !key.is_empty()
-                            && out.last().is_none_or(|(k, id)| k != key || *id != seg.id)
-                        {
+                        if !key.is_empty() {
                             out.push((key.to_owned(), seg.id));
                         }
                     }
@@ -772,13 +770,13 @@ impl Store for SqliteStore {
         txn.spare = std::mem::take(&mut *self.spare.lock().unwrap_or_else(PoisonError::into_inner));
         f(&mut txn)?;
         txn.flush_all()?;
-        txn.index_segments(false)?;
         if txn.failed {
             return Err(StoreError::Backend {
                 operation: "write segment",
                 source: "a segment of this transaction could not be written".into(),
             });
         }
+        txn.index_segments(false)?;
         let tips = std::mem::take(&mut txn.tips);
         let spare = std::mem::take(&mut txn.spare);
         drop(txn);
