@@ -214,5 +214,11 @@ mod tests {
         proptest::proptest!(|(t in "\\PC{0,40}")| {
             proptest::prop_assert_eq!(canonicalize_input(&t), reference(&t));
         });
+        // Mostly ASCII, with every kind of space, combining marks, compatibility chars and
+        // sigmas between the ASCII runs.
+        let mixed = "[a-zA-Z0-9.,\\- \t\n\x0b\x1c\x1f\u{85}\u{a0}\u{2009}\u{3000}ΣσςİÅé\u{301}\u{327}ﬁ①Ⅻ]{0,60}";
+        proptest::proptest!(|(t in mixed)| {
+            proptest::prop_assert_eq!(canonicalize_input(&t), reference(&t));
+        });
     }
 }
