@@ -69,7 +69,7 @@ struct SealedItem {
     line: Vec<u8>,
     /// The Merkle leaf hash of the payload (fed to the tenant's tree in the append's txn).
     leaf: [u8; 32],
-    /// The writer's tag over an unsigned line ([`SealingMode::Checkpointed`]).
+    /// The writer's tag over an unsigned line ([`SealingMode::Checkpointed`]), bound to `hash`.
     tag: Option<[u8; 32]>,
 }
 
@@ -243,7 +243,7 @@ impl Writer {
                 signature: None,
                 line: Vec::new(),
                 leaf: crate::merkle::leaf_hash(&payload),
-                tag: None,
+                tag: self.line_key.as_ref().map(|k| k.tag(tenant, seq, &hash)),
             });
             if keep_payloads {
                 payloads.push(payload);
@@ -269,16 +269,13 @@ impl Writer {
                     .map(|p| &*p.receipt)
                     .zip(items.iter())
                     .collect();
-                let key = self.line_key.as_deref();
                 let lines = par_map(&work, self.sign_threads, |(r, it)| {
                     let mut line = Vec::with_capacity(1200);
                     render_line(r, it, &mut line);
-                    let tag = key.map(|k| k.tag(&r.tenant_id, it.seq, &line));
-                    (line, tag)
+                    line
                 });
-                for (item, (line, tag)) in items.iter_mut().zip(lines) {
+                for (item, line) in items.iter_mut().zip(lines) {
                     item.line = line;
-                    item.tag = tag;
                 }
             }
             Err(e) => {
@@ -470,15 +467,11 @@ impl Committer {
             }
             for (p, it) in pending.iter().zip(items) {
                 if it.line.is_empty() {
-                    // Not rendered by the workers (not expected): render and tag it here.
+                    // Not rendered by the workers (not expected): render it here.
                     render_line(&p.receipt, it, &mut line);
-                    let tag = self
-                        .line_key
-                        .as_ref()
-                        .map(|k| k.tag(&p.receipt.tenant_id, it.seq, &line));
-                    append_line(txn, &p.receipt, it, &line, tag)?;
+                    append_line(txn, &p.receipt, it, &line)?;
                 } else {
-                    append_line(txn, &p.receipt, it, &it.line, it.tag)?;
+                    append_line(txn, &p.receipt, it, &it.line)?;
                 }
             }
             let leaves: Vec<_> = pending
@@ -538,21 +531,21 @@ impl Committer {
                         }
                     },
                 };
-                let mut item = SealedItem {
-                    seq: tip.map_or(0, |t| t.len),
+                let seq = tip.map_or(0, |t| t.len);
+                let item = SealedItem {
+                    seq,
                     prev,
                     hash,
                     signature,
                     line: Vec::new(),
                     leaf: crate::merkle::leaf_hash(&payload),
-                    tag: None,
+                    tag: self
+                        .line_key
+                        .as_ref()
+                        .map(|k| k.tag(&p.receipt.tenant_id, seq, &hash)),
                 };
                 render_line(&p.receipt, &item, &mut line);
-                item.tag = self
-                    .line_key
-                    .as_ref()
-                    .map(|k| k.tag(&p.receipt.tenant_id, item.seq, &line));
-                append_line(txn, &p.receipt, &item, &line, item.tag)?;
+                append_line(txn, &p.receipt, &item, &line)?;
                 fed.push((&p.receipt.tenant_id, item.seq, item.leaf));
                 leaves.push(Some(item.leaf));
                 outcomes.push(emitted(&p.receipt, item.seq, hash, false));
@@ -599,7 +592,6 @@ fn append_line(
     r: &Receipt,
     it: &SealedItem,
     line: &[u8],
-    tag: Option<[u8; 32]>,
 ) -> Result<(), StoreError> {
     txn.append(&NewEntry {
         tenant: &r.tenant_id,
@@ -610,7 +602,7 @@ fn append_line(
         trace_id: &r.trace_id,
         session_id: &r.session_id,
         line,
-        tag,
+        tag: it.tag,
     })
 }
 

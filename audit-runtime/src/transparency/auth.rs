@@ -59,13 +59,35 @@ impl LineKey {
         Ok(Self { inner, outer })
     }
 
-    /// The tag of `line`, stored at `seq` of `tenant`.
-    pub(crate) fn tag(&self, tenant: &TenantId, seq: u64, line: &[u8]) -> [u8; 32] {
+    /// The tag of the line stored at `seq` of `tenant` whose payload hashes to `receipt_hash`
+    /// (its `receipt_hash` field). A line that passes the strict check is the canonical
+    /// rendering of its payload with that self-hash, so tagging the hash tags the whole line.
+    /// The input starts with eight 0xff bytes, a tenant length no [`Self::line_tag_v1`] input
+    /// can have.
+    pub(crate) fn tag(&self, tenant: &TenantId, seq: u64, receipt_hash: &[u8; 32]) -> [u8; 32] {
         let mut inner = self.inner.clone();
+        inner.update([0xff; 8]);
+        self.finish(inner, tenant, seq, receipt_hash)
+    }
+
+    /// The tag stores written before the v2 tag carry: over the SHA-256 of the whole line.
+    /// Still accepted when authenticating their lines.
+    pub(crate) fn line_tag_v1(&self, tenant: &TenantId, seq: u64, line: &[u8]) -> [u8; 32] {
+        let inner = self.inner.clone();
+        self.finish(inner, tenant, seq, &Sha256::digest(line).into())
+    }
+
+    fn finish(
+        &self,
+        mut inner: Sha256,
+        tenant: &TenantId,
+        seq: u64,
+        digest: &[u8; 32],
+    ) -> [u8; 32] {
         inner.update((tenant.as_str().len() as u64).to_be_bytes());
         inner.update(tenant.as_str().as_bytes());
         inner.update(seq.to_be_bytes());
-        inner.update(Sha256::digest(line));
+        inner.update(digest);
         let mut outer = self.outer.clone();
         outer.update(inner.finalize());
         outer.finalize().into()
@@ -169,16 +191,21 @@ pub(crate) fn authenticated_root(
         // One strict check: a signed line's signature is verified; an unsigned line passes on
         // its parse, spelling and self-hash, and must then carry this writer's tag. A strictly
         // parsed line is canonical, so `signature` is its last field.
-        let checked = crate::verify::verify_covered_line(&entry.line, &key).is_ok();
+        let checked = crate::verify::verify_covered_line(&entry.line, &key).ok();
         let unsigned = entry.line.ends_with(br#""signature":""}"#);
-        let tagged = !unsigned || {
-            let lk = match &line_key {
-                Some(k) => k,
-                None => line_key.insert(LineKey::derive(signer)?),
-            };
-            entry.tag == Some(lk.tag(tenant, seq, &entry.line))
+        let authentic = match (&checked, unsigned, entry.tag) {
+            (None, _, _) | (Some(_), true, None) => false,
+            (Some(_), false, _) => true,
+            (Some(v), true, Some(t)) => {
+                let lk = match &line_key {
+                    Some(k) => k,
+                    None => line_key.insert(LineKey::derive(signer)?),
+                };
+                t == lk.tag(tenant, seq, &v.receipt_hash())
+                    || t == lk.line_tag_v1(tenant, seq, &entry.line)
+            }
         };
-        if !(checked && tagged) {
+        if !authentic {
             return Err(refuse(
                 Some(seq),
                 "the stored line carries neither a valid signature nor this writer's tag: it was not written with this key",
@@ -238,11 +265,113 @@ mod tests {
         let a = LineKey::derive(&crate::SigningKey::from_seed(&[1; 32])).unwrap();
         let b = LineKey::derive(&crate::SigningKey::from_seed(&[2; 32])).unwrap();
         let t = TenantId::new("acme");
-        let tag = a.tag(&t, 3, b"line");
-        assert_eq!(tag, a.tag(&t, 3, b"line"));
-        assert_ne!(tag, b.tag(&t, 3, b"line"));
-        assert_ne!(tag, a.tag(&TenantId::new("acme2"), 3, b"line"));
-        assert_ne!(tag, a.tag(&t, 4, b"line"));
-        assert_ne!(tag, a.tag(&t, 3, b"line2"));
+        let (h, h2) = ([7u8; 32], [8u8; 32]);
+        let tag = a.tag(&t, 3, &h);
+        assert_eq!(tag, a.tag(&t, 3, &h));
+        assert_ne!(tag, b.tag(&t, 3, &h));
+        assert_ne!(tag, a.tag(&TenantId::new("acme2"), 3, &h));
+        assert_ne!(tag, a.tag(&t, 4, &h));
+        assert_ne!(tag, a.tag(&t, 3, &h2));
+        let v1 = a.line_tag_v1(&t, 3, b"line");
+        assert_eq!(v1, a.line_tag_v1(&t, 3, b"line"));
+        assert_ne!(v1, b.line_tag_v1(&t, 3, b"line"));
+        assert_ne!(v1, a.line_tag_v1(&t, 4, b"line"));
+        assert_ne!(v1, a.line_tag_v1(&t, 3, b"line2"));
+        // The two versions never share an input: a v2 tag over the SHA-256 of a line is not
+        // that line's v1 tag.
+        let digest: [u8; 32] = Sha256::digest(b"line").into();
+        assert_ne!(a.tag(&t, 3, &digest), v1);
+    }
+}
+
+#[cfg(test)]
+mod tag_versions {
+    use super::*;
+    use crate::receipt::Receipt;
+    use crate::store::{MemoryStore, NewEntry, WriteTxn};
+    use crate::transparency::TransparencyError;
+
+    type Tagger = fn(&LineKey, &TenantId, u64, &[u8; 32], &[u8]) -> [u8; 32];
+
+    fn v1(k: &LineKey, t: &TenantId, seq: u64, _hash: &[u8; 32], line: &[u8]) -> [u8; 32] {
+        k.line_tag_v1(t, seq, line)
+    }
+
+    fn v2(k: &LineKey, t: &TenantId, seq: u64, hash: &[u8; 32], _line: &[u8]) -> [u8; 32] {
+        k.tag(t, seq, hash)
+    }
+
+    /// Appends unsigned (Checkpointed) lines to `t`, one per tagger, as a writer would.
+    fn append_unsigned(s: &MemoryStore, t: &TenantId, key: &LineKey, taggers: &[Tagger]) {
+        let mut tip = s.tip(t).unwrap();
+        for tagger in taggers {
+            let mut r = Receipt::new(t.as_str()).with_input_text("q");
+            r.prev_receipt_hash = tip
+                .map(|x| crate::canonical::to_hex(x.hash))
+                .unwrap_or_default();
+            let payload = crate::canonical::seal_payload(&r).unwrap();
+            let hash: [u8; 32] = Sha256::digest(&payload).into();
+            let mut line = Vec::new();
+            crate::canonical::write_jsonl_line(&r, &crate::canonical::to_hex(hash), "", &mut line);
+            let seq = tip.map_or(0, |x| x.len);
+            let tag = tagger(key, t, seq, &hash, &line);
+            let leaf = crate::merkle::leaf_hash(&payload);
+            s.write(&mut |txn: &mut dyn WriteTxn| {
+                txn.append(&NewEntry {
+                    tenant: t,
+                    seq,
+                    receipt_id: &r.receipt_id,
+                    receipt_hash: hash,
+                    timestamp_micros: r.timestamp.to_unix_micros(),
+                    trace_id: &r.trace_id,
+                    session_id: &r.session_id,
+                    line: &line,
+                    tag: Some(tag),
+                })?;
+                crate::store::tree::feed(txn, &[(t, seq, leaf)])
+            })
+            .unwrap();
+            tip = s.tip(t).unwrap();
+        }
+    }
+
+    #[test]
+    fn lines_tagged_by_either_version_are_authenticated_and_others_are_not() {
+        let signer = crate::SigningKey::from_seed(&[1; 32]);
+        let key = LineKey::derive(&signer).unwrap();
+        let t = TenantId::new("acme");
+        // A store written before the v2 tag, then continued by a v2 writer.
+        let s = MemoryStore::new();
+        append_unsigned(&s, &t, &key, &[v1, v1, v1]);
+        let cp = crate::transparency::checkpoint(&s, &t, None, "log", &signer).unwrap();
+        assert_eq!(cp.size, 3);
+        append_unsigned(&s, &t, &key, &[v2, v1, v2]);
+        let cp = crate::transparency::checkpoint(&s, &t, None, "log", &signer).unwrap();
+        assert_eq!(cp.size, 6);
+
+        // Tags that are not this writer's for this line: another key, another sequence number,
+        // another tenant, and a v2 tag over the SHA-256 of the line instead of its self-hash.
+        let wrong: [Tagger; 4] = [
+            |_, t, seq, h, _| {
+                LineKey::derive(&crate::SigningKey::from_seed(&[2; 32]))
+                    .unwrap()
+                    .tag(t, seq, h)
+            },
+            |k, t, seq, h, _| k.tag(t, seq + 1, h),
+            |k, _, seq, h, _| k.tag(&TenantId::new("acme2"), seq, h),
+            |k, t, seq, _, line| k.tag(t, seq, &Sha256::digest(line).into()),
+        ];
+        for tagger in wrong {
+            let s = MemoryStore::new();
+            append_unsigned(&s, &t, &key, &[v2, tagger]);
+            let refused = crate::transparency::checkpoint(&s, &t, None, "log", &signer);
+            assert!(
+                matches!(
+                    refused,
+                    Err(TransparencyError::Unauthenticated { seq: Some(1), .. })
+                ),
+                "{refused:?}"
+            );
+        }
     }
 }
