@@ -328,7 +328,7 @@ mod tag_versions {
                     line: &line,
                     tag: Some(tag),
                 })?;
-                crate::store::tree::feed(txn, &[(t, seq, leaf)])
+                store::tree::feed(txn, &[(t, seq, leaf)])
             })
             .unwrap();
             tip = s.tip(t).unwrap();
