@@ -71,6 +71,22 @@ struct Figures {
     per_commit: f64,
     p50: Duration,
     p99: Duration,
+    /// CPU time of the whole process (every thread, user and system) per receipt; `None` where
+    /// [`process_cpu`] cannot tell.
+    cpu_per_receipt: Option<Duration>,
+}
+
+/// CPU time this process has used so far, all threads (including ones that have exited), user
+/// plus system: fields 14 and 15 of `/proc/self/stat`, in the kernel's fixed 100 ticks per
+/// second (`USER_HZ`). `None` off Linux.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 fn auditor(dir: &std::path::Path, name: &str, sealing: Sealing) -> Result<Auditor, String> {
@@ -93,6 +109,7 @@ fn run(a: &Auditor, n: u64, threads: u64, tenants: u64, window: usize) -> Result
     let (input, output) = workload::texts();
     let (input, output) = (Arc::new(input), Arc::new(output));
     let per_thread = n.div_ceil(threads);
+    let cpu_before = process_cpu();
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|t| {
@@ -128,19 +145,25 @@ fn run(a: &Auditor, n: u64, threads: u64, tenants: u64, window: usize) -> Result
         );
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let done = per_thread * threads;
+    let cpu_per_receipt = cpu_before
+        .zip(process_cpu())
+        .and_then(|(a, b)| b.checked_sub(a))
+        .and_then(|cpu| cpu.checked_div(u32::try_from(done).ok()?));
     all.sort_unstable();
     let pct = |q: f64| {
         let i = ((all.len() as f64 - 1.0) * q).round() as usize;
         all.get(i).copied().unwrap_or_default()
     };
     Ok(Figures {
-        per_sec: (per_thread * threads) as f64 / elapsed,
+        per_sec: done as f64 / elapsed,
         per_commit: {
             let after = a.stats();
             (after.emitted - before.emitted) as f64 / (after.batches - before.batches).max(1) as f64
         },
         p50: pct(0.5),
         p99: pct(0.99),
+        cpu_per_receipt,
     })
 }
 
@@ -221,13 +244,14 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
         args.receipts
     );
     out!(
-        "{:>8} {:>8} {:>14} {:>10} {:>10} {:>12}",
+        "{:>8} {:>8} {:>14} {:>10} {:>10} {:>12} {:>14}",
         "threads",
         "tenants",
         "receipts/s",
         "p50",
         "p99",
-        "per commit"
+        "per commit",
+        "CPU/receipt"
     );
     let mut rows = Vec::new();
     let pick = |given: &[u64], default: &[u64]| {
@@ -243,11 +267,15 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
             let f = run(&a, args.receipts, threads, tenants, args.window)?;
             a.shutdown().map_err(|e| e.to_string())?;
             out!(
-                "{threads:>8} {tenants:>8} {:>14.0} {:>8.2}ms {:>8.2}ms {:>12.0}",
+                "{threads:>8} {tenants:>8} {:>14.0} {:>8.2}ms {:>8.2}ms {:>12.0} {:>14}",
                 f.per_sec,
                 f.p50.as_secs_f64() * 1e3,
                 f.p99.as_secs_f64() * 1e3,
-                f.per_commit
+                f.per_commit,
+                f.cpu_per_receipt.map_or_else(
+                    || "-".to_owned(),
+                    |c| format!("{:.2}µs", c.as_secs_f64() * 1e6)
+                )
             );
             rows.push((threads, tenants, f));
         }
