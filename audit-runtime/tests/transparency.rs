@@ -685,3 +685,98 @@ fn no_checkpoint_is_signed_over_a_receipt_written_into_the_store_without_the_key
     a.shutdown().unwrap();
     assert_eq!(latest_size(s.as_ref(), &t), 5);
 }
+
+/// Signs the first message only (the Checkpointed writer's line-key derivation), then fails: a
+/// writer whose every checkpoint fails, as one that crashes before its first checkpoint.
+#[derive(Debug)]
+struct FirstSignatureOnly {
+    key: SigningKey,
+    used: std::sync::atomic::AtomicBool,
+}
+
+impl audit_runtime::Signer for FirstSignatureOnly {
+    fn sign(&self, msg: &[u8]) -> Result<[u8; 64], audit_runtime::SealError> {
+        if self.used.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            Err(audit_runtime::SealError::Signer("hsm unavailable".into()))
+        } else {
+            Ok(self.key.sign(msg))
+        }
+    }
+    fn verifying_key(&self) -> audit_runtime::VerifyingKey {
+        self.key.verifying_key()
+    }
+}
+
+#[test]
+fn unsigned_lines_left_without_a_checkpoint_are_covered_by_the_next_one_and_edits_are_not() {
+    let t = TenantId::new("acme");
+    for edit in [false, true] {
+        let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let a = Auditor::builder()
+            .signer(FirstSignatureOnly {
+                key: key(),
+                used: false.into(),
+            })
+            .shared_store(Arc::clone(&s))
+            .log_name("audit.example.com")
+            .sealing(SealingMode::Checkpointed)
+            .checkpoint_every(10, Duration::from_secs(3600))
+            .max_batch(16)
+            .build()
+            .unwrap();
+        for i in 0..50 {
+            a.emit(Receipt::new("acme").with_input_text(&format!("q{i}")))
+                .unwrap();
+        }
+        a.flush().unwrap();
+        assert!(a.stats().checkpoint_failures >= 1);
+        a.shutdown().unwrap();
+        assert!(s.tree().unwrap().latest_checkpoint(&t).unwrap().is_none());
+        if edit {
+            // Rewrite receipt 17 with another input, self-consistent (its receipt_hash, leaf
+            // and tree redone) but keeping the writer's tag: the tag no longer matches.
+            let mut lines: Vec<_> = store::receipts(s.as_ref(), &t, 0..u64::MAX)
+                .map(Result::unwrap)
+                .collect();
+            let e = &mut lines[17];
+            let text = String::from_utf8(e.line.clone()).unwrap();
+            let parsed = audit_runtime::canonical::parse_line(text.as_bytes()).unwrap();
+            let mut r = parsed.receipt;
+            r = r.with_input_text("edited");
+            let payload = audit_runtime::canonical::seal_payload(&r).unwrap();
+            let hash: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&payload).into();
+            let mut line = Vec::new();
+            audit_runtime::canonical::write_jsonl_line(&r, &hex::encode(hash), "", &mut line);
+            e.line = line;
+            e.receipt_hash = hash;
+            let copy: Arc<dyn Store> = Arc::new(MemoryStore::new());
+            let leaves: Vec<_> = lines
+                .iter()
+                .map(|e| (e.seq, transparency::leaf_of_line(&e.line).unwrap()))
+                .collect();
+            copy.write(&mut |txn| {
+                for e in &lines {
+                    txn.append(&e.as_new())?;
+                }
+                let fed: Vec<_> = leaves.iter().map(|(seq, l)| (&t, *seq, *l)).collect();
+                store::tree::feed(txn, &fed)
+            })
+            .unwrap();
+            let refused =
+                transparency::checkpoint(copy.as_ref(), &t, None, "audit.example.com", &key());
+            assert!(
+                matches!(
+                    refused,
+                    Err(transparency::TransparencyError::Unauthenticated { seq: Some(17), .. })
+                ),
+                "{refused:?}"
+            );
+        } else {
+            // Another process with the key signs a checkpoint over the writer's tagged lines.
+            let cp = transparency::checkpoint(s.as_ref(), &t, None, "audit.example.com", &key())
+                .unwrap();
+            assert_eq!(cp.size, 50);
+            assert_eq!(cp.root, tree_of_lines(s.as_ref(), &t).root(50).unwrap());
+        }
+    }
+}
