@@ -780,3 +780,118 @@ fn unsigned_lines_left_without_a_checkpoint_are_covered_by_the_next_one_and_edit
         }
     }
 }
+
+/// A memory store that counts its write transactions.
+#[derive(Debug, Default)]
+struct CountingStore {
+    inner: MemoryStore,
+    writes: std::sync::atomic::AtomicU64,
+}
+
+impl CountingStore {
+    fn writes(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Store for CountingStore {
+    fn set_durability(&self, d: store::Durability) -> Result<(), store::StoreError> {
+        self.inner.set_durability(d)
+    }
+    fn write(
+        &self,
+        f: &mut dyn FnMut(&mut dyn store::WriteTxn) -> Result<(), store::StoreError>,
+    ) -> Result<(), store::StoreError> {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.write(f)
+    }
+    fn tip(&self, t: &TenantId) -> Result<Option<store::Tip>, store::StoreError> {
+        self.inner.tip(t)
+    }
+    fn get(
+        &self,
+        id: &audit_runtime::ReceiptId,
+    ) -> Result<Option<store::StoredEntry>, store::StoreError> {
+        self.inner.get(id)
+    }
+    fn tenants(&self) -> Result<Vec<TenantId>, store::StoreError> {
+        self.inner.tenants()
+    }
+    fn page(
+        &self,
+        selector: &store::Selector,
+        cursor: Option<u64>,
+        limit: usize,
+    ) -> Result<store::Page, store::StoreError> {
+        self.inner.page(selector, cursor, limit)
+    }
+    fn tree(&self) -> Option<&dyn store::TreeRead> {
+        self.inner.tree()
+    }
+}
+
+#[test]
+fn checkpoints_due_together_are_stored_in_one_transaction() {
+    let s = Arc::new(CountingStore::default());
+    let shared: Arc<dyn Store> = s.clone();
+    let a = Auditor::builder()
+        .signer(key())
+        .shared_store(Arc::clone(&shared))
+        .log_name("audit.example.com")
+        .sealing(SealingMode::Checkpointed)
+        .checkpoint_every(u64::MAX, Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let pending: Vec<_> = (0..300)
+        .map(|i| a.submit(Receipt::new(format!("tenant-{i}"))).unwrap())
+        .collect();
+    for p in pending {
+        p.wait().unwrap();
+    }
+    let before = s.writes();
+    // Shutdown signs the 300 tenants' checkpoints: one transaction stores them all.
+    a.shutdown().unwrap();
+    assert_eq!(s.writes() - before, 1);
+    for i in 0..300 {
+        let t = TenantId::new(format!("tenant-{i}"));
+        assert_eq!(latest_size(s.as_ref(), &t), 1, "{t:?}");
+    }
+}
+
+#[test]
+fn a_busy_writer_still_signs_the_checkpoints_that_are_due_by_time() {
+    let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let a = Auditor::builder()
+        .signer(key())
+        .shared_store(Arc::clone(&s))
+        .log_name("audit.example.com")
+        .sealing(SealingMode::Checkpointed)
+        .checkpoint_every(u64::MAX, Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let quiet = TenantId::new("quiet");
+    a.emit(Receipt::new("quiet")).unwrap();
+    // Another tenant keeps the writer busy (its wait for a batch never times out); the quiet
+    // tenant's checkpoint is due after 50 ms all the same.
+    let start = std::time::Instant::now();
+    let signed = loop {
+        a.emit(Receipt::new("busy")).unwrap();
+        if s.tree()
+            .unwrap()
+            .latest_checkpoint(&quiet)
+            .unwrap()
+            .is_some()
+        {
+            break true;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            break false;
+        }
+    };
+    assert!(
+        signed,
+        "no checkpoint for the quiet tenant while another kept the writer busy"
+    );
+    a.shutdown().unwrap();
+}

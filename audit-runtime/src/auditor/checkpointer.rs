@@ -1,6 +1,8 @@
 //! The checkpointer: signs a checkpoint of a tenant's tree once `every_receipts` receipts or
 //! `every` time have passed since its last one, and for every tenant with unsigned receipts when
-//! the auditor shuts down. It runs on the committer thread, after emitters were answered.
+//! the auditor shuts down. It runs on the committer thread, after emitters were answered. The
+//! checkpoints due at one time are stored in one transaction, so a thousand tenants cost one
+//! fsync, not a thousand.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,7 +12,7 @@ use crate::merkle::Hash;
 use crate::receipt::TenantId;
 use crate::seal::Signer;
 use crate::store::Store;
-use crate::transparency::{self, Known};
+use crate::transparency::{self, Known, Prepared};
 
 /// When checkpoints are signed.
 #[derive(Clone, Debug)]
@@ -31,6 +33,9 @@ pub(crate) struct Checkpointer {
     known: HashMap<TenantId, Known>,
     /// Checkpoints that could not be signed (reported through the auditor's stats).
     pub(crate) failures: Arc<std::sync::atomic::AtomicU64>,
+    /// When commits next look for tenants due by time (a busy committer never reaches
+    /// [`Checkpointer::tick`]).
+    next_scan: Instant,
 }
 
 impl Checkpointer {
@@ -47,6 +52,7 @@ impl Checkpointer {
             unsigned: HashMap::new(),
             known: HashMap::new(),
             failures,
+            next_scan: Instant::now(),
         }
     }
 
@@ -66,59 +72,95 @@ impl Checkpointer {
         }
     }
 
-    /// Records receipts committed for `tenant`, and signs if its policy says so.
-    pub(crate) fn committed(&mut self, tenant: &TenantId, n: u64) {
-        if n == 0 || self.store.tree().is_none() {
+    /// Records the receipts a commit appended, per tenant, and signs the checkpoints now due:
+    /// those tenants' by count or time, and every tenant's by time at most four times per
+    /// interval.
+    pub(crate) fn committed(&mut self, appended: &[(TenantId, u64)]) {
+        if self.store.tree().is_none() {
             return;
         }
         let now = Instant::now();
-        let slot = self.unsigned.entry(tenant.clone()).or_insert((0, now));
-        slot.0 += n;
-        if slot.0 >= self.policy.every_receipts || now - slot.1 >= self.policy.every {
-            self.sign(tenant);
+        let mut due = Vec::new();
+        for (tenant, n) in appended.iter().filter(|(_, n)| *n > 0) {
+            let slot = self.unsigned.entry(tenant.clone()).or_insert((0, now));
+            slot.0 += n;
+            if slot.0 >= self.policy.every_receipts || now - slot.1 >= self.policy.every {
+                due.push(tenant.clone());
+            }
         }
+        if now >= self.next_scan {
+            due.extend(self.due_by_time(now));
+        }
+        self.sign_all(due);
     }
 
     /// Signs every tenant whose oldest unsigned receipt is older than the interval.
     pub(crate) fn tick(&mut self) {
-        let now = Instant::now();
-        let due: Vec<TenantId> = self
-            .unsigned
-            .iter()
-            .filter(|(_, (_, since))| now - *since >= self.policy.every)
-            .map(|(t, _)| t.clone())
-            .collect();
-        for t in due {
-            self.sign(&t);
-        }
+        let due = self.due_by_time(Instant::now());
+        self.sign_all(due);
     }
 
     /// Signs every tenant with unsigned receipts (shutdown).
     pub(crate) fn finish(&mut self) {
         let all: Vec<TenantId> = self.unsigned.keys().cloned().collect();
-        for t in all {
-            self.sign(&t);
+        self.sign_all(all);
+    }
+
+    fn due_by_time(&mut self, now: Instant) -> Vec<TenantId> {
+        self.next_scan = now + (self.policy.every / 4).max(Duration::from_millis(1));
+        self.unsigned
+            .iter()
+            .filter(|(_, (_, since))| now - *since >= self.policy.every)
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+
+    /// Signs the tenants' checkpoints and stores them in one transaction. A tenant whose
+    /// checkpoint cannot be signed, or a failed store, counts as a failure and is tried again
+    /// when next due.
+    fn sign_all(&mut self, mut tenants: Vec<TenantId>) {
+        tenants.sort_unstable();
+        tenants.dedup();
+        let mut signed = Vec::with_capacity(tenants.len());
+        for tenant in tenants {
+            let prepared = transparency::prepare_checkpoint(
+                self.store.as_ref(),
+                &tenant,
+                None,
+                &self.policy.log_name,
+                self.signer.as_ref(),
+                self.known.get(&tenant),
+            );
+            match prepared {
+                Ok(Prepared::Stored(cp)) => self.covered(&tenant, cp.size),
+                Ok(Prepared::Signed(cp)) => signed.push((tenant, cp)),
+                Err(_) => self.failed(1),
+            }
+        }
+        if signed.is_empty() {
+            return;
+        }
+        let all: Vec<_> = signed.iter().map(|(t, cp)| (t, cp)).collect();
+        if transparency::store_checkpoints(self.store.as_ref(), &all).is_ok() {
+            for (tenant, cp) in &signed {
+                self.covered(tenant, cp.size);
+            }
+        } else {
+            self.failed(signed.len());
         }
     }
 
-    fn sign(&mut self, tenant: &TenantId) {
-        let signed = transparency::checkpoint_known(
-            self.store.as_ref(),
-            tenant,
-            None,
-            &self.policy.log_name,
-            self.signer.as_ref(),
-            self.known.get(tenant),
-        );
-        if let Ok(cp) = signed {
-            self.unsigned.remove(tenant);
-            if let Some(k) = self.known.get_mut(tenant) {
-                k.covered(cp.size);
-            }
-        } else {
-            self.failures
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    /// A checkpoint of `size` is stored for `tenant`.
+    fn covered(&mut self, tenant: &TenantId, size: u64) {
+        self.unsigned.remove(tenant);
+        if let Some(k) = self.known.get_mut(tenant) {
+            k.covered(size);
         }
+    }
+
+    fn failed(&self, n: usize) {
+        self.failures
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

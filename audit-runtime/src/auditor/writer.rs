@@ -404,9 +404,7 @@ impl Committer {
                 }
             }
             self.answer(pending, result);
-            for (tenant, n) in committed {
-                self.checkpoints(|c| c.committed(&tenant, n));
-            }
+            self.checkpoints(|c| c.committed(&committed));
         }
         for b in barriers {
             b.send(Ok(None));

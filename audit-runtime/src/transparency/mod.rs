@@ -172,11 +172,40 @@ pub(crate) fn checkpoint_known(
     signer: &dyn Signer,
     known: Option<&Known>,
 ) -> Result<StoredCheckpoint, TransparencyError> {
+    match prepare_checkpoint(store, tenant, size, log_name, signer, known)? {
+        Prepared::Stored(cp) => Ok(cp),
+        Prepared::Signed(cp) => {
+            store_checkpoints(store, &[(tenant, &cp)])?;
+            let read = store.tree().ok_or(TransparencyError::NoTree)?;
+            Ok(read.checkpoint_at(tenant, cp.size)?.unwrap_or(cp))
+        }
+    }
+}
+
+/// A checkpoint [`prepare_checkpoint`] found stored or signed.
+#[derive(Debug)]
+pub(crate) enum Prepared {
+    /// The store already holds a checkpoint of that size.
+    Stored(StoredCheckpoint),
+    /// Newly signed, not stored yet: [`store_checkpoints`] stores it.
+    Signed(StoredCheckpoint),
+}
+
+/// Everything [`checkpoint_known`] does except storing a newly signed checkpoint, so that a
+/// caller signing many tenants' checkpoints stores them in one transaction.
+pub(crate) fn prepare_checkpoint(
+    store: &dyn Store,
+    tenant: &TenantId,
+    size: Option<u64>,
+    log_name: &str,
+    signer: &dyn Signer,
+    known: Option<&Known>,
+) -> Result<Prepared, TransparencyError> {
     let read = store.tree().ok_or(TransparencyError::NoTree)?;
     let mut nodes = TileNodes::new(read, tenant)?;
     let size = size.unwrap_or_else(|| merkle::Nodes::leaves(&nodes));
     if let Some(cp) = read.checkpoint_at(tenant, size)? {
-        return Ok(cp);
+        return Ok(Prepared::Stored(cp));
     }
     let root = nodes.root(size)?;
     let latest = read.latest_checkpoint(tenant)?;
@@ -220,12 +249,23 @@ pub(crate) fn checkpoint_known(
         })?;
     }
     let note = Checkpoint::new(origin(log_name, tenant), size, root).sign(log_name, signer)?;
-    let cp = StoredCheckpoint { size, root, note };
-    store.write(&mut |txn: &mut dyn WriteTxn| match txn.tree() {
-        Some(t) => t.put_checkpoint(tenant, &cp),
-        None => Ok(()),
-    })?;
-    Ok(read.checkpoint_at(tenant, size)?.unwrap_or(cp))
+    Ok(Prepared::Signed(StoredCheckpoint { size, root, note }))
+}
+
+/// Stores signed checkpoints, all in one transaction (one fsync however many tenants). A
+/// checkpoint of a size the store already holds for its tenant is left as stored.
+pub(crate) fn store_checkpoints(
+    store: &dyn Store,
+    checkpoints: &[(&TenantId, &StoredCheckpoint)],
+) -> Result<(), StoreError> {
+    store.write(&mut |txn: &mut dyn WriteTxn| {
+        if let Some(t) = txn.tree() {
+            for (tenant, cp) in checkpoints {
+                t.put_checkpoint(tenant, cp)?;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// An inclusion proof of a stored receipt, in the C2SP `tlog-proof` layout, against the
