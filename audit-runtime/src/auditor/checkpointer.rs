@@ -172,10 +172,14 @@ pub(crate) fn appended(
     let Ok(outcomes) = result else {
         return out;
     };
+    let mut at: HashMap<&TenantId, usize> = HashMap::new();
     for o in outcomes.iter().filter(|o| !o.duplicate) {
-        match out.iter_mut().find(|(t, _)| *t == o.tenant) {
+        match at.get(&o.tenant).and_then(|&i| out.get_mut(i)) {
             Some((_, n)) => *n += 1,
-            None => out.push((o.tenant.clone(), 1)),
+            None => {
+                at.insert(&o.tenant, out.len());
+                out.push((o.tenant.clone(), 1));
+            }
         }
     }
     out

@@ -198,6 +198,7 @@ impl Writer {
             }
         }
         let mut starts: Vec<(TenantId, Option<Tip>)> = Vec::new();
+        let mut started: std::collections::HashSet<&TenantId> = std::collections::HashSet::new();
         let mut items = Vec::with_capacity(pending.len());
         let keep_payloads = self.sealing == SealingMode::PerReceipt;
         let mut payloads: Vec<Vec<u8>> =
@@ -222,7 +223,7 @@ impl Writer {
                     }
                 },
             };
-            if !starts.iter().any(|(t, _)| t == tenant) {
+            if started.insert(tenant) {
                 starts.push((tenant.clone(), *tip));
             }
             let prev = tip.map(|t| hex32(&t.hash)).unwrap_or_default();

@@ -6,6 +6,7 @@
 //! one tenant (see [`segment`]). An operator can inspect the file with `sqlite3`; a tenant's
 //! JSONL is `SELECT CAST(lines AS TEXT) FROM segments WHERE tenant = 'T' ORDER BY first_seq`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -429,7 +430,7 @@ const MAX_OPEN_SEGMENTS: usize = 64;
 struct SqlTxn<'a> {
     tx: &'a rusqlite::Transaction<'a>,
     /// Tips changed by this transaction, written back once at the end.
-    tips: Vec<(TenantId, Tip)>,
+    tips: HashMap<TenantId, Tip>,
     /// Segments being filled, at most one per tenant; written out when full and at the end.
     open: Vec<Builder>,
     /// The id the next segment gets (read once, under the write lock).
@@ -450,7 +451,7 @@ impl<'a> SqlTxn<'a> {
     fn new(tx: &'a rusqlite::Transaction<'a>) -> Self {
         Self {
             tx,
-            tips: Vec::new(),
+            tips: HashMap::new(),
             open: Vec::new(),
             next_id: None,
             spare: Vec::new(),
@@ -662,7 +663,7 @@ impl<'a> SqlTxn<'a> {
 
 impl WriteTxn for SqlTxn<'_> {
     fn tip(&mut self, tenant: &TenantId) -> Result<Option<Tip>, StoreError> {
-        if let Some((_, t)) = self.tips.iter().find(|(k, _)| k == tenant) {
+        if let Some(t) = self.tips.get(tenant) {
             return Ok(Some(*t));
         }
         tip_of(self.tx, tenant)
@@ -686,10 +687,10 @@ impl WriteTxn for SqlTxn<'_> {
             len: e.seq + 1,
             hash: e.receipt_hash,
         };
-        if let Some(slot) = self.tips.iter_mut().find(|(k, _)| k == e.tenant) {
-            slot.1 = tip;
+        if let Some(slot) = self.tips.get_mut(e.tenant) {
+            *slot = tip;
         } else {
-            self.tips.push((e.tenant.clone(), tip));
+            self.tips.insert(e.tenant.clone(), tip);
         }
         Ok(())
     }
@@ -777,7 +778,9 @@ impl Store for SqliteStore {
             });
         }
         txn.index_segments(false)?;
-        let tips = std::mem::take(&mut txn.tips);
+        // In tenant order: one pass over the tips table's pages.
+        let mut tips: Vec<_> = std::mem::take(&mut txn.tips).into_iter().collect();
+        tips.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let spare = std::mem::take(&mut txn.spare);
         drop(txn);
         {

@@ -227,8 +227,13 @@ pub fn feed(txn: &mut dyn WriteTxn, appended: &[(&TenantId, u64, Hash)]) -> Resu
         return Ok(());
     };
     let mut groups: Vec<(&TenantId, u64, Vec<Hash>)> = Vec::new();
+    let mut at: HashMap<&TenantId, usize> = HashMap::new();
     for &(tenant, seq, leaf) in appended {
-        match groups.iter_mut().find(|(t, _, _)| *t == tenant) {
+        let group = match at.get(tenant) {
+            Some(&i) => groups.get_mut(i),
+            None => None,
+        };
+        match group {
             Some((_, start, leaves)) => {
                 if *start + leaves.len() as u64 != seq {
                     return Err(corrupt(format!(
@@ -238,7 +243,10 @@ pub fn feed(txn: &mut dyn WriteTxn, appended: &[(&TenantId, u64, Hash)]) -> Resu
                 }
                 leaves.push(leaf);
             }
-            None => groups.push((tenant, seq, vec![leaf])),
+            None => {
+                at.insert(tenant, groups.len());
+                groups.push((tenant, seq, vec![leaf]));
+            }
         }
     }
     for (tenant, start, leaves) in groups {
