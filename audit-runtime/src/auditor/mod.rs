@@ -245,7 +245,7 @@ impl AuditorBuilder {
 
     /// Sign a tenant's checkpoint after `receipts` receipts or once its oldest unsigned receipt
     /// is `interval` old, whichever comes first (default 10,000 receipts or 1 s; while busy, the
-    /// writer looks for tenants due by time at least every `interval / 4`). Checkpoints are also
+    /// writer looks for tenants due by time about every `interval / 4`). Checkpoints are also
     /// signed on [`Auditor::checkpoint`], on export and on shutdown. The writer stores the
     /// checkpoints due at one moment in one transaction, one fsync for any number of tenants.
     pub fn checkpoint_every(mut self, receipts: u64, interval: Duration) -> Self {
