@@ -276,3 +276,50 @@ fn help_documents_the_exit_codes() {
         assert!(out.contains(line), "{out}");
     }
 }
+
+/// Runs the binary with `args`, killing it after `secs` seconds; `None` if it had to be killed.
+fn ai_audit_within(args: &[&str], secs: u64) -> Option<Output> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ai-audit"))
+        .args(args)
+        .env_remove("AI_AUDIT_VERIFY_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return Some(child.wait_with_output().unwrap());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn endless_proof_checkpoint_and_key_files_are_refused_without_reading_them_whole() {
+    // An endless (or huge) file given as a proof, a --since checkpoint or a --key-file must be
+    // refused after reading past the format's size limit, not read into memory to the end.
+    if !std::path::Path::new("/dev/zero").exists() {
+        return;
+    }
+    let bundle = vectors().join("genuine_bundle.zip");
+    let bundle = bundle.to_str().unwrap();
+    for args in [
+        vec!["verify-proof", "/dev/zero", "--key", VECTOR_PK],
+        vec!["verify", bundle, "--key", VECTOR_PK, "--since", "/dev/zero"],
+        vec!["verify", bundle, "--key-file", "/dev/zero"],
+    ] {
+        let o = ai_audit_within(&args, 20);
+        assert!(
+            o.is_some(),
+            "{args:?} still running after 20 s (reading without bound)"
+        );
+        let o = o.unwrap();
+        assert_no_panic(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("larger than"), "{args:?}: {}", text(&o));
+    }
+}

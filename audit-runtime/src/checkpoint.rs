@@ -24,8 +24,8 @@ use crate::keys::VerifyingKey;
 use crate::merkle::Hash;
 use crate::seal::{SealError, Signer};
 
-/// Longest note accepted.
-const MAX_NOTE: usize = 1 << 20;
+/// Longest note accepted, in bytes.
+pub const MAX_NOTE: usize = 1 << 20;
 /// Most signature lines accepted (C2SP lets verifiers cap this).
 const MAX_SIGNATURES: usize = 100;
 /// The prefix of a signature line: an em dash and a space.

@@ -72,6 +72,21 @@ enum Command {
     VerifyProof(transparency::VerifyProofArgs),
 }
 
+/// Longest `--key-file` read: a hex key and some whitespace.
+pub(crate) const MAX_KEY_FILE: u64 = 4 << 10;
+
+/// Reads `path` whole if it holds at most `limit` bytes; `Ok(None)` if it holds more. Reading
+/// stops one byte past the limit, so a huge or endless input (a FIFO, `/dev/zero`) costs no more
+/// than a file of the limit's size.
+pub(crate) fn read_limited(path: &std::path::Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut out)?;
+    Ok((out.len() as u64 <= limit).then_some(out))
+}
+
 /// Parses the arguments and runs the command.
 pub(crate) fn run() -> ExitCode {
     let cli = match Cli::try_parse() {

@@ -211,8 +211,18 @@ pub(crate) fn run_verify_proof(args: &VerifyProofArgs) -> u8 {
         Ok(k) => k,
         Err(m) => return fail(EXIT_USAGE, m),
     };
-    let text = match std::fs::read(&args.file) {
-        Ok(b) => b,
+    let text = match super::read_limited(&args.file, transparency::MAX_PROOF as u64) {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            return fail(
+                EXIT_USAGE,
+                format!(
+                    "{} is larger than {} bytes; it is not a tlog-proof",
+                    args.file.display(),
+                    transparency::MAX_PROOF
+                ),
+            );
+        }
         Err(e) => {
             return fail(
                 EXIT_USAGE,

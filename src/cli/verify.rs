@@ -65,8 +65,17 @@ pub(crate) fn load_pinned_key(
     let (text, origin) = if let Some(k) = key {
         (k.to_owned(), "--key".to_owned())
     } else if let Some(p) = key_file {
-        let t = std::fs::read_to_string(p)
-            .map_err(|e| format!("cannot read --key-file {}: {e}", p.display()))?;
+        let bytes = super::read_limited(p, super::MAX_KEY_FILE)
+            .map_err(|e| format!("cannot read --key-file {}: {e}", p.display()))?
+            .ok_or_else(|| {
+                format!(
+                    "--key-file {} is larger than {} bytes; it must hold a 64-hex-character public key",
+                    p.display(),
+                    super::MAX_KEY_FILE
+                )
+            })?;
+        let t = String::from_utf8(bytes)
+            .map_err(|_| format!("--key-file {} is not UTF-8 text", p.display()))?;
         (t, format!("--key-file {}", p.display()))
     } else if let Ok(k) = std::env::var(ENV_VERIFY_KEY) {
         if k.trim().is_empty() {
@@ -160,8 +169,17 @@ fn since_checkpoint(
         return Err("--since needs an evidence bundle (they carry checkpoints)".into());
     }
     let key = key.ok_or("--since needs a pinned key (--key) to check the earlier checkpoint")?;
-    let note = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read --since {}: {e}", path.display()))?;
+    let limit = audit_runtime::checkpoint::MAX_NOTE as u64;
+    let bytes = super::read_limited(path, limit)
+        .map_err(|e| format!("cannot read --since {}: {e}", path.display()))?
+        .ok_or_else(|| {
+            format!(
+                "--since {} is larger than {limit} bytes; it must be a checkpoint note (from `ai-audit checkpoint`)",
+                path.display()
+            )
+        })?;
+    let note = String::from_utf8(bytes)
+        .map_err(|_| format!("--since {} is not UTF-8 text", path.display()))?;
     audit_runtime::transparency::verify_note(&note, key).map_err(|e| {
         format!(
             "the earlier checkpoint {} does not verify under the pinned key: {e}",

@@ -33,7 +33,7 @@ pub(crate) use auth::{Known, LineKey};
 
 pub use bundle::bundle_meta;
 pub use prefix::TreePrefix;
-pub use proof::{CheckedProof, HEADER as TLOG_PROOF_HEADER, ProofError, TlogProof};
+pub use proof::{CheckedProof, HEADER as TLOG_PROOF_HEADER, MAX_PROOF, ProofError, TlogProof};
 
 use crate::canonical::{self, LineError};
 use crate::checkpoint::{Checkpoint, CheckpointError};

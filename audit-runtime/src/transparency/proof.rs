@@ -26,8 +26,8 @@ use crate::verify::{self, VerifiedReceipt};
 
 /// The first line of a `tlog-proof`.
 pub const HEADER: &str = "c2sp.org/tlog-proof@v1";
-/// Longest proof file accepted.
-const MAX_PROOF: usize = 16 << 20;
+/// Longest proof file accepted, in bytes.
+pub const MAX_PROOF: usize = 16 << 20;
 /// Most proof hashes accepted (a tree of 2^64 leaves needs 64).
 const MAX_HASHES: usize = 64;
 
