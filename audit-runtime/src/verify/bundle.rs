@@ -620,8 +620,12 @@ fn stream_lines<R: Read>(
 ) -> Result<(), VerifyError> {
     let workers = verifier.threads.max(1);
     let key = opts.key;
-    // At most one batch waits for a worker, so memory stays bounded by a few batches.
+    // At most one batch waits for a worker, and at most `in_flight` batches are read but not yet
+    // applied to the chain (a credit is taken before each is sent and given back when it is
+    // applied): however fast the workers reject lines, memory stays bounded by a few batches.
     let (to_workers, from_reader) = std::sync::mpsc::sync_channel::<(u64, Piece)>(1);
+    let in_flight = 2 * workers + 2;
+    let (take_credit, give_back) = std::sync::mpsc::sync_channel::<()>(in_flight);
     let from_reader = std::sync::Arc::new(std::sync::Mutex::new(from_reader));
     let (to_chain, checked) = std::sync::mpsc::channel::<(u64, Checked)>();
     let (to_reader, recycled) = std::sync::mpsc::channel::<Vec<Vec<u8>>>();
@@ -666,6 +670,8 @@ fn stream_lines<R: Read>(
                 waiting.insert(seq, done);
                 while let Some(done) = waiting.remove(&next) {
                     next += 1;
+                    // Its credit was taken before it was sent, so one is there to give back.
+                    let _ = give_back.try_recv();
                     match done {
                         Checked::Lines(lines) => {
                             for c in lines {
@@ -684,7 +690,7 @@ fn stream_lines<R: Read>(
         });
         let mut seq = 0u64;
         let mut send = |p: Piece| {
-            let ok = to_workers.send((seq, p)).is_ok();
+            let ok = take_credit.send(()).is_ok() && to_workers.send((seq, p)).is_ok();
             seq += 1;
             ok
         };
