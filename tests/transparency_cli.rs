@@ -234,6 +234,9 @@ fn checkpointed_receipts_export_verify_and_prove_through_the_cli() {
     prove(dbs, ids[12].as_str(), &p("r.tlog-proof"));
     let o = ai_audit(&["verify-proof", &p("r.tlog-proof"), "--key", &public]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // The failure says how to accept it, not to run the command just run.
+    assert!(text(&o).contains("--accept-checkpointed"), "{}", text(&o));
+    assert!(!text(&o).contains("ai-audit prove"), "{}", text(&o));
     let o = ai_audit(&[
         "verify-proof",
         &p("r.tlog-proof"),

@@ -66,6 +66,12 @@ pub enum ProofError {
         /// The first failed check.
         what: String,
     },
+    /// The receipt is unsigned ([`crate::SealingMode::Checkpointed`]) and was checked with
+    /// [`TlogProof::verify`], which requires a signature.
+    #[error(
+        "the receipt is unsigned (Checkpointed sealing): it is authenticated only by its inclusion under the checkpoint; accept that with --accept-checkpointed (TlogProof::verify_accepting_checkpointed)"
+    )]
+    Unsigned,
     /// The receipt belongs to another tenant than the checkpoint's log.
     #[error(
         "the receipt's tenant {tenant:?} is not the tenant of the checkpoint's origin {origin:?}"
@@ -227,10 +233,13 @@ impl TlogProof {
         } else {
             verify::verify_line(line, key)
         };
-        let receipt = checked.map_err(|findings| ProofError::Receipt {
-            what: findings
-                .first()
-                .map_or_else(|| "unknown".to_owned(), |f| f.message.clone()),
+        let receipt = checked.map_err(|findings| match findings.as_slice() {
+            [only] if only.kind == verify::FindingKind::Unsigned => ProofError::Unsigned,
+            _ => ProofError::Receipt {
+                what: findings
+                    .first()
+                    .map_or_else(|| "unknown".to_owned(), |f| f.message.clone()),
+            },
         })?;
         let want_origin = super::origin(
             super::key_name_of(&checkpoint.origin),
