@@ -831,18 +831,22 @@ impl Store for CountingStore {
     }
 }
 
+/// A Checkpointed auditor on `s` that signs checkpoints by time only, every `interval`.
+fn checkpointed_on(s: Arc<dyn Store>, interval: Duration) -> Auditor {
+    Auditor::builder()
+        .signer(key())
+        .shared_store(s)
+        .log_name("audit.example.com")
+        .sealing(SealingMode::Checkpointed)
+        .checkpoint_every(u64::MAX, interval)
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn checkpoints_due_together_are_stored_in_one_transaction() {
     let s = Arc::new(CountingStore::default());
-    let shared: Arc<dyn Store> = s.clone();
-    let a = Auditor::builder()
-        .signer(key())
-        .shared_store(Arc::clone(&shared))
-        .log_name("audit.example.com")
-        .sealing(SealingMode::Checkpointed)
-        .checkpoint_every(u64::MAX, Duration::from_secs(3600))
-        .build()
-        .unwrap();
+    let a = checkpointed_on(s.clone(), Duration::from_secs(3600));
     let pending: Vec<_> = (0..300)
         .map(|i| a.submit(Receipt::new(format!("tenant-{i}"))).unwrap())
         .collect();
@@ -862,14 +866,7 @@ fn checkpoints_due_together_are_stored_in_one_transaction() {
 #[test]
 fn a_busy_writer_still_signs_the_checkpoints_that_are_due_by_time() {
     let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let a = Auditor::builder()
-        .signer(key())
-        .shared_store(Arc::clone(&s))
-        .log_name("audit.example.com")
-        .sealing(SealingMode::Checkpointed)
-        .checkpoint_every(u64::MAX, Duration::from_millis(50))
-        .build()
-        .unwrap();
+    let a = checkpointed_on(Arc::clone(&s), Duration::from_millis(50));
     let quiet = TenantId::new("quiet");
     a.emit(Receipt::new("quiet")).unwrap();
     // Another tenant keeps the writer busy (its wait for a batch never times out); the quiet
