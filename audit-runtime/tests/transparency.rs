@@ -892,3 +892,39 @@ fn a_busy_writer_still_signs_the_checkpoints_that_are_due_by_time() {
     );
     a.shutdown().unwrap();
 }
+
+#[test]
+fn thousands_of_tenants_due_at_once_are_all_signed_while_the_writer_is_idle() {
+    let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let a = checkpointed_on(Arc::clone(&s), Duration::from_secs(2));
+    let start = std::time::Instant::now();
+    let n = 1300;
+    let pending: Vec<_> = (0..n)
+        .map(|i| a.submit(Receipt::new(format!("tenant-{i}"))).unwrap())
+        .collect();
+    for p in pending {
+        p.wait().unwrap();
+    }
+    // All fall due together after 2 s, more than one round signs: the rest follow at once, not
+    // one round per interval (which would take until 6 s) nor at shutdown.
+    let tree = s.tree().unwrap();
+    let all_signed = loop {
+        let signed = (0..n)
+            .filter(|i| {
+                tree.latest_checkpoint(&TenantId::new(format!("tenant-{i}")))
+                    .unwrap()
+                    .is_some()
+            })
+            .count();
+        if signed == n {
+            break true;
+        }
+        if start.elapsed() > Duration::from_millis(4500) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(all_signed);
+    assert_eq!(a.stats().checkpoint_failures, 0);
+    a.shutdown().unwrap();
+}

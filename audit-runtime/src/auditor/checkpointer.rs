@@ -36,7 +36,13 @@ pub(crate) struct Checkpointer {
     /// When commits next look for tenants due by time (a busy committer never reaches
     /// [`Checkpointer::tick`]).
     next_scan: Instant,
+    /// Tenants found due beyond [`MAX_PER_ROUND`]: signed in the next rounds.
+    deferred: Vec<TenantId>,
 }
+
+/// At most this many checkpoints are signed after one commit or tick (all at shutdown), so a
+/// moment when thousands of tenants fall due does not hold the next commit for long.
+const MAX_PER_ROUND: usize = 512;
 
 impl Checkpointer {
     pub(crate) fn new(
@@ -53,12 +59,17 @@ impl Checkpointer {
             known: HashMap::new(),
             failures,
             next_scan: Instant::now(),
+            deferred: Vec::new(),
         }
     }
 
     /// How long the committer may wait for a batch before [`Checkpointer::tick`] is due.
     pub(crate) fn wait(&self) -> Duration {
-        self.policy.every.max(Duration::from_millis(1))
+        if self.deferred.is_empty() {
+            self.policy.every.max(Duration::from_millis(1))
+        } else {
+            Duration::from_millis(1)
+        }
     }
 
     /// Records a leaf this process appended.
@@ -91,19 +102,31 @@ impl Checkpointer {
         if now >= self.next_scan {
             due.extend(self.due_by_time(now));
         }
-        self.sign_all(due);
+        self.sign_round(due);
     }
 
     /// Signs every tenant whose oldest unsigned receipt is older than the interval.
     pub(crate) fn tick(&mut self) {
         let due = self.due_by_time(Instant::now());
-        self.sign_all(due);
+        self.sign_round(due);
     }
 
     /// Signs every tenant with unsigned receipts (shutdown).
     pub(crate) fn finish(&mut self) {
         let all: Vec<TenantId> = self.unsigned.keys().cloned().collect();
+        self.deferred.clear();
         self.sign_all(all);
+    }
+
+    /// Signs `due` and the tenants deferred before, at most [`MAX_PER_ROUND`]; defers the rest.
+    fn sign_round(&mut self, mut due: Vec<TenantId>) {
+        due.append(&mut self.deferred);
+        due.sort_unstable();
+        due.dedup();
+        if due.len() > MAX_PER_ROUND {
+            self.deferred = due.split_off(MAX_PER_ROUND);
+        }
+        self.sign_all(due);
     }
 
     fn due_by_time(&mut self, now: Instant) -> Vec<TenantId> {
