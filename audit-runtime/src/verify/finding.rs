@@ -225,11 +225,21 @@ pub struct VerificationReport {
 impl VerificationReport {
     /// Records a finding: counted always, kept while fewer than `cap` are kept.
     pub(crate) fn add(&mut self, f: Finding, cap: usize) {
-        self.findings_total += 1;
-        *self.counts.entry(f.kind).or_insert(0) += 1;
-        if self.findings.len() < cap {
+        self.count(f.kind);
+        if !self.is_full(cap) {
             self.findings.push(f);
         }
+    }
+
+    /// Counts a finding without keeping it.
+    pub(crate) fn count(&mut self, kind: FindingKind) {
+        self.findings_total += 1;
+        *self.counts.entry(kind).or_insert(0) += 1;
+    }
+
+    /// Whether `cap` findings are kept already (more are only counted).
+    pub(crate) fn is_full(&self, cap: usize) -> bool {
+        self.findings.len() >= cap
     }
 
     /// Pass, fail, or unpinned.

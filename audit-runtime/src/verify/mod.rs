@@ -245,7 +245,49 @@ struct Problem {
     kind: FindingKind,
     computed: Option<String>,
     claimed: Option<String>,
-    message: String,
+    message: Message,
+}
+
+/// A problem's message, spelled out only for a finding the report keeps (at most
+/// `max_findings`; the others are only counted), so a flood of bad lines costs no formatting.
+#[derive(Debug)]
+enum Message {
+    Static(&'static str),
+    Text(String),
+    Line(canonical::LineError),
+    /// The signature does not verify under this key.
+    BadSignature(VerifyingKey),
+    /// The line differs from its canonical spelling at this byte.
+    NonCanonical(usize),
+}
+
+impl From<&'static str> for Message {
+    fn from(m: &'static str) -> Self {
+        Self::Static(m)
+    }
+}
+
+impl From<String> for Message {
+    fn from(m: String) -> Self {
+        Self::Text(m)
+    }
+}
+
+impl Message {
+    fn into_string(self) -> String {
+        match self {
+            Self::Static(m) => m.to_owned(),
+            Self::Text(m) => m,
+            Self::Line(e) => e.to_string(),
+            Self::BadSignature(key) => format!(
+                "the Ed25519 signature does not verify under the key {}: the receipt was altered or signed by another key",
+                key.fingerprint()
+            ),
+            Self::NonCanonical(at) => format!(
+                "the line differs from its canonical spelling at byte {at}, so its bytes are not the ones that were sealed"
+            ),
+        }
+    }
 }
 
 impl Problem {
@@ -257,7 +299,7 @@ impl Problem {
             receipt_id,
             computed: self.computed,
             claimed: self.claimed,
-            message: self.message,
+            message: self.message.into_string(),
         }
     }
 }
@@ -273,8 +315,8 @@ struct Summary {
     receipt_hash: String,
 }
 
-impl From<ParsedLine> for Summary {
-    fn from(p: ParsedLine) -> Self {
+impl From<Box<ParsedLine>> for Summary {
+    fn from(p: Box<ParsedLine>) -> Self {
         let r = p.receipt;
         Self {
             timestamp: r.timestamp,
@@ -288,7 +330,8 @@ impl From<ParsedLine> for Summary {
 /// What the per-line phase learns about one line.
 #[derive(Debug)]
 struct LineCheck {
-    parsed: Option<ParsedLine>,
+    /// Boxed: a check moves through queues and vectors, and most of its size would be the receipt.
+    parsed: Option<Box<ParsedLine>>,
     /// Set instead of `parsed` by [`check_lines`].
     summary: Option<Summary>,
     receipt_id: Option<String>,
@@ -369,10 +412,7 @@ fn settle_signature(out: &mut LineCheck, key: &VerifyingKey, ok: bool) {
             kind: FindingKind::Signature,
             computed: None,
             claimed,
-            message: format!(
-                "the Ed25519 signature does not verify under the key {}: the receipt was altered or signed by another key",
-                key.fingerprint()
-            ),
+            message: Message::BadSignature(*key),
         });
     }
 }
@@ -396,7 +436,7 @@ fn check_line_with(line: &[u8], key: Option<&VerifyingKey>, defer: bool) -> Line
                 kind: FindingKind::Parse,
                 computed: None,
                 claimed: None,
-                message: e.to_string(),
+                message: Message::Line(e),
             });
             return out;
         }
@@ -407,9 +447,7 @@ fn check_line_with(line: &[u8], key: Option<&VerifyingKey>, defer: bool) -> Line
             kind: FindingKind::NonCanonical,
             computed: None,
             claimed: None,
-            message: format!(
-                "the line differs from its canonical spelling at byte {at}, so its bytes are not the ones that were sealed"
-            ),
+            message: Message::NonCanonical(at),
         });
     }
     let mut payload = Vec::with_capacity(line.len());
@@ -435,7 +473,7 @@ fn check_line_with(line: &[u8], key: Option<&VerifyingKey>, defer: bool) -> Line
     if parsed.signature.is_empty() {
         // Sealed in Checkpointed mode: the chain phase decides whether a checkpoint covers it.
         out.unsigned = true;
-        out.parsed = Some(parsed);
+        out.parsed = Some(Box::new(parsed));
         return out;
     }
     let decoded_sig = decode_lower_hex::<64>(&parsed.signature);
@@ -448,7 +486,7 @@ fn check_line_with(line: &[u8], key: Option<&VerifyingKey>, defer: bool) -> Line
             message: "signature must be 128 lowercase hex characters".into(),
         });
     } else if let Some(key) = key {
-        out.parsed = Some(parsed);
+        out.parsed = Some(Box::new(parsed));
         if defer {
             out.pending = Some((payload, sig));
         } else {
@@ -457,7 +495,7 @@ fn check_line_with(line: &[u8], key: Option<&VerifyingKey>, defer: bool) -> Line
         }
         return out;
     }
-    out.parsed = Some(parsed);
+    out.parsed = Some(Box::new(parsed));
     out
 }
 
@@ -705,7 +743,11 @@ impl ChainVerifier {
             }
         }
         for p in checked.problems {
-            self.record(p.into_finding(Some(index), id.clone()));
+            if self.report.is_full(self.opts.max_findings) {
+                self.report.count(p.kind);
+            } else {
+                self.record(p.into_finding(Some(index), id.clone()));
+            }
         }
         let Some(summary) = checked
             .summary
