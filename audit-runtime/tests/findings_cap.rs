@@ -1,9 +1,5 @@
 //! A report keeps at most `max_findings` findings in full and counts every one: the counts per
 //! kind are exact, and the kept findings carry their whole messages.
-#![expect(
-    clippy::unwrap_used,
-    reason = "a broken fixture should fail the test loudly"
-)]
 
 use audit_runtime::verify::{self, FindingKind, VerifyOptions};
 use audit_runtime::{Chain, Receipt, SigningKey};
