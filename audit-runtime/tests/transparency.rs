@@ -928,3 +928,37 @@ fn thousands_of_tenants_due_at_once_are_all_signed_while_the_writer_is_idle() {
     assert_eq!(a.stats().checkpoint_failures, 0);
     a.shutdown().unwrap();
 }
+
+#[test]
+fn checkpoints_that_fail_are_retried_an_interval_later_not_in_a_loop() {
+    // The signer is down after the line-key derivation: every checkpoint fails. More tenants
+    // fall due than one round signs.
+    let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let a = Auditor::builder()
+        .signer(FirstSignatureOnly {
+            key: key(),
+            used: false.into(),
+        })
+        .shared_store(Arc::clone(&s))
+        .log_name("audit.example.com")
+        .sealing(SealingMode::Checkpointed)
+        .checkpoint_every(u64::MAX, Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let n = 600;
+    let pending: Vec<_> = (0..n)
+        .map(|i| a.submit(Receipt::new(format!("tenant-{i}"))).unwrap())
+        .collect();
+    for p in pending {
+        p.wait().unwrap();
+    }
+    // Idle for 2.5 s: each tenant is due at 1 s and, after failing, again at 2 s.
+    std::thread::sleep(Duration::from_millis(2500));
+    let failures = a.stats().checkpoint_failures;
+    assert!(failures >= n, "{failures}");
+    assert!(
+        failures <= 3 * n,
+        "{failures} failures: failed checkpoints are retried in a loop"
+    );
+    a.shutdown().unwrap();
+}

@@ -140,7 +140,8 @@ impl Checkpointer {
 
     /// Signs the tenants' checkpoints and stores them in one transaction. A tenant whose
     /// checkpoint cannot be signed, or a failed store, counts as a failure and is tried again
-    /// when next due. `tenants` holds each tenant once.
+    /// one interval later (or at its next commit past the receipt count): a signer that is down
+    /// is not retried in a loop. `tenants` holds each tenant once.
     fn sign_all(&mut self, tenants: Vec<TenantId>) {
         let mut signed = Vec::with_capacity(tenants.len());
         for tenant in tenants {
@@ -155,7 +156,7 @@ impl Checkpointer {
             match prepared {
                 Ok(Prepared::Stored(cp)) => self.covered(&tenant, cp.size),
                 Ok(Prepared::Signed(cp)) => signed.push((tenant, cp)),
-                Err(_) => self.failed(1),
+                Err(_) => self.failed(&[tenant]),
             }
         }
         if signed.is_empty() {
@@ -167,7 +168,8 @@ impl Checkpointer {
                 self.covered(tenant, cp.size);
             }
         } else {
-            self.failed(signed.len());
+            let tenants: Vec<_> = signed.into_iter().map(|(t, _)| t).collect();
+            self.failed(&tenants);
         }
     }
 
@@ -179,9 +181,16 @@ impl Checkpointer {
         }
     }
 
-    fn failed(&self, n: usize) {
+    /// Counts the tenants' failed checkpoints and restarts their interval.
+    fn failed(&mut self, tenants: &[TenantId]) {
         self.failures
-            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(tenants.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let now = Instant::now();
+        for t in tenants {
+            if let Some(slot) = self.unsigned.get_mut(t) {
+                slot.1 = now;
+            }
+        }
     }
 }
 
