@@ -707,23 +707,28 @@ impl audit_runtime::Signer for FirstSignatureOnly {
     }
 }
 
+/// A Checkpointed auditor on `s` whose signer fails every checkpoint.
+fn with_a_signer_that_is_down(s: &Arc<dyn Store>, receipts: u64, interval: Duration) -> Auditor {
+    Auditor::builder()
+        .signer(FirstSignatureOnly {
+            key: key(),
+            used: false.into(),
+        })
+        .shared_store(Arc::clone(s))
+        .log_name("audit.example.com")
+        .sealing(SealingMode::Checkpointed)
+        .checkpoint_every(receipts, interval)
+        .max_batch(16)
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn unsigned_lines_left_without_a_checkpoint_are_covered_by_the_next_one_and_edits_are_not() {
     let t = TenantId::new("acme");
     for edit in [false, true] {
         let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let a = Auditor::builder()
-            .signer(FirstSignatureOnly {
-                key: key(),
-                used: false.into(),
-            })
-            .shared_store(Arc::clone(&s))
-            .log_name("audit.example.com")
-            .sealing(SealingMode::Checkpointed)
-            .checkpoint_every(10, Duration::from_secs(3600))
-            .max_batch(16)
-            .build()
-            .unwrap();
+        let a = with_a_signer_that_is_down(&s, 10, Duration::from_secs(3600));
         for i in 0..50 {
             a.emit(Receipt::new("acme").with_input_text(&format!("q{i}")))
                 .unwrap();
@@ -934,17 +939,7 @@ fn checkpoints_that_fail_are_retried_an_interval_later_not_in_a_loop() {
     // The signer is down after the line-key derivation: every checkpoint fails. More tenants
     // fall due than one round signs.
     let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let a = Auditor::builder()
-        .signer(FirstSignatureOnly {
-            key: key(),
-            used: false.into(),
-        })
-        .shared_store(Arc::clone(&s))
-        .log_name("audit.example.com")
-        .sealing(SealingMode::Checkpointed)
-        .checkpoint_every(u64::MAX, Duration::from_secs(1))
-        .build()
-        .unwrap();
+    let a = with_a_signer_that_is_down(&s, u64::MAX, Duration::from_secs(1));
     let n = 600;
     let pending: Vec<_> = (0..n)
         .map(|i| a.submit(Receipt::new(format!("tenant-{i}"))).unwrap())
