@@ -48,6 +48,59 @@ fn is_python_space(c: char) -> bool {
 /// ```
 #[must_use]
 pub fn canonicalize_input(text: &str) -> String {
+    match latin1_canonical(text) {
+        Some(bytes) => sha256_hex(&bytes),
+        None => canonicalize_general(text),
+    }
+}
+
+/// The canonical bytes of a text made only of Latin-1 characters (U+0000–U+00FF) other than
+/// the thirteen that NFKC maps to something else (U+00A8 ¨, U+00AA ª, U+00AF ¯, U+00B2–U+00B5,
+/// U+00B8–U+00BA, U+00BC–U+00BE), in one pass over the bytes; `None` for any other text.
+///
+/// For these characters NFKC is the identity (none has a decomposition and none composes with
+/// another), except U+00A0, which it maps to a space; lowercasing is one character to one:
+/// `A`–`Z` and U+00C0–U+00DE but U+00D7 (×) move up by 0x20. Spaces are collapsed and stripped
+/// by writing one only before the next non-space.
+fn latin1_canonical(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut pending_space = false;
+    let mut bytes = text.bytes();
+    while let Some(b) = bytes.next() {
+        let (lead, next) = match b {
+            0x09..=0x0d | 0x1c..=0x20 => {
+                pending_space = !out.is_empty();
+                continue;
+            }
+            0x00..=0x7f => (b.to_ascii_lowercase(), None),
+            // U+0080–U+00BF: the second byte is the code point.
+            0xc2 => match bytes.next()? {
+                0x85 | 0xa0 => {
+                    pending_space = !out.is_empty();
+                    continue;
+                }
+                0xa8 | 0xaa | 0xaf | 0xb2..=0xb5 | 0xb8..=0xba | 0xbc..=0xbe => return None,
+                n => (0xc2, Some(n)),
+            },
+            // U+00C0–U+00FF: the second byte is the code point − 0x40.
+            0xc3 => match bytes.next()? {
+                n @ (0x80..=0x96 | 0x98..=0x9e) => (0xc3, Some(n + 0x20)),
+                n => (0xc3, Some(n)),
+            },
+            _ => return None,
+        };
+        if pending_space {
+            out.push(b' ');
+            pending_space = false;
+        }
+        out.push(lead);
+        out.extend(next);
+    }
+    Some(out)
+}
+
+/// [`canonicalize_input`] for any text.
+fn canonicalize_general(text: &str) -> String {
     let normalized: String;
     let already_nfkc = text.is_ascii()
         || unicode_normalization::is_nfkc_quick(text.chars())
@@ -195,6 +248,35 @@ mod tests {
             }
         }
         sha256_hex(collapsed.trim_matches(' ').to_lowercase().as_bytes())
+    }
+
+    #[test]
+    fn the_latin1_path_equals_the_general_one() {
+        // Every Latin-1 character alone, after a letter and between spaces.
+        for c in (0..=0xffu32).filter_map(char::from_u32) {
+            for t in [
+                c.to_string(),
+                format!("a{c}"),
+                format!(" {c}b "),
+                format!("{c}{c}"),
+            ] {
+                assert_eq!(canonicalize_input(&t), reference(&t), "{t:?}");
+            }
+        }
+        let (input, _) = crate::workload::texts();
+        assert!(
+            latin1_canonical(&input).is_some(),
+            "the workload takes the Latin-1 path"
+        );
+        assert!(latin1_canonical("caf\u{e9}\u{301}").is_none());
+        assert!(latin1_canonical("\u{b5}").is_none());
+        proptest::proptest!(|(t in "[\u{0}-\u{ff}]{0,60}")| {
+            proptest::prop_assert_eq!(canonicalize_input(&t), reference(&t));
+        });
+        let spaced = "[a-zA-Z\u{c0}-\u{ff} \t\n\x0b\x1c\x1f\u{85}\u{a0}\u{a8}\u{b5}]{0,60}";
+        proptest::proptest!(|(t in spaced)| {
+            proptest::prop_assert_eq!(canonicalize_input(&t), reference(&t));
+        });
     }
 
     #[test]
