@@ -544,3 +544,36 @@ fn a_store_whose_old_rows_skip_a_sequence_number_is_not_migrated() {
     // Nothing was changed: the file is still version 2.
     assert_eq!(schema_version(&old), 2);
 }
+
+/// The log is copied into the database file by the store's own thread between commits, not
+/// only when the committing thread reaches SQLite's automatic checkpoint (4,096 pages).
+#[test]
+fn the_log_is_copied_into_the_database_file_between_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    let (a, store) = open(&db);
+    let before = std::fs::metadata(&db).unwrap().len();
+    let pending: Vec<_> = (0..2_000)
+        .map(|i| a.submit(receipt("wal", i)).unwrap())
+        .collect();
+    for p in pending {
+        p.wait().unwrap();
+    }
+    // 2,000 receipts are about 200 pages of log, far below the automatic checkpoint.
+    let wal = std::fs::metadata(dir.path().join("audit.db-wal"))
+        .unwrap()
+        .len();
+    assert!(wal < 4_096 * 16_384, "{wal}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut size = before;
+    while size < before + 1_000_000 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        size = std::fs::metadata(&db).unwrap().len();
+    }
+    assert!(
+        size >= before + 1_000_000,
+        "the database file stayed at {size} bytes (was {before})"
+    );
+    a.shutdown().unwrap();
+    assert_chain(store.as_ref(), "wal", 2_000);
+}

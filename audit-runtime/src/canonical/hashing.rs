@@ -65,25 +65,45 @@ pub fn canonicalize_input(text: &str) -> String {
 fn latin1_canonical(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len());
     let mut pending_space = false;
-    let mut bytes = text.bytes();
-    while let Some(b) = bytes.next() {
+    let mut rest = text.as_bytes();
+    loop {
+        // A run of printable ASCII, copied and lowercased in bulk.
+        let run = rest
+            .iter()
+            .position(|b| !(0x21..=0x7e).contains(b))
+            .unwrap_or(rest.len());
+        if run > 0 {
+            let (word, tail) = rest.split_at_checked(run)?;
+            if pending_space {
+                out.push(b' ');
+                pending_space = false;
+            }
+            let start = out.len();
+            out.extend_from_slice(word);
+            out.get_mut(start..)?.make_ascii_lowercase();
+            rest = tail;
+        }
+        let mut bytes = rest.iter();
+        let Some(&b) = bytes.next() else { break };
         let (lead, next) = match b {
             0x09..=0x0d | 0x1c..=0x20 => {
                 pending_space = !out.is_empty();
+                rest = bytes.as_slice();
                 continue;
             }
             0x00..=0x7f => (b.to_ascii_lowercase(), None),
             // U+0080–U+00BF: the second byte is the code point.
-            0xc2 => match bytes.next()? {
+            0xc2 => match *bytes.next()? {
                 0x85 | 0xa0 => {
                     pending_space = !out.is_empty();
+                    rest = bytes.as_slice();
                     continue;
                 }
                 0xa8 | 0xaa | 0xaf | 0xb2..=0xb5 | 0xb8..=0xba | 0xbc..=0xbe => return None,
                 n => (0xc2, Some(n)),
             },
             // U+00C0–U+00FF: the second byte is the code point − 0x40.
-            0xc3 => match bytes.next()? {
+            0xc3 => match *bytes.next()? {
                 n @ (0x80..=0x96 | 0x98..=0x9e) => (0xc3, Some(n + 0x20)),
                 n => (0xc3, Some(n)),
             },
@@ -95,6 +115,7 @@ fn latin1_canonical(text: &str) -> Option<Vec<u8>> {
         }
         out.push(lead);
         out.extend(next);
+        rest = bytes.as_slice();
     }
     Some(out)
 }

@@ -15,6 +15,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 mod segment;
 mod tree;
+mod wal;
 
 use super::tree::{TreeRead, TreeWrite};
 use super::{Durability, NewEntry, Page, Selector, Store, StoreError, StoredEntry, Tip, WriteTxn};
@@ -58,6 +59,9 @@ pub struct SqliteStore {
     reader: Mutex<Connection>,
     /// Segment buffers kept between transactions (appending allocates no new ones).
     spare: Mutex<Vec<Builder>>,
+    /// Copies the log into the database file off the writer's thread (`None` if it could not
+    /// be started: the writer's automatic checkpoint then does all of it).
+    wal: Option<wal::WalCopier>,
 }
 
 fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
@@ -142,11 +146,13 @@ impl SqliteStore {
         }
         tree::create_schema(&writer)?;
         let reader = connect(&path)?;
+        let wal = wal::WalCopier::start(&path).ok();
         Ok(Self {
             path,
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
             spare: Mutex::default(),
+            wal,
         })
     }
 
@@ -796,6 +802,10 @@ impl Store for SqliteStore {
             }
         }
         tx.commit().map_err(backend("commit"))?;
+        drop(conn);
+        if let Some(w) = &self.wal {
+            w.committed();
+        }
         *self.spare.lock().unwrap_or_else(PoisonError::into_inner) = spare;
         Ok(())
     }
