@@ -82,7 +82,93 @@ fn partial_export_with_its_anchor_passes() {
     )
     .unwrap();
     assert!(report.is_pass(), "{:?}", report.chain.findings);
-    assert_eq!(report.anchor, Some(anchor));
+    assert_eq!(
+        report.anchor,
+        Some(Anchor {
+            tenant: Some(TenantId::new("acme")),
+            ..anchor
+        })
+    );
+}
+
+/// The members of `zip` with `anchor.json` replaced and the manifest signed again by `key`.
+fn with_anchor_json(zip: &[u8], anchor: &[u8], key: &SigningKey) -> Vec<u8> {
+    use sha2::Digest as _;
+    use std::io::{Read as _, Write as _};
+    let mut archive = zip::ZipArchive::new(Cursor::new(zip)).unwrap();
+    let mut members = Vec::new();
+    for i in 0..archive.len() {
+        let mut f = archive.by_index(i).unwrap();
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).unwrap();
+        let name = f.name().to_owned();
+        if name == "anchor.json" {
+            bytes = anchor.to_vec();
+        }
+        if name != "manifest.json" {
+            members.push((name, bytes));
+        }
+    }
+    let mut sums = audit_runtime::canonical::Object::new();
+    for (n, b) in &members {
+        sums.insert(n.as_str(), hex::encode(sha2::Sha256::digest(b)));
+    }
+    let m = audit_runtime::export::Manifest::new(
+        sums,
+        &key.verifying_key(),
+        "2026-03-02T09:30:00.000000+00:00",
+    );
+    let sig = key.sign(&m.signing_bytes());
+    members.push((
+        "manifest.json".into(),
+        m.with_signature(&sig).to_file_bytes(),
+    ));
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (n, b) in &members {
+        w.start_file(n.as_str(), zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(b).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+#[test]
+fn an_anchor_naming_another_tenant_is_reported_even_under_a_valid_manifest() {
+    let key = SigningKey::from_seed(&[4; 32]);
+    let rs = ledger(60, &key);
+    let prev = rs[19].receipt_hash_hex();
+    let zip = export(&rs[20..], &key, meta().with_anchor(Anchor::new(20, &prev)));
+    let opts = VerifyOptions::pinned(key.verifying_key());
+    // Re-signing the same anchor changes nothing; naming another tenant is a finding.
+    for (tenant, pass) in [("acme", true), ("globex", false)] {
+        let json =
+            format!(r#"{{"prev_receipt_hash":"{prev}","sequence":20,"tenant_id":"{tenant}"}}"#);
+        let bundle = with_anchor_json(&zip, json.as_bytes(), &key);
+        let report = verify_bundle(Cursor::new(bundle), &opts).unwrap();
+        assert_eq!(
+            report.is_pass(),
+            pass,
+            "{tenant}: {:?}",
+            report.chain.findings
+        );
+        if !pass {
+            let f = report.first(FindingKind::Anchor).unwrap();
+            assert_eq!(f.file.as_deref(), Some("anchor.json"));
+            assert!(f.message.contains("globex"), "{}", f.message);
+        }
+    }
+    // A tenant_id that is not a string makes the anchor unreadable.
+    let json = format!(r#"{{"prev_receipt_hash":"{prev}","sequence":20,"tenant_id":7}}"#);
+    let report = verify_bundle(
+        Cursor::new(with_anchor_json(&zip, json.as_bytes(), &key)),
+        &opts,
+    )
+    .unwrap();
+    assert!(
+        report.first(FindingKind::Anchor).is_some(),
+        "{:?}",
+        report.chain.findings
+    );
 }
 
 #[test]

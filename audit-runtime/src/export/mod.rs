@@ -255,6 +255,9 @@ pub struct Anchor {
     pub sequence: u64,
     /// The first exported receipt's `prev_receipt_hash`.
     pub prev_receipt_hash: String,
+    /// The tenant `anchor.json` names (`None` if it names none); the verifier compares it with
+    /// the receipts' tenant.
+    pub tenant: Option<TenantId>,
 }
 
 impl Anchor {
@@ -264,6 +267,7 @@ impl Anchor {
         Self {
             sequence,
             prev_receipt_hash: prev_receipt_hash.into(),
+            tenant: None,
         }
     }
 
@@ -287,7 +291,19 @@ impl Anchor {
             Some(Value::String(s)) => s.clone(),
             _ => return Err(bad()),
         };
-        Ok(Self::new(sequence, prev))
+        let tenant = match o.get("tenant_id") {
+            None => None,
+            Some(Value::String(t)) => Some(TenantId::new(t.as_str())),
+            Some(_) => {
+                return Err(ExportError::Malformed {
+                    what: "anchor.json's tenant_id is not a string",
+                });
+            }
+        };
+        Ok(Self {
+            tenant,
+            ..Self::new(sequence, prev)
+        })
     }
 
     fn to_json(&self, tenant: &TenantId) -> Vec<u8> {

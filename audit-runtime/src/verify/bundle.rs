@@ -358,6 +358,23 @@ pub fn verify_bundle_with_progress<R: Read + Seek>(
     }
 
     let (mut chain, tree_outcome) = verifier.finish_with_tree();
+    if let (Some(a), Some(t)) = (
+        anchor.as_ref().and_then(|a| a.tenant.as_ref()),
+        &chain.tenant,
+    ) && a != t
+    {
+        pre.push(finding(
+            FindingKind::Anchor,
+            ANCHOR,
+            Some(t.as_str().to_owned()),
+            Some(a.as_str().to_owned()),
+            format!(
+                "anchor.json names tenant {:?}, but the receipts are tenant {:?}: the anchor belongs to another chain",
+                a.as_str(),
+                t.as_str()
+            ),
+        ));
+    }
     let mut covered = false;
     if let Some(cp) = &checkpoint
         && start.is_some()
