@@ -120,6 +120,12 @@ impl Checkpoint {
         if note.len() > MAX_NOTE {
             return Err(bad("longer than 1 MiB"));
         }
+        if note.contains('\r') {
+            // Typically a note that passed through a Windows editor or a text-mode transfer.
+            return Err(bad(
+                "it has carriage returns (CRLF line ends); a signed note ends its lines with \\n only: restore the original file (or convert it with dos2unix) and verify again",
+            ));
+        }
         let (body, sigs) = note
             .split_once("\n\n")
             .ok_or(bad("no blank line between text and signatures"))?;
@@ -226,6 +232,18 @@ mod tests {
         );
         let back = Checkpoint::verify(&note, "audit.example.com", &key().verifying_key()).unwrap();
         assert_eq!(back, cp);
+    }
+
+    #[test]
+    fn a_note_with_crlf_line_ends_is_refused_with_a_reason() {
+        let note = Checkpoint::new("audit.example.com/acme", 7, [9; 32])
+            .sign("audit.example.com", &key())
+            .unwrap();
+        let crlf = note.replace('\n', "\r\n");
+        let err = Checkpoint::verify(&crlf, "audit.example.com", &key().verifying_key())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("CRLF") && err.contains("dos2unix"), "{err}");
     }
 
     #[test]
