@@ -34,6 +34,13 @@ fn per_receipt(c: &mut Criterion) {
     g.bench_function("canonicalize_input_500_chars", |b| {
         b.iter(|| canonicalize_input(black_box(&input)));
     });
+    g.bench_function("build_workload_receipt", |b| {
+        let mut i = 0u64;
+        b.iter(|| {
+            i += 1;
+            realistic(black_box(i), &input, &output)
+        });
+    });
     g.bench_function("seal_payload", |b| {
         let mut out = Vec::with_capacity(1024);
         b.iter(|| {

@@ -48,10 +48,60 @@ fn is_python_space(c: char) -> bool {
 /// ```
 #[must_use]
 pub fn canonicalize_input(text: &str) -> String {
-    match latin1_canonical(text) {
+    match single_spaced_latin1(text).or_else(|| latin1_canonical(text)) {
         Some(bytes) => sha256_hex(&bytes),
         None => canonicalize_general(text),
     }
+}
+
+/// The second byte of the two-byte characters U+0080–U+00BF that [`latin1_canonical`] does not
+/// handle: NFKC changes them, or they are whitespace (U+0085, U+00A0).
+fn is_special_c2(n: u8) -> bool {
+    matches!(
+        n,
+        0x85 | 0xa0 | 0xa8 | 0xaa | 0xaf | 0xb2..=0xb5 | 0xb8..=0xba | 0xbc..=0xbe
+    )
+}
+
+/// The canonical bytes of the most common text: Latin-1 (as [`latin1_canonical`] takes it)
+/// whose only whitespace is single ASCII spaces between words. Collapsing and stripping then
+/// change nothing, and the result is the text lowercased, done with passes over the whole slice
+/// (which the compiler vectorizes) instead of a branch per byte: about a third of the time for
+/// the benchmark's 500 characters. `None` for any other text.
+fn single_spaced_latin1(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    // No early exit, so that both scans compile to wide compares.
+    let other = bytes.iter().fold(false, |any, &b| {
+        any | (b >= 0xc4) | matches!(b, 0x09..=0x0d | 0x1c..=0x1f)
+    });
+    let double = bytes
+        .iter()
+        .zip(bytes.iter().skip(1))
+        .fold(false, |any, (&a, &b)| any | ((a == b' ') & (b == b' ')));
+    if other || double || bytes.first() == Some(&b' ') || bytes.last() == Some(&b' ') {
+        return None;
+    }
+    let mut out = bytes.to_vec();
+    out.make_ascii_lowercase();
+    // The two-byte characters: refuse those NFKC changes or that are spaces, lowercase
+    // U+00C0–U+00DE but U+00D7.
+    let mut at = 0;
+    while let Some(i) = out
+        .get(at..)
+        .and_then(|t| t.iter().position(|&b| b >= 0xc2))
+    {
+        let lead = at + i;
+        let n = *out.get(lead + 1)?;
+        match out.get(lead) {
+            Some(0xc2) if is_special_c2(n) => return None,
+            Some(0xc3) if matches!(n, 0x80..=0x96 | 0x98..=0x9e) => {
+                *out.get_mut(lead + 1)? = n + 0x20;
+            }
+            _ => {}
+        }
+        at = lead + 2;
+    }
+    Some(out)
 }
 
 /// The canonical bytes of a text made only of Latin-1 characters (U+0000–U+00FF) other than
@@ -99,7 +149,7 @@ fn latin1_canonical(text: &str) -> Option<Vec<u8>> {
                     rest = bytes.as_slice();
                     continue;
                 }
-                0xa8 | 0xaa | 0xaf | 0xb2..=0xb5 | 0xb8..=0xba | 0xbc..=0xbe => return None,
+                n if is_special_c2(n) => return None,
                 n => (0xc2, Some(n)),
             },
             // U+00C0–U+00FF: the second byte is the code point − 0x40.
@@ -286,12 +336,21 @@ mod tests {
         }
         let (input, _) = crate::workload::texts();
         assert!(
-            latin1_canonical(&input).is_some(),
-            "the workload takes the Latin-1 path"
+            single_spaced_latin1(&input).is_some(),
+            "the workload takes the fastest path"
         );
+        assert!(latin1_canonical(&input).is_some(), "and the Latin-1 path");
+        for t in ["a  b", "a\tb", " a", "a ", "a\u{a0}b", "\u{b5}", "a\u{100}"] {
+            assert!(single_spaced_latin1(t).is_none(), "{t:?}");
+        }
         assert!(latin1_canonical("caf\u{e9}\u{301}").is_none());
         assert!(latin1_canonical("\u{b5}").is_none());
         proptest::proptest!(|(t in "[\u{0}-\u{ff}]{0,60}")| {
+            proptest::prop_assert_eq!(canonicalize_input(&t), reference(&t));
+        });
+        // Words of Latin-1 letters and marks between single spaces: the fastest path.
+        let words = "[a-zA-Z\u{80}-\u{ff},.!]{1,8}( [a-zA-Z\u{80}-\u{ff},.!]{1,8}){0,12}";
+        proptest::proptest!(|(t in words)| {
             proptest::prop_assert_eq!(canonicalize_input(&t), reference(&t));
         });
         let spaced = "[a-zA-Z\u{c0}-\u{ff} \t\n\x0b\x1c\x1f\u{85}\u{a0}\u{a8}\u{b5}]{0,60}";
