@@ -248,6 +248,38 @@ struct Problem {
     message: Message,
 }
 
+/// A line's problems. Most lines have none or one, kept inline: a heap allocation per junk line,
+/// made on a worker and freed on the chain thread, was the largest cost of verifying a bundle of
+/// junk lines.
+#[derive(Debug, Default)]
+struct Problems {
+    first: Option<Problem>,
+    rest: Vec<Problem>,
+}
+
+impl Problems {
+    fn push(&mut self, p: Problem) {
+        if self.first.is_none() {
+            self.first = Some(p);
+        } else {
+            self.rest.push(p);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+}
+
+impl IntoIterator for Problems {
+    type Item = Problem;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<Problem>, std::vec::IntoIter<Problem>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.rest)
+    }
+}
+
 /// A problem's message, spelled out only for a finding the report keeps (at most
 /// `max_findings`; the others are only counted), so a flood of bad lines costs no formatting.
 #[derive(Debug)]
@@ -256,7 +288,7 @@ enum Message {
     Text(String),
     Line(canonical::LineError),
     /// The signature does not verify under this key.
-    BadSignature(VerifyingKey),
+    BadSignature(Box<VerifyingKey>),
     /// The line differs from its canonical spelling at this byte.
     NonCanonical(usize),
 }
@@ -343,7 +375,7 @@ struct LineCheck {
     pending: Option<(Vec<u8>, [u8; 64])>,
     /// The Merkle leaf hash of the re-derived payload.
     leaf: Option<Hash>,
-    problems: Vec<Problem>,
+    problems: Problems,
 }
 
 /// The `N` bytes spelled by exactly `2N` lowercase hex digits, else `None`.
@@ -412,7 +444,7 @@ fn settle_signature(out: &mut LineCheck, key: &VerifyingKey, ok: bool) {
             kind: FindingKind::Signature,
             computed: None,
             claimed,
-            message: Message::BadSignature(*key),
+            message: Message::BadSignature(Box::new(*key)),
         });
     }
 }
@@ -427,7 +459,7 @@ fn check_line_with(line: &[u8], key: Option<&VerifyingKey>, defer: bool) -> Line
         unsigned: false,
         pending: None,
         leaf: None,
-        problems: Vec::new(),
+        problems: Problems::default(),
     };
     let parsed = match canonical::parse_line(line) {
         Ok(p) => p,
