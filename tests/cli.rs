@@ -323,3 +323,40 @@ fn endless_proof_checkpoint_and_key_files_are_refused_without_reading_them_whole
         assert!(text(&o).contains("larger than"), "{args:?}: {}", text(&o));
     }
 }
+
+#[test]
+fn bench_runs_on_either_store_and_says_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    for (store, header) in [
+        ("sqlite", "durable emit (SQLite"),
+        ("memory", "in-memory store (NOT durable)"),
+    ] {
+        let o = ai_audit(&[
+            "bench",
+            "--receipts",
+            "300",
+            "--threads",
+            "2",
+            "--tenants",
+            "1",
+            "--sealing",
+            "checkpointed",
+            "--no-python",
+            "--store",
+            store,
+            "--data-dir",
+            data,
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let out = String::from_utf8(o.stdout).unwrap();
+        assert!(out.contains(header), "{out}");
+        // One row: threads, tenants, then a positive rate.
+        let row = out
+            .lines()
+            .find(|l| l.split_whitespace().take(2).eq(["2", "1"]))
+            .unwrap_or_else(|| panic!("no 2-thread row in {out}"));
+        let rate: f64 = row.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert!(rate > 0.0, "{row}");
+    }
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use audit_runtime::canonical::{Value, parse};
-use audit_runtime::store::{SqliteStore, Store};
+use audit_runtime::store::{MemoryStore, SqliteStore, Store};
 use audit_runtime::{Auditor, SealingMode, SigningKey, workload};
 
 use super::{EXIT_PASS, EXIT_USAGE};
@@ -45,6 +45,19 @@ pub(crate) struct BenchArgs {
     /// docs/transparency.md §6).
     #[arg(long, value_enum, default_value_t = Sealing::PerReceipt)]
     sealing: Sealing,
+    /// Where receipts go: the durable SQLite store, or the in-memory store (not durable; it
+    /// shows what the pipeline costs without storage, and so what the store adds).
+    #[arg(long, value_enum, default_value_t = BenchStore::Sqlite)]
+    store: BenchStore,
+}
+
+/// `--store`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum BenchStore {
+    /// `SqliteStore`, `synchronous=FULL`.
+    Sqlite,
+    /// `MemoryStore`: nothing is written to disk.
+    Memory,
 }
 
 /// `--sealing`.
@@ -89,10 +102,14 @@ fn process_cpu() -> Option<Duration> {
     Some(Duration::from_millis((utime + stime) * 10))
 }
 
-fn auditor(dir: &std::path::Path, name: &str, sealing: Sealing) -> Result<Auditor, String> {
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(dir.join(name)).map_err(|e| format!("cannot open the store: {e}"))?,
-    );
+fn auditor(dir: &std::path::Path, name: &str, args: &BenchArgs) -> Result<Auditor, String> {
+    let sealing = args.sealing;
+    let store: Arc<dyn Store> = match args.store {
+        BenchStore::Sqlite => Arc::new(
+            SqliteStore::open(dir.join(name)).map_err(|e| format!("cannot open the store: {e}"))?,
+        ),
+        BenchStore::Memory => Arc::new(MemoryStore::new()),
+    };
     let key = SigningKey::from_seed(&[1; 32]);
     Auditor::builder()
         .signer(key)
@@ -238,8 +255,12 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
     });
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     out!(
-        "ai-audit {} — durable emit (SQLite, synchronous=FULL, {:?} sealing), {} receipts per row, workload = the Python baseline's emit_one",
+        "ai-audit {} — {} ({:?} sealing), {} receipts per row, workload = the Python baseline's emit_one",
         env!("CARGO_PKG_VERSION"),
+        match args.store {
+            BenchStore::Sqlite => "durable emit (SQLite, synchronous=FULL)",
+            BenchStore::Memory => "emit into the in-memory store (NOT durable)",
+        },
         args.sealing.mode(),
         args.receipts
     );
@@ -263,7 +284,7 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
     };
     for threads in pick(&args.threads, &[1, 2, 8]) {
         for tenants in pick(&args.tenants, &[1, 4]) {
-            let a = auditor(&dir, &format!("bench-{threads}-{tenants}.db"), args.sealing)?;
+            let a = auditor(&dir, &format!("bench-{threads}-{tenants}.db"), args)?;
             let f = run(&a, args.receipts, threads, tenants, args.window)?;
             a.shutdown().map_err(|e| e.to_string())?;
             out!(
@@ -281,7 +302,7 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
         }
     }
     if args.threads.is_empty() && args.tenants.is_empty() {
-        let a = auditor(&dir, "bench-latency.db", args.sealing)?;
+        let a = auditor(&dir, "bench-latency.db", args)?;
         let f = run(&a, args.receipts / 5, 8, 4, 1)?;
         a.shutdown().map_err(|e| e.to_string())?;
         out!(
