@@ -354,8 +354,9 @@ fn bench_runs_on_either_store_and_says_which() {
         // One row: threads, tenants, then a positive rate.
         let row = out
             .lines()
-            .find(|l| l.split_whitespace().take(2).eq(["2", "1"]))
-            .unwrap_or_else(|| panic!("no 2-thread row in {out}"));
+            .find(|l| l.split_whitespace().take(2).eq(["2", "1"]));
+        assert!(row.is_some(), "no 2-thread row in {out}");
+        let row = row.unwrap();
         let rate: f64 = row.split_whitespace().nth(2).unwrap().parse().unwrap();
         assert!(rate > 0.0, "{row}");
     }
