@@ -957,3 +957,58 @@ fn checkpoints_that_fail_are_retried_an_interval_later_not_in_a_loop() {
     );
     a.shutdown().unwrap();
 }
+
+/// The writer skips re-verifying only the checkpoint it stored itself: a newer one that another
+/// key signed (stored behind its back) stops its next checkpoint, as before.
+#[test]
+fn a_checkpoint_stored_behind_the_writers_back_is_verified_before_the_next_one() {
+    use audit_runtime::checkpoint::Checkpoint;
+    use audit_runtime::store::tree::StoredCheckpoint;
+    let t = TenantId::new("acme");
+    let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let a = Auditor::builder()
+        .signer(key())
+        .shared_store(Arc::clone(&s))
+        .log_name("audit.example.com")
+        .sealing(SealingMode::Checkpointed)
+        .checkpoint_every(5, Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    for _ in 0..10 {
+        a.emit(Receipt::new("acme")).unwrap();
+    }
+    a.flush().unwrap();
+    // Two checkpoints of its own: the second was signed after the first without re-verifying.
+    assert_eq!(latest_size(s.as_ref(), &t), 10);
+    assert_eq!(a.stats().checkpoint_failures, 0);
+    for _ in 0..2 {
+        a.emit(Receipt::new("acme")).unwrap();
+    }
+    a.flush().unwrap();
+    // Another key signs the true root of 12 receipts; the store takes it as the latest.
+    let root = TileNodes::new(s.tree().unwrap(), &t)
+        .unwrap()
+        .root(12)
+        .unwrap();
+    let other = SigningKey::from_seed(&[9; 32]);
+    let note = Checkpoint::new(transparency::origin("audit.example.com", &t), 12, root)
+        .sign("audit.example.com", &other)
+        .unwrap();
+    let forged = StoredCheckpoint {
+        size: 12,
+        root,
+        note,
+    };
+    s.write(&mut |txn: &mut dyn store::WriteTxn| {
+        txn.tree().unwrap().put_checkpoint(&t, &forged)
+    })
+    .unwrap();
+    for _ in 0..3 {
+        a.emit(Receipt::new("acme")).unwrap();
+    }
+    a.flush().unwrap();
+    assert!(a.checkpoint(&t).is_err());
+    assert!(a.stats().checkpoint_failures >= 1);
+    a.shutdown().unwrap();
+    assert_eq!(latest_size(s.as_ref(), &t), 12);
+}

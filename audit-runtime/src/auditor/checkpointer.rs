@@ -164,8 +164,9 @@ impl Checkpointer {
         }
         let all: Vec<_> = signed.iter().map(|(t, cp)| (t, cp)).collect();
         if transparency::store_checkpoints(self.store.as_ref(), &all).is_ok() {
-            for (tenant, cp) in &signed {
-                self.covered(tenant, cp.size);
+            for (tenant, cp) in signed {
+                self.covered(&tenant, cp.size);
+                self.known.entry(tenant).or_default().signed = Some(cp);
             }
         } else {
             let tenants: Vec<_> = signed.into_iter().map(|(t, _)| t).collect();
