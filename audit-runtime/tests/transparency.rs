@@ -999,10 +999,8 @@ fn a_checkpoint_stored_behind_the_writers_back_is_verified_before_the_next_one()
         root,
         note,
     };
-    s.write(&mut |txn: &mut dyn store::WriteTxn| {
-        txn.tree().unwrap().put_checkpoint(&t, &forged)
-    })
-    .unwrap();
+    s.write(&mut |txn: &mut dyn store::WriteTxn| txn.tree().unwrap().put_checkpoint(&t, &forged))
+        .unwrap();
     for _ in 0..3 {
         a.emit(Receipt::new("acme")).unwrap();
     }
