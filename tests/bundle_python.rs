@@ -309,3 +309,61 @@ fn our_verify_py_accepts_unsigned_checkpointed_receipts_only_under_their_checkpo
         }
     }
 }
+
+#[test]
+fn our_verify_py_reports_an_anchor_that_names_another_tenant() {
+    use ai_audit::export::{Anchor, EvidenceWriter, ExportMeta};
+    let Some(python) = reference_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lines = std::fs::read(support::vectors().join("receipts.jsonl")).unwrap();
+    let lines: Vec<&[u8]> = lines
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let prev = ai_audit::canonical::parse_line(lines[19])
+        .unwrap()
+        .receipt_hash;
+    let key = vector_key();
+    let meta = ExportMeta::new("acme")
+        .with_exported_at(ai_audit::Timestamp::parse("2026-03-02T09:30:00.5Z").unwrap())
+        .with_anchor(Anchor::new(20, prev.as_str()));
+    let mut w = EvidenceWriter::new(Vec::new(), &key, meta);
+    for l in &lines[20..] {
+        w.push_line(l).unwrap();
+    }
+    let bundle = w.finish().unwrap().output;
+    let mut members = zip_members(&bundle);
+    let script = members
+        .iter()
+        .find(|(n, _)| n == "verify.py")
+        .unwrap()
+        .1
+        .clone();
+    let script = write(dir.path(), "verify.py", &script);
+    let script = script.to_str().unwrap();
+    let good = write(dir.path(), "part.zip", &bundle);
+    let (rc, out) = run(
+        &python,
+        &[script, "--key", VECTOR_PK, good.to_str().unwrap()],
+    );
+    assert_eq!(rc, 0, "{out}");
+    for (n, b) in &mut members {
+        if n == "anchor.json" {
+            let text = String::from_utf8(b.clone()).unwrap();
+            let edited = text.replace("\"acme\"", "\"globex\"");
+            assert_ne!(edited, text, "anchor.json names the tenant: {text}");
+            *b = edited.into_bytes();
+        }
+    }
+    resign(&mut members, &key);
+    let entries: Vec<RawEntry> = members.iter().map(|(n, b)| RawEntry::file(n, b)).collect();
+    let bad = write(dir.path(), "other-tenant.zip", &raw_zip(&entries));
+    let (rc, out) = run(
+        &python,
+        &[script, "--key", VECTOR_PK, bad.to_str().unwrap()],
+    );
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("anchor.json names tenant 'globex'"), "{out}");
+}

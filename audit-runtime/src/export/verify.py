@@ -353,10 +353,17 @@ def main():
             if required not in sums:
                 finding("%s is not covered by the manifest" % required)
 
-        anchor = ""
+        anchor, anchor_tenant = "", None
         if bundle.has("anchor.json") and "anchor.json" in sums:
             a = strict_loads(bundle.read("anchor.json"))
-            anchor = a.get("prev_receipt_hash", "") if isinstance(a, dict) else ""
+            if not isinstance(a, dict):
+                finding("anchor.json is not an object")
+                a = {}
+            anchor = a.get("prev_receipt_hash", "")
+            anchor_tenant = a.get("tenant_id")
+            if anchor_tenant is not None and not isinstance(anchor_tenant, str):
+                finding("anchor.json: tenant_id is not a string")
+                anchor_tenant = None
             if args.verbose:
                 print("[..] partial export: the chain starts at sequence %s" % a.get("sequence"))
 
@@ -384,6 +391,9 @@ def main():
                 count += 1
         if count == 0:
             finding("receipts.jsonl holds no receipts")
+        if anchor_tenant is not None and tenant is not None and anchor_tenant != tenant:
+            finding("anchor.json names tenant %r, but the receipts are tenant %r: the anchor belongs to "
+                    "another chain" % (anchor_tenant, tenant))
         covered = False
         if has_checkpoint and trees[0] is not None:
             try:
