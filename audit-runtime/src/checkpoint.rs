@@ -120,7 +120,7 @@ impl Checkpoint {
         if note.len() > MAX_NOTE {
             return Err(bad("longer than 1 MiB"));
         }
-        if note.contains('\r') {
+        if note.contains("\r\n") {
             // Typically a note that passed through a Windows editor or a text-mode transfer.
             return Err(bad(
                 "it has carriage returns (CRLF line ends); a signed note ends its lines with \\n only: restore the original file (or convert it with dos2unix) and verify again",
@@ -244,6 +244,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("CRLF") && err.contains("dos2unix"), "{err}");
+        // A lone carriage return (a tenant id may hold one) is text, not a line end.
+        let cp = Checkpoint::new("audit.example.com/a\rb", 7, [9; 32]);
+        let note = cp.sign("audit.example.com", &key()).unwrap();
+        let back = Checkpoint::verify(&note, "audit.example.com", &key().verifying_key()).unwrap();
+        assert_eq!(back, cp);
     }
 
     #[test]
