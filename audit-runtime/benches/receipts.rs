@@ -34,6 +34,12 @@ fn per_receipt(c: &mut Criterion) {
     g.bench_function("canonicalize_input_500_chars", |b| {
         b.iter(|| canonicalize_input(black_box(&input)));
     });
+    // The same text with one character past U+00FF at the end (LLM text often has a curly
+    // quote): the general path.
+    let beyond = format!("{input} it\u{2019}s");
+    g.bench_function("canonicalize_input_500_chars_then_u2019", |b| {
+        b.iter(|| canonicalize_input(black_box(&beyond)));
+    });
     g.bench_function("build_workload_receipt", |b| {
         let mut i = 0u64;
         b.iter(|| {
