@@ -4,9 +4,10 @@
 //! the database file by a checkpoint. SQLite runs that checkpoint inside the commit that crosses
 //! `wal_autocheckpoint`, on the thread that commits: the emitters' next group commit waits for
 //! it (page copies and an fsync of the database file). This thread runs passive checkpoints
-//! between commits instead, every [`EVERY_COMMITS`] commits or [`IDLE`] after the last one, so
-//! that the log is mostly copied already when the writer reaches `wal_autocheckpoint`; the
-//! writer's own checkpoint then copies only the rest and restarts the log.
+//! between commits instead, after [`EVERY_COMMITS`] commits or [`IDLE`] after the last commit,
+//! so that the log is mostly copied already when the writer reaches `wal_autocheckpoint`; the
+//! writer's own checkpoint then copies only the rest, and its next transaction starts the log
+//! over once every frame is copied.
 //!
 //! A passive checkpoint takes no lock that a writer or reader waits for. If one fails (the
 //! database is busy, the disk is full), nothing is lost: the frames stay in the log, and the
@@ -29,6 +30,10 @@ const IDLE: Duration = Duration::from_millis(250);
 #[derive(Default)]
 struct State {
     commits: u64,
+    /// Commits the last checkpoint covered.
+    copied: u64,
+    /// When the last commit was made.
+    last_commit: Option<Instant>,
     stop: bool,
 }
 
@@ -81,12 +86,16 @@ impl WalCopier {
 
     /// Called after each commit.
     pub(super) fn committed(&self) {
-        let commits = {
+        let wake = {
             let mut s = self.shared.lock();
             s.commits += 1;
-            s.commits
+            s.last_commit = Some(Instant::now());
+            // The first commit after a copy starts the idle timer; the count is due at
+            // EVERY_COMMITS.
+            let pending = s.commits - s.copied;
+            pending == 1 || pending == EVERY_COMMITS
         };
-        if commits.is_multiple_of(EVERY_COMMITS) {
+        if wake {
             self.shared.wake.notify_one();
         }
     }
@@ -103,8 +112,6 @@ impl Drop for WalCopier {
 }
 
 fn run(conn: &Connection, shared: &Shared) {
-    let mut copied = 0;
-    let mut last = Instant::now();
     loop {
         let upto = {
             let mut s = shared.lock();
@@ -112,21 +119,25 @@ fn run(conn: &Connection, shared: &Shared) {
                 if s.stop {
                     return;
                 }
-                let due = s.commits >= copied + EVERY_COMMITS
-                    || (s.commits > copied && last.elapsed() >= IDLE);
-                if due {
+                let pending = s.commits - s.copied;
+                // Nothing to copy: sleep until a commit wakes the thread.
+                let Some(last) = s.last_commit.filter(|_| pending > 0) else {
+                    s = shared.wake.wait(s).unwrap_or_else(PoisonError::into_inner);
+                    continue;
+                };
+                let idle = last.elapsed();
+                if pending >= EVERY_COMMITS || idle >= IDLE {
                     break s.commits;
                 }
                 s = shared
                     .wake
-                    .wait_timeout(s, IDLE)
+                    .wait_timeout(s, IDLE - idle)
                     .unwrap_or_else(PoisonError::into_inner)
                     .0;
             }
         };
         // A failure leaves the frames for the writer's own checkpoint (see the module docs).
         let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-        copied = upto;
-        last = Instant::now();
+        shared.lock().copied = upto;
     }
 }
