@@ -328,6 +328,8 @@ fn endless_proof_checkpoint_and_key_files_are_refused_without_reading_them_whole
 fn bench_runs_on_either_store_and_says_which() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
+    // What the directory held before is left alone, and nothing of the benchmark stays.
+    std::fs::write(dir.path().join("audit.db"), b"an operator's store").unwrap();
     for (store, header) in [
         ("sqlite", "durable emit (SQLite"),
         ("memory", "in-memory store (NOT durable)"),
@@ -360,4 +362,13 @@ fn bench_runs_on_either_store_and_says_which() {
         let rate: f64 = row.split_whitespace().nth(2).unwrap().parse().unwrap();
         assert!(rate > 0.0, "{row}");
     }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["audit.db"]);
+    assert_eq!(
+        std::fs::read(dir.path().join("audit.db")).unwrap(),
+        b"an operator's store"
+    );
 }

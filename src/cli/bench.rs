@@ -21,7 +21,8 @@ pub(crate) struct BenchArgs {
     /// Receipts each emitting thread keeps in flight (submit now, wait later).
     #[arg(long, default_value_t = 256)]
     window: usize,
-    /// Directory for the benchmark databases (default: a fresh one under the system temp dir).
+    /// Directory under which the benchmark makes its databases, in a subdirectory of its own
+    /// that it removes afterwards (default: the system temp dir). Nothing else in it is touched.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Python interpreter with ai-audit-trail installed (default: AI_AUDIT_PYTHON,
@@ -250,9 +251,13 @@ pub(crate) fn run_bench(args: &BenchArgs) -> u8 {
 }
 
 fn bench(args: &BenchArgs) -> Result<(), String> {
-    let dir = args.data_dir.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("ai-audit-bench-{}", std::process::id()))
-    });
+    // A subdirectory of our own: it is removed at the end, and the given directory may hold
+    // anything (an operator's audit-data, say).
+    let dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("ai-audit-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     out!(
         "ai-audit {} — {} ({:?} sealing), {} receipts per row, workload = the Python baseline's emit_one",
