@@ -256,7 +256,8 @@ pub struct Anchor {
     /// The first exported receipt's `prev_receipt_hash`.
     pub prev_receipt_hash: String,
     /// The tenant `anchor.json` names (`None` if it names none); the verifier compares it with
-    /// the receipts' tenant.
+    /// the receipts' tenant. Set by [`Anchor::parse`]; an export writes its own tenant
+    /// ([`ExportMeta`]) whatever this holds.
     pub tenant: Option<TenantId>,
 }
 
