@@ -25,7 +25,7 @@
 //!
 //! Modules: [`receipt`] (the data), [`canonical`] (the bytes that are hashed and signed),
 //! [`capture`] (one receipt per audited call; what `#[audited]` expands into),
-//! [`keys`], [`seal`], [`chain`], [`store`], [`verify`], [`config`], and the [`Auditor`];
+//! [`keys`], [`seal`](mod@seal), [`chain`], [`store`], [`verify`], [`config`], and the [`Auditor`];
 //! [`sink`] (the emit-failure policy of the integrations), `llm` (features `openai`,
 //! `anthropic`, `reqwest-middleware`: audited LLM calls) and `axum` (feature `axum`: the
 //! request layer and the admin export router). The receipt format is specified in

@@ -32,7 +32,7 @@ mod proof;
 pub(crate) use auth::{Known, LineKey};
 
 pub use bundle::bundle_meta;
-pub use prefix::TreePrefix;
+pub use prefix::{PrefixError, TreePrefix};
 pub use proof::{CheckedProof, HEADER as TLOG_PROOF_HEADER, MAX_PROOF, ProofError, TlogProof};
 
 use crate::canonical::{self, LineError};
