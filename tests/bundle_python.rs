@@ -23,6 +23,12 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     p
 }
 
+/// The bundle's `verify.py`, written into `dir`.
+fn bundled_verify_py(dir: &Path, members: &[(String, Vec<u8>)]) -> PathBuf {
+    let script = &members.iter().find(|(n, _)| n == "verify.py").unwrap().1;
+    write(dir, "verify.py", script)
+}
+
 fn run(python: &Path, args: &[&str]) -> (i32, String) {
     let o = Command::new(python).args(args).output().unwrap();
     let t = format!(
@@ -63,13 +69,7 @@ fn our_verify_py_passes_our_bundle_and_fails_an_edited_resigned_copy() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = our_export_of_the_vectors();
     let mut members = zip_members(&bundle);
-    let script = members
-        .iter()
-        .find(|(n, _)| n == "verify.py")
-        .unwrap()
-        .1
-        .clone();
-    let script = write(dir.path(), "verify.py", &script);
+    let script = bundled_verify_py(dir.path(), &members);
     let script = script.to_str().unwrap();
     let good = write(dir.path(), "ours.zip", &bundle);
     let (rc, out) = run(
@@ -335,13 +335,7 @@ fn our_verify_py_reports_an_anchor_that_names_another_tenant() {
     }
     let bundle = w.finish().unwrap().output;
     let mut members = zip_members(&bundle);
-    let script = members
-        .iter()
-        .find(|(n, _)| n == "verify.py")
-        .unwrap()
-        .1
-        .clone();
-    let script = write(dir.path(), "verify.py", &script);
+    let script = bundled_verify_py(dir.path(), &members);
     let script = script.to_str().unwrap();
     let good = write(dir.path(), "part.zip", &bundle);
     let (rc, out) = run(

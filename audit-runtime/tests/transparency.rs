@@ -624,6 +624,20 @@ fn forge_unsigned(s: &dyn Store, t: &TenantId) -> u64 {
     tip.len
 }
 
+/// A Checkpointed auditor on a new in-memory store that signs a checkpoint every 5 receipts.
+fn checkpointed_every_5() -> (Arc<dyn Store>, Auditor) {
+    let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let a = Auditor::builder()
+        .signer(key())
+        .shared_store(Arc::clone(&s))
+        .log_name("audit.example.com")
+        .sealing(SealingMode::Checkpointed)
+        .checkpoint_every(5, Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    (s, a)
+}
+
 /// The size of the tenant's latest stored checkpoint.
 fn latest_size(s: &dyn Store, t: &TenantId) -> u64 {
     let latest = s.tree().unwrap().latest_checkpoint(t).unwrap();
@@ -662,15 +676,7 @@ fn no_checkpoint_is_signed_over_a_receipt_written_into_the_store_without_the_key
 
     // The same in Checkpointed mode: a forged receipt between the writer's own commits stops
     // its checkpoints (counted) instead of being signed.
-    let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let a = Auditor::builder()
-        .signer(key())
-        .shared_store(Arc::clone(&s))
-        .log_name("audit.example.com")
-        .sealing(SealingMode::Checkpointed)
-        .checkpoint_every(5, Duration::from_secs(3600))
-        .build()
-        .unwrap();
+    let (s, a) = checkpointed_every_5();
     for _ in 0..5 {
         a.emit(Receipt::new("acme")).unwrap();
     }
@@ -965,15 +971,7 @@ fn a_checkpoint_stored_behind_the_writers_back_is_verified_before_the_next_one()
     use audit_runtime::checkpoint::Checkpoint;
     use audit_runtime::store::tree::StoredCheckpoint;
     let t = TenantId::new("acme");
-    let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let a = Auditor::builder()
-        .signer(key())
-        .shared_store(Arc::clone(&s))
-        .log_name("audit.example.com")
-        .sealing(SealingMode::Checkpointed)
-        .checkpoint_every(5, Duration::from_secs(3600))
-        .build()
-        .unwrap();
+    let (s, a) = checkpointed_every_5();
     for _ in 0..10 {
         a.emit(Receipt::new("acme")).unwrap();
     }
