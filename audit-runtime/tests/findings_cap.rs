@@ -41,11 +41,7 @@ fn findings_past_the_cap_are_counted_exactly_and_kept_ones_are_spelled_out() {
     assert_eq!(all.counts.get(&FindingKind::Signature), Some(&6));
     assert_eq!(all.counts.get(&FindingKind::Parse), Some(&5));
     assert_eq!(all.counts.get(&FindingKind::NonCanonical), Some(&1));
-    let signature = all
-        .findings
-        .iter()
-        .find(|f| f.kind == FindingKind::Signature)
-        .unwrap();
+    let signature = all.first(FindingKind::Signature).unwrap();
     assert!(
         signature
             .message
@@ -53,11 +49,7 @@ fn findings_past_the_cap_are_counted_exactly_and_kept_ones_are_spelled_out() {
         "{}",
         signature.message
     );
-    let respelled = all
-        .findings
-        .iter()
-        .find(|f| f.kind == FindingKind::NonCanonical)
-        .unwrap();
+    let respelled = all.first(FindingKind::NonCanonical).unwrap();
     assert!(
         respelled.message.contains("at byte 1"),
         "{}",

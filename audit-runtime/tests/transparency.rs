@@ -624,6 +624,16 @@ fn forge_unsigned(s: &dyn Store, t: &TenantId) -> u64 {
     tip.len
 }
 
+/// Emits one receipt for each of `tenant-0` … `tenant-{n-1}` and waits until all are stored.
+fn one_receipt_each(a: &Auditor, n: u64) {
+    let pending: Vec<_> = (0..n)
+        .map(|i| a.submit(Receipt::new(format!("tenant-{i}"))).unwrap())
+        .collect();
+    for p in pending {
+        p.wait().unwrap();
+    }
+}
+
 /// A Checkpointed auditor on a new in-memory store that signs a checkpoint every 5 receipts.
 fn checkpointed_every_5() -> (Arc<dyn Store>, Auditor) {
     let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
@@ -858,12 +868,7 @@ fn checkpointed_on(s: Arc<dyn Store>, interval: Duration) -> Auditor {
 fn checkpoints_due_together_are_stored_in_one_transaction() {
     let s = Arc::new(CountingStore::default());
     let a = checkpointed_on(s.clone(), Duration::from_secs(3600));
-    let pending: Vec<_> = (0..300)
-        .map(|i| a.submit(Receipt::new(format!("tenant-{i}"))).unwrap())
-        .collect();
-    for p in pending {
-        p.wait().unwrap();
-    }
+    one_receipt_each(&a, 300);
     let before = s.writes();
     // Shutdown signs the 300 tenants' checkpoints: one transaction stores them all.
     a.shutdown().unwrap();
@@ -910,24 +915,17 @@ fn thousands_of_tenants_due_at_once_are_all_signed_while_the_writer_is_idle() {
     let a = checkpointed_on(Arc::clone(&s), Duration::from_secs(2));
     let start = std::time::Instant::now();
     let n = 1300;
-    let pending: Vec<_> = (0..n)
-        .map(|i| a.submit(Receipt::new(format!("tenant-{i}"))).unwrap())
-        .collect();
-    for p in pending {
-        p.wait().unwrap();
-    }
+    one_receipt_each(&a, n);
     // All fall due together after 2 s, more than one round signs: the rest follow at once, not
     // one round per interval (which would take until 6 s) nor at shutdown.
     let tree = s.tree().unwrap();
     let all_signed = loop {
-        let signed = (0..n)
-            .filter(|i| {
-                tree.latest_checkpoint(&TenantId::new(format!("tenant-{i}")))
-                    .unwrap()
-                    .is_some()
-            })
-            .count();
-        if signed == n {
+        let all = (0..n).all(|i| {
+            tree.latest_checkpoint(&TenantId::new(format!("tenant-{i}")))
+                .unwrap()
+                .is_some()
+        });
+        if all {
             break true;
         }
         if start.elapsed() > Duration::from_millis(4500) {
@@ -947,12 +945,7 @@ fn checkpoints_that_fail_are_retried_an_interval_later_not_in_a_loop() {
     let s: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let a = with_a_signer_that_is_down(&s, u64::MAX, Duration::from_secs(1));
     let n = 600;
-    let pending: Vec<_> = (0..n)
-        .map(|i| a.submit(Receipt::new(format!("tenant-{i}"))).unwrap())
-        .collect();
-    for p in pending {
-        p.wait().unwrap();
-    }
+    one_receipt_each(&a, n);
     // Idle for 2.5 s: each tenant is due at 1 s and, after failing, again at 2 s.
     std::thread::sleep(Duration::from_millis(2500));
     let failures = a.stats().checkpoint_failures;

@@ -77,6 +77,16 @@ fn is_special_c2(n: u8) -> bool {
     )
 }
 
+/// The lowercase of U+00C0–U+00FF by the second byte of its UTF-8 (the code point − 0x40):
+/// U+00C0–U+00DE but U+00D7 (×) move up by 0x20, the rest are lowercase already.
+fn lower_c3(n: u8) -> u8 {
+    if matches!(n, 0x80..=0x96 | 0x98..=0x9e) {
+        n + 0x20
+    } else {
+        n
+    }
+}
+
 /// The canonical bytes of the most common text: Latin-1 (as [`latin1_canonical`] takes it)
 /// whose only whitespace is single ASCII spaces between words. Collapsing and stripping then
 /// change nothing, and the result is the text lowercased, done with passes over the whole slice
@@ -112,9 +122,9 @@ fn single_spaced_latin1(text: &str) -> Result<Vec<u8>, NotSimple> {
         let n = *out.get(lead + 1).ok_or(NotSimple::Latin1)?;
         match out.get(lead) {
             Some(0xc2) if is_special_c2(n) => return Err(NotSimple::Latin1),
-            Some(0xc3) if matches!(n, 0x80..=0x96 | 0x98..=0x9e) => {
+            Some(0xc3) => {
                 if let Some(c) = out.get_mut(lead + 1) {
-                    *c = n + 0x20;
+                    *c = lower_c3(n);
                 }
             }
             _ => {}
@@ -173,10 +183,7 @@ fn latin1_canonical(text: &str) -> Option<Vec<u8>> {
                 n => (0xc2, Some(n)),
             },
             // U+00C0–U+00FF: the second byte is the code point − 0x40.
-            0xc3 => match *bytes.next()? {
-                n @ (0x80..=0x96 | 0x98..=0x9e) => (0xc3, Some(n + 0x20)),
-                n => (0xc3, Some(n)),
-            },
+            0xc3 => (0xc3, Some(lower_c3(*bytes.next()?))),
             _ => return None,
         };
         if pending_space {

@@ -160,19 +160,7 @@ pub fn checkpoint(
     log_name: &str,
     signer: &dyn Signer,
 ) -> Result<StoredCheckpoint, TransparencyError> {
-    checkpoint_known(store, tenant, size, log_name, signer, None)
-}
-
-/// As [`checkpoint`], with the leaves this process appended itself (no need to read them).
-pub(crate) fn checkpoint_known(
-    store: &dyn Store,
-    tenant: &TenantId,
-    size: Option<u64>,
-    log_name: &str,
-    signer: &dyn Signer,
-    known: Option<&Known>,
-) -> Result<StoredCheckpoint, TransparencyError> {
-    match prepare_checkpoint(store, tenant, size, log_name, signer, known)? {
+    match prepare_checkpoint(store, tenant, size, log_name, signer, None)? {
         Prepared::Stored(cp) => Ok(cp),
         Prepared::Signed(cp) => {
             store_checkpoints(store, &[(tenant, &cp)])?;
@@ -191,8 +179,9 @@ pub(crate) enum Prepared {
     Signed(StoredCheckpoint),
 }
 
-/// Everything [`checkpoint_known`] does except storing a newly signed checkpoint, so that a
-/// caller signing many tenants' checkpoints stores them in one transaction.
+/// Everything [`checkpoint`] does except storing a newly signed checkpoint, so that a caller
+/// signing many tenants' checkpoints stores them in one transaction; `known` holds the leaves
+/// this process appended itself (no need to read them back).
 pub(crate) fn prepare_checkpoint(
     store: &dyn Store,
     tenant: &TenantId,
