@@ -151,6 +151,11 @@ fn verify_py_of(dir: &Path, mode: SealingMode) -> PathBuf {
 
 /// In `Checkpointed` sealing mode, receipts 10..30 are unsigned (sealed by a second auditor).
 fn checkpointed_bundle(start: u64, end: u64, cp_size: u64, mode: SealingMode) -> Vec<u8> {
+    tenant_bundle("acme", start, end, cp_size, mode)
+}
+
+/// As [`checkpointed_bundle`], of the tenant `tenant`.
+fn tenant_bundle(tenant: &str, start: u64, end: u64, cp_size: u64, mode: SealingMode) -> Vec<u8> {
     use ai_audit::export::{Anchor, CHECKPOINT, EvidenceWriter, ExportMeta, TREE_PREFIX};
     use ai_audit::store::{self, MemoryStore, Store};
     use ai_audit::{Auditor, Receipt, TenantId, transparency};
@@ -174,15 +179,15 @@ fn checkpointed_bundle(start: u64, end: u64, cp_size: u64, mode: SealingMode) ->
                 SealingMode::PerReceipt
             });
         }
-        a.emit(Receipt::new("acme").with_input_text(&format!("{i} \u{2028}")))
+        a.emit(Receipt::new(tenant).with_input_text(&format!("{i} \u{2028}")))
             .unwrap();
     }
     a.shutdown().unwrap();
-    let t = TenantId::new("acme");
+    let t = TenantId::new(tenant);
     let (cp, prefix) =
         transparency::bundle_material(s.as_ref(), &t, start, cp_size, "audit.example.com", &key)
             .unwrap();
-    let mut meta = ExportMeta::new("acme").with_member(CHECKPOINT, cp.note.into_bytes());
+    let mut meta = ExportMeta::new(tenant).with_member(CHECKPOINT, cp.note.into_bytes());
     if let Some(p) = prefix {
         let prev = store::receipts(s.as_ref(), &t, start - 1..start)
             .next()
@@ -360,4 +365,32 @@ fn our_verify_py_reports_an_anchor_that_names_another_tenant() {
     );
     assert_eq!(rc, 1, "{out}");
     assert!(out.contains("anchor.json names tenant 'globex'"), "{out}");
+}
+
+#[test]
+fn our_verify_py_checks_the_escaped_origin_of_a_tenant_id_with_newlines() {
+    let Some(python) = reference_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let script = verify_py_of(dir.path(), SealingMode::Checkpointed);
+    let script = script.to_str().unwrap();
+    let tenant = "victim\n1\nq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s= 100%";
+    for (start, mode) in [
+        (0, SealingMode::Checkpointed),
+        (12, SealingMode::PerReceipt),
+    ] {
+        let p = write(
+            dir.path(),
+            "t.zip",
+            &tenant_bundle(tenant, start, 40, 40, mode),
+        );
+        let mut args = vec![script, "--key", VECTOR_PK, "-v", p.to_str().unwrap()];
+        if mode == SealingMode::Checkpointed {
+            args.push("--accept-checkpointed");
+        }
+        let (rc, out) = run(&python, &args);
+        assert_eq!(rc, 0, "{mode:?} from {start}: {out}");
+        assert!(out.contains("[OK] checkpoint.txt"), "{out}");
+    }
 }

@@ -132,6 +132,39 @@ fn key_from_environment_and_file_are_pinned() {
 }
 
 #[test]
+fn a_saved_gen_key_output_an_env_file_or_a_bom_still_pins_the_public_key() {
+    let file = vectors().join("receipts.jsonl");
+    let file = file.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The shape `ai-audit gen-key > keys.env` saves: the secret seed first, then the public key.
+    let saved = format!(
+        "# Ed25519 signing key (KEEP SECRET)\nAI_AUDIT_SIGNING_KEY={}\n\n# Public verification key\nAI_AUDIT_VERIFY_KEY={VECTOR_PK}\n",
+        "11".repeat(32)
+    );
+    for (name, content) in [
+        ("gen-key.env", saved),
+        (
+            "export.env",
+            format!("export AI_AUDIT_VERIFY_KEY=\"{VECTOR_PK}\"\n"),
+        ),
+        ("bom.hex", format!("\u{feff}{VECTOR_PK}\r\n")),
+    ] {
+        let kf = write_tmp(&dir, name, content.as_bytes());
+        let o = ai_audit(&["verify", file, "--key-file", &kf]);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
+    }
+    // Not a key: the message says what is expected.
+    let kf = write_tmp(&dir, "b64", b"bG9yZW0gaXBzdW0=\n");
+    let o = ai_audit(&["verify", file, "--key-file", &kf]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("AI_AUDIT_VERIFY_KEY value"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
 fn empty_file_is_a_clean_failure() {
     let dir = tempfile::tempdir().unwrap();
     let f = write_tmp(&dir, "empty.jsonl", b"");

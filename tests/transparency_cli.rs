@@ -246,3 +246,44 @@ fn checkpointed_receipts_export_verify_and_prove_through_the_cli() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+#[test]
+fn a_bad_log_name_or_an_unknown_tenant_signs_nothing_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    emit(&db, 3);
+    let db = db.to_str().unwrap();
+    let latest = || text(&ai_audit(&["checkpoint", "--tenant", "acme", "--db", db]));
+    let before = latest();
+    let out = dir.path().join("x.zip");
+    let out = out.to_str().unwrap();
+    for bad in ["a/b", "bad name", "", "a+b", "a\nb"] {
+        for args in [
+            vec!["checkpoint", "--tenant", "acme", "--db", db, "--sign"],
+            vec!["export", "--tenant", "acme", "--db", db, "-o", out],
+        ] {
+            let mut args = args.clone();
+            args.extend(["--log-name", bad]);
+            let o = ai_audit(&args);
+            assert_eq!(o.status.code(), Some(2), "{bad:?} {args:?}: {}", text(&o));
+            assert!(text(&o).contains("cannot be a log name"), "{}", text(&o));
+        }
+    }
+    assert_eq!(latest(), before, "a bad log name stored a checkpoint");
+    assert!(!Path::new(out).exists());
+    // A tenant without receipts (a typo) gets no signed checkpoint of an empty tree.
+    let o = ai_audit(&["checkpoint", "--tenant", "Acme", "--db", db, "--sign"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("has no receipts"), "{}", text(&o));
+    let o = ai_audit(&["checkpoint", "--tenant", "Acme", "--db", db]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // A line limit past 1 GiB is a usage error, not an allocation failure on a long line.
+    let o = ai_audit(&[
+        "verify",
+        "/dev/null",
+        "--max-line-bytes",
+        "18446744073709551615",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("out of range"), "{}", text(&o));
+}

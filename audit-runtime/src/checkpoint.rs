@@ -198,6 +198,15 @@ impl Checkpoint {
             .ok()
             .and_then(|r| r.try_into().ok())
             .ok_or(bad("the root is not 32 bytes of base64"))?;
+        // `body` ends in the root line's newline, so one empty piece is left, and nothing else.
+        // The C2SP format allows extension lines after the root, but ai-audit never writes
+        // them: a body with more lines was not signed as this checkpoint (it is the shape a
+        // tenant id holding newlines gave the origin line before origins were escaped).
+        if lines.next() != Some("") || lines.next().is_some() {
+            return Err(bad(
+                "it has lines after the root hash; an ai-audit checkpoint has exactly three (origin, size, root)",
+            ));
+        }
         Ok(Self {
             origin: origin.to_owned(),
             size,

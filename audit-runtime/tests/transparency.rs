@@ -1001,3 +1001,94 @@ fn a_checkpoint_stored_behind_the_writers_back_is_verified_before_the_next_one()
     a.shutdown().unwrap();
     assert_eq!(latest_size(s.as_ref(), &t), 12);
 }
+
+#[test]
+fn a_tenant_id_cannot_make_the_log_sign_a_tree_head_of_another_origin() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    // A tenant id chosen to spell a whole tree head of tenant "victim": size 1 and a root of
+    // the attacker's choosing, in lines of its own under the origin line.
+    let chosen_root = STANDARD.encode([0xab; 32]);
+    let hostile = format!("victim\n1\n{chosen_root}");
+    let (s, a) = checkpointed_every_5();
+    for i in 0..5 {
+        a.emit(Receipt::new(hostile.as_str()).with_input_text(&format!("x {i}")))
+            .unwrap();
+    }
+    a.shutdown().unwrap();
+    let t = TenantId::new(hostile.as_str());
+    let stored = s.tree().unwrap().latest_checkpoint(&t).unwrap().unwrap();
+    assert_eq!(stored.size, 5);
+    // The signed note is one origin line (the tenant escaped), the true size and the true root.
+    let cp = transparency::verify_note(&stored.note, &key().verifying_key()).unwrap();
+    assert_eq!(
+        cp.origin,
+        format!("audit.example.com/victim%0A1%0A{chosen_root}")
+    );
+    assert_eq!((cp.size, cp.root), (5, stored.root));
+    assert_eq!(stored.note.lines().count(), 5, "{}", stored.note);
+    // Such a tenant's bundle verifies, its checkpoint naming it.
+    let r = verify_zip_with(&bundle(s.as_ref(), &hostile, 0, 5), None, true);
+    assert!(r.is_pass(), "{:?}", r.chain.findings);
+    assert_eq!(r.checkpoint.unwrap().origin, cp.origin);
+    // The note the unescaped origin gave (validly signed by the log's key) is not taken for a
+    // checkpoint of "victim" of size 1 under the chosen root: its extra lines refuse it.
+    let unescaped = audit_runtime::checkpoint::Checkpoint::new(
+        format!("audit.example.com/{hostile}"),
+        5,
+        stored.root,
+    )
+    .sign("audit.example.com", &key())
+    .unwrap();
+    let err = transparency::verify_note(&unescaped, &key().verifying_key()).unwrap_err();
+    assert!(err.to_string().contains("lines after the root"), "{err}");
+}
+
+#[test]
+fn origins_escape_what_would_break_or_hide_a_line_and_stay_one_to_one() {
+    let o = |t: &str| transparency::origin("log", &TenantId::new(t));
+    assert_eq!(o("acme corp/eu-1"), "log/acme corp/eu-1");
+    assert_eq!(o("Zürich ✓"), "log/Zürich ✓");
+    assert_eq!(o("a\r\nb\t\u{7f}"), "log/a%0D%0Ab%09%7F");
+    assert_eq!(o("\u{85}\u{2028}\u{2029}"), "log/%C2%85%E2%80%A8%E2%80%A9");
+    // `%` is escaped too, so an escaped tenant and one that spells its escape differ.
+    assert_eq!(o("a%0Ab"), "log/a%250Ab");
+    assert_ne!(o("a\nb"), o("a%0Ab"));
+    for c in (0u32..0x110000).filter_map(char::from_u32) {
+        let origin = o(&c.to_string());
+        assert!(
+            !origin
+                .chars()
+                .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}'),
+            "{c:?} gives {origin:?}"
+        );
+    }
+}
+
+#[test]
+fn a_log_name_that_cannot_name_a_log_is_refused_before_anything_is_signed() {
+    use audit_runtime::AuditorError;
+    for bad in ["", "audit example", "a/b", "a+b", "a\nb", "tab\there"] {
+        let err = Auditor::builder()
+            .signer(key())
+            .store(MemoryStore::new())
+            .log_name(bad)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(err, AuditorError::LogName { .. }),
+            "{bad:?}: {err}"
+        );
+        assert!(err.to_string().contains("cannot be a log name"), "{err}");
+        let s = filled(1, "n");
+        let signed =
+            transparency::checkpoint(s.as_ref(), &TenantId::new("acme"), Some(1), bad, &key());
+        assert!(
+            matches!(
+                signed,
+                Err(transparency::TransparencyError::BadLogName { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+}

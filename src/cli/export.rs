@@ -126,9 +126,14 @@ fn export(args: &ExportArgs) -> Result<String, (u8, String)> {
     }
     // The checkpoint of exactly this bundle's tree, and the tree prefix and anchor of a partial
     // export: the same material the admin export endpoint hands out.
-    let log_name = super::transparency::log_name(args.log_name.as_deref());
-    let meta = transparency::bundle_meta(&store, &tenant, start..end, &log_name, key)
-        .map_err(|e| usage(format!("cannot sign the bundle's checkpoint: {e}")))?;
+    let log_name = super::transparency::log_name(args.log_name.as_deref()).map_err(usage)?;
+    let meta =
+        transparency::bundle_meta(&store, &tenant, start..end, &log_name, key).map_err(|e| {
+            usage(format!(
+                "cannot sign the bundle's checkpoint: {}",
+                super::chain(&e)
+            ))
+        })?;
     let file = std::fs::File::create(&args.output)
         .map_err(|e| usage(format!("cannot create {}: {e}", args.output.display())))?;
     let mut writer = EvidenceWriter::new(BufWriter::new(file), key, meta);

@@ -87,6 +87,23 @@ pub(crate) fn read_limited(path: &std::path::Path, limit: u64) -> std::io::Resul
     Ok((out.len() as u64 <= limit).then_some(out))
 }
 
+/// `e` and the chain of its sources, `what: why: cause`, so that a message names the cause
+/// ("the store failed: database disk image is malformed"), not only the outermost error.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        // Some errors already repeat their source in their own message.
+        if !out.ends_with(&s_text) {
+            out.push_str(": ");
+            out.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    out
+}
+
 /// Parses the arguments and runs the command.
 pub(crate) fn run() -> ExitCode {
     let cli = match Cli::try_parse() {

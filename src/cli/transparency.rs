@@ -16,11 +16,22 @@ const EXIT_UNPINNED: u8 = 3;
 /// Environment variable naming the log.
 const ENV_LOG_NAME: &str = "AI_AUDIT_LOG_NAME";
 
-/// `--log-name`, else `$AI_AUDIT_LOG_NAME`, else the default.
-pub(crate) fn log_name(arg: Option<&str>) -> String {
-    arg.map(str::to_owned)
-        .or_else(|| std::env::var(ENV_LOG_NAME).ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| DEFAULT_LOG_NAME.to_owned())
+/// `--log-name`, else `$AI_AUDIT_LOG_NAME`, else the default; an error (for exit 2) if it cannot
+/// name a log.
+pub(crate) fn log_name(arg: Option<&str>) -> Result<String, String> {
+    let (name, from) = match arg {
+        Some(a) => (a.to_owned(), "--log-name"),
+        None => match std::env::var(ENV_LOG_NAME).ok().filter(|v| !v.is_empty()) {
+            Some(v) => (v, ENV_LOG_NAME),
+            None => return Ok(DEFAULT_LOG_NAME.to_owned()),
+        },
+    };
+    match transparency::log_name_problem(&name) {
+        None => Ok(name),
+        Some(why) => Err(format!(
+            "{from} {name:?} cannot be a log name: {why}; use the DNS-like name the log's checkpoints are signed under, such as audit.example.com"
+        )),
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -107,16 +118,38 @@ pub(crate) fn run_checkpoint(args: &CheckpointArgs) -> u8 {
     };
     let tenant = TenantId::new(args.tenant.as_str());
     if args.sign {
+        let name = match log_name(args.log_name.as_deref()) {
+            Ok(n) => n,
+            Err(m) => return fail(EXIT_USAGE, m),
+        };
         let key = match signing_key() {
             Ok(k) => k,
             Err(m) => return fail(EXIT_USAGE, m),
         };
-        if let Err(e) = tree::sync_from_lines(&store, &tenant) {
-            return fail(EXIT_FAIL, format!("cannot bring the tree up to date: {e}"));
+        match tree::sync_from_lines(&store, &tenant) {
+            // A checkpoint of nothing: most likely a mistyped tenant; sign nothing.
+            Ok(0) => {
+                return fail(
+                    EXIT_USAGE,
+                    format!(
+                        "tenant {:?} has no receipts in this store; check the tenant id (it is case-sensitive)",
+                        args.tenant
+                    ),
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return fail(
+                    EXIT_FAIL,
+                    format!("cannot bring the tree up to date: {}", super::chain(&e)),
+                );
+            }
         }
-        let name = log_name(args.log_name.as_deref());
         if let Err(e) = transparency::checkpoint(&store, &tenant, None, &name, &key) {
-            return fail(EXIT_FAIL, format!("cannot sign a checkpoint: {e}"));
+            return fail(
+                EXIT_FAIL,
+                format!("cannot sign a checkpoint: {}", super::chain(&e)),
+            );
         }
     }
     let Some(read) = store.tree() else {
@@ -179,7 +212,10 @@ pub(crate) fn run_prove(args: &ProveArgs) -> u8 {
                     );
                 }
             };
-            let name = log_name(args.log_name.as_deref());
+            let name = match log_name(args.log_name.as_deref()) {
+                Ok(n) => n,
+                Err(m) => return fail(EXIT_USAGE, m),
+            };
             tree::sync_from_lines(&store, &TenantId::new(args.tenant.as_str()))
                 .map_err(TransparencyError::from)
                 .and_then(|_| transparency::prove(&store, &id, Some((&name, &key))))
@@ -188,7 +224,12 @@ pub(crate) fn run_prove(args: &ProveArgs) -> u8 {
     };
     let proof = match proof {
         Ok(p) => p,
-        Err(e) => return fail(EXIT_FAIL, format!("cannot make the proof: {e}")),
+        Err(e) => {
+            return fail(
+                EXIT_FAIL,
+                format!("cannot make the proof: {}", super::chain(&e)),
+            );
+        }
     };
     if let Err(e) = std::fs::write(&args.output, proof.to_text()) {
         return fail(

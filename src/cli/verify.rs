@@ -44,8 +44,8 @@ pub(crate) struct VerifyArgs {
     /// The prev_receipt_hash the first receipt must have (for a file that starts mid-chain).
     #[arg(long, value_name = "HEX", default_value = "")]
     anchor: String,
-    /// Longest accepted line, in bytes.
-    #[arg(long, default_value_t = audit_runtime::verify::DEFAULT_MAX_LINE_BYTES)]
+    /// Longest accepted line, in bytes (1 to 1 GiB; a line is held in memory whole).
+    #[arg(long, default_value_t = audit_runtime::verify::DEFAULT_MAX_LINE_BYTES, value_parser = max_line_bytes)]
     max_line_bytes: usize,
     /// An earlier checkpoint of this log (a signed note, e.g. from `ai-audit checkpoint`): the
     /// bundle must prove its history extends it (detects truncation, rollback and forks).
@@ -85,9 +85,26 @@ pub(crate) fn load_pinned_key(
     } else {
         return Ok(None);
     };
-    VerifyingKey::from_hex(&text)
-        .map(Some)
-        .map_err(|e| format!("the public key from {origin} is unusable: {e}"))
+    VerifyingKey::from_hex(key_text(&text)).map(Some).map_err(|e| {
+        format!(
+            "the public key from {origin} is unusable: {e}; give the 64-hex-character public key (the AI_AUDIT_VERIFY_KEY value `ai-audit gen-key` prints, or a bundle's public_key.hex)"
+        )
+    })
+}
+
+/// The key in a key text: the text without a byte-order mark, or, in a saved `gen-key` output
+/// (or an env file), the value of its `AI_AUDIT_VERIFY_KEY=` line.
+fn key_text(text: &str) -> &str {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    text.lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("export ")
+                .unwrap_or(l.trim())
+                .strip_prefix(ENV_VERIFY_KEY)?
+                .strip_prefix('=')
+        })
+        .map_or(text, |v| v.trim().trim_matches(['"', '\'']))
 }
 
 pub(crate) fn run(args: &VerifyArgs) -> u8 {
@@ -477,5 +494,22 @@ fn print_bundle(file: &str, r: &BundleReport, verbose: bool, since: bool) {
                 );
             }
         }
+    }
+}
+
+/// Largest `--max-line-bytes`: a line is read into memory whole, so the limit is memory.
+const MAX_MAX_LINE_BYTES: usize = 1 << 30;
+
+/// Parses `--max-line-bytes`: 1 to [`MAX_MAX_LINE_BYTES`].
+fn max_line_bytes(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of bytes"))?;
+    if (1..=MAX_MAX_LINE_BYTES).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "{n} is out of range: a line limit is 1 to {MAX_MAX_LINE_BYTES} bytes (1 GiB)"
+        ))
     }
 }

@@ -138,6 +138,17 @@ pub enum AuditorError {
     /// The signer failed while deriving the Checkpointed line-tag key.
     #[error("the signer failed; the Checkpointed line-tag key could not be derived")]
     Signer(#[source] SealError),
+    /// The configured log name cannot name a log
+    /// ([`log_name_problem`](crate::transparency::log_name_problem)).
+    #[error(
+        "{name:?} cannot be a log name: {why}; choose a DNS-like name such as audit.example.com (AuditorBuilder::log_name; in the CLI, --log-name or AI_AUDIT_LOG_NAME)"
+    )]
+    LogName {
+        /// The name.
+        name: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// The writer thread could not be started.
     #[error("cannot start the audit writer thread")]
     Thread(#[source] std::io::Error),
@@ -273,6 +284,14 @@ impl AuditorBuilder {
     /// [`AuditorError`] when the signer or store is missing or the store cannot be set up.
     pub fn build(self) -> Result<Auditor, AuditorError> {
         let signer = self.signer.ok_or(AuditorError::MissingSigner)?;
+        if let Some(name) = &self.log_name
+            && let Some(why) = transparency::log_name_problem(name)
+        {
+            return Err(AuditorError::LogName {
+                name: name.clone(),
+                why,
+            });
+        }
         let store = match self.store {
             Some(s) => s,
             None => default_store()?,

@@ -102,6 +102,16 @@ def start_tree(bundle, sums, anchor, vk, sig_ok, accept_unsigned):
     return tree
 
 
+def origin_of(name, tenant):
+    """The log's origin line: the tenant with control characters, U+2028, U+2029 and % escaped."""
+    def esc(c):
+        o = ord(c)
+        if o < 0x20 or 0x7F <= o <= 0x9F or c in "%\u2028\u2029":
+            return "".join("%%%02X" % b for b in c.encode("utf-8"))
+        return c
+    return name + "/" + "".join(esc(c) for c in tenant)
+
+
 def check_checkpoint(note, tree, key_hex, tenant, sig_ok):
     """checkpoint.txt: a C2SP signed note by the pinned key over exactly the bundle's tree."""
     text = note.decode("utf-8")
@@ -110,8 +120,9 @@ def check_checkpoint(note, tree, key_hex, tenant, sig_ok):
         raise Fail("checkpoint.txt is not a signed note")
     body += "\n"
     lines = body.split("\n")
-    if len(lines) < 4:
-        raise Fail("checkpoint.txt has no origin, size and root lines")
+    if len(lines) != 4:
+        # Our logs never write extension lines: more lines were not signed as this checkpoint.
+        raise Fail("checkpoint.txt does not have exactly the origin, size and root lines")
     origin, size, root = lines[0], lines[1], lines[2]
     name = origin.split("/", 1)[0]
     key_id = hashlib.sha256(name.encode() + b"\n\x01" + bytes.fromhex(key_hex)).digest()[:4]
@@ -130,7 +141,7 @@ def check_checkpoint(note, tree, key_hex, tenant, sig_ok):
             signed = True
     if not signed:
         raise Fail("checkpoint.txt carries no signature by the pinned key")
-    if tenant is not None and origin != name + "/" + tenant:
+    if tenant is not None and origin != origin_of(name, tenant):
         raise Fail("checkpoint.txt is of log %r, not of tenant %r" % (origin, tenant))
     if tree is None:
         raise Fail("checkpoint.txt: the tree cannot be recomputed (a receipt is unreadable)")

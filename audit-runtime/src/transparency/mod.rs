@@ -54,6 +54,16 @@ pub enum TransparencyError {
     /// The store keeps no Merkle trees.
     #[error("this store keeps no Merkle trees; use the SQLite or in-memory store")]
     NoTree,
+    /// The log name cannot name a log ([`log_name_problem`]). Nothing was signed.
+    #[error(
+        "{name:?} cannot be a log name: {why}; choose a DNS-like name such as audit.example.com"
+    )]
+    BadLogName {
+        /// The name.
+        name: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// The receipt is not in the store.
     #[error("receipt {id} is not in the store")]
     UnknownReceipt {
@@ -111,10 +121,69 @@ pub enum TransparencyError {
     Store(#[from] StoreError),
 }
 
-/// The origin line of a tenant's log: `<log name>/<tenant>`.
+/// The origin line of a tenant's log: `<log name>/<tenant>`, with the tenant escaped so that
+/// the origin is one line whatever the tenant id holds.
+///
+/// A tenant id is any string (as in v1), but a checkpoint's origin is one line of a signed note.
+/// Written as is, a tenant id holding a newline would put lines of its own choosing into the
+/// signed text, and so could have the log sign a tree head of another origin. So the characters
+/// that end or hide a line are written as `%XX` (the percent-encoded UTF-8 bytes, upper-case
+/// hex): the control characters (U+0000–U+001F, U+007F–U+009F), the line and paragraph
+/// separators U+2028 and U+2029, and `%` itself, which keeps the escape one-to-one. Other
+/// tenant ids, all the usual ones, appear unchanged.
+///
+/// ```
+/// use audit_runtime::TenantId;
+/// use audit_runtime::transparency::origin;
+///
+/// assert_eq!(origin("ai-audit.local", &TenantId::new("acme")), "ai-audit.local/acme");
+/// assert_eq!(origin("log", &TenantId::new("a\nb 100%")), "log/a%0Ab 100%25");
+/// ```
 #[must_use]
 pub fn origin(log_name: &str, tenant: &TenantId) -> String {
-    format!("{log_name}/{}", tenant.as_str())
+    let tenant = tenant.as_str();
+    let mut out = String::with_capacity(log_name.len() + 1 + tenant.len());
+    out.push_str(log_name);
+    out.push('/');
+    for c in tenant.chars() {
+        if c.is_control() || matches!(c, '%' | '\u{2028}' | '\u{2029}') {
+            let mut utf8 = [0u8; 4];
+            for b in c.encode_utf8(&mut utf8).bytes() {
+                let digit = |d: u8| char::from_digit(u32::from(d), 16).unwrap_or('0');
+                out.push('%');
+                out.push(digit(b >> 4).to_ascii_uppercase());
+                out.push(digit(b & 0x0f).to_ascii_uppercase());
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Why `name` cannot be a log name, if it cannot: a log name is the key name of the log's
+/// checkpoints (C2SP `signed-note`) and the first part of their origin, so it must be non-empty
+/// and hold no whitespace, no `+`, no `/` and no control character.
+///
+/// ```
+/// use audit_runtime::transparency::log_name_problem;
+///
+/// assert_eq!(log_name_problem("audit.example.com"), None);
+/// assert!(log_name_problem("audit example").is_some());
+/// ```
+#[must_use]
+pub fn log_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("it is empty")
+    } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("it holds whitespace or a control character")
+    } else if name.contains('+') {
+        Some("it holds a '+', which a signed-note key name may not")
+    } else if name.contains('/') {
+        Some("it holds a '/', which separates the log name from the tenant in an origin")
+    } else {
+        None
+    }
 }
 
 /// The key name a checkpoint is signed under: the log name, i.e. its origin up to the first `/`.
@@ -190,6 +259,12 @@ pub(crate) fn prepare_checkpoint(
     signer: &dyn Signer,
     known: Option<&Known>,
 ) -> Result<Prepared, TransparencyError> {
+    if let Some(why) = log_name_problem(log_name) {
+        return Err(TransparencyError::BadLogName {
+            name: log_name.to_owned(),
+            why,
+        });
+    }
     let read = store.tree().ok_or(TransparencyError::NoTree)?;
     let mut nodes = TileNodes::new(read, tenant)?;
     let size = size.unwrap_or_else(|| merkle::Nodes::leaves(&nodes));
