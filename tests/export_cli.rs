@@ -151,7 +151,11 @@ fn export_explains_a_missing_store_tenant_or_range() {
         SEED,
     );
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("tenants: acme, other"), "{}", text(&o));
+    assert!(
+        text(&o).contains(r#"tenants: "acme", "other""#),
+        "{}",
+        text(&o)
+    );
     let o = ai_audit(
         &[
             "export",

@@ -159,6 +159,20 @@ fn checkpoint_prove_verify_proof_and_verify_since() {
         &p("forged.checkpoint"),
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // A proof carries a checkpoint: --since takes it (the proof of receipt 7 was made at
+    // size 50). A bundle is refused with how to get its checkpoint out.
+    let since =
+        |file: &str| ai_audit(&["verify", &p("new.zip"), "--key", &public, "--since", file]);
+    let o = since(&p("r.tlog-proof"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = since(&p("cut.zip"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("checkpoint.txt"), "{}", text(&o));
+    // A proof with CRLF line ends is refused as such.
+    std::fs::write(p("crlf.tlog-proof"), proof.replace('\n', "\r\n")).unwrap();
+    let o = ai_audit(&["verify-proof", &p("crlf.tlog-proof"), "--key", &public]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("dos2unix"), "{}", text(&o));
 }
 
 #[test]
@@ -219,6 +233,41 @@ fn checkpointed_receipts_export_verify_and_prove_through_the_cli() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 
+    // A partial export whose anchor (the receipt before it) is unsigned: the findings say how
+    // to accept it, and with that it passes.
+    let o = ai_audit(&[
+        "export",
+        "--tenant",
+        "acme",
+        "--db",
+        dbs,
+        "--from",
+        "10",
+        "--to",
+        "20",
+        "-o",
+        &p("part.zip"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = ai_audit(&["verify", &p("part.zip"), "--key", &public]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("the anchor receipt in tree_prefix.json is unsigned"),
+        "{}",
+        text(&o)
+    );
+    for line in text(&o).lines().filter(|l| l.contains("unsigned:")) {
+        assert!(line.contains("--accept-checkpointed"), "{line}");
+    }
+    let o = ai_audit(&[
+        "verify",
+        &p("part.zip"),
+        "--key",
+        &public,
+        "--accept-checkpointed",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
     // The receipts alone: the unsigned ones are findings.
     let lines: Vec<u8> = support::zip_members(&std::fs::read(p("all.zip")).unwrap())
         .into_iter()
@@ -275,8 +324,39 @@ fn a_bad_log_name_or_an_unknown_tenant_signs_nothing_and_says_why() {
     let o = ai_audit(&["checkpoint", "--tenant", "Acme", "--db", db, "--sign"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("has no receipts"), "{}", text(&o));
+    assert!(text(&o).contains(r#"tenants: "acme""#), "{}", text(&o));
     let o = ai_audit(&["checkpoint", "--tenant", "Acme", "--db", db]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // A file that is not a store (empty, or text) is refused, and left as it was.
+    for (name, content) in [("empty.db", &b""[..]), ("notes.db", b"not a database\n")] {
+        let f = dir.path().join(name);
+        std::fs::write(&f, content).unwrap();
+        let f = f.to_str().unwrap();
+        for args in [
+            vec!["checkpoint", "--tenant", "acme", "--db", f],
+            vec!["export", "--tenant", "acme", "--db", f, "-o", out],
+            vec![
+                "prove",
+                "--tenant",
+                "acme",
+                "--receipt",
+                "x",
+                "--db",
+                f,
+                "-o",
+                out,
+            ],
+        ] {
+            let o = ai_audit(&args);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+            assert!(
+                text(&o).contains("is not an ai-audit store"),
+                "{}",
+                text(&o)
+            );
+        }
+        assert_eq!(std::fs::read(f).unwrap(), content, "{name} was written to");
+    }
     // A line limit past 1 GiB is a usage error, not an allocation failure on a long line.
     let o = ai_audit(&[
         "verify",

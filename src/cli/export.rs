@@ -56,16 +56,6 @@ pub(crate) fn run(args: &ExportArgs) -> u8 {
 
 fn export(args: &ExportArgs) -> Result<String, (u8, String)> {
     let usage = |m: String| (EXIT_USAGE, m);
-    let db = args
-        .db
-        .clone()
-        .unwrap_or_else(|| store::default_data_dir().join("audit.db"));
-    if !db.is_file() {
-        return Err(usage(format!(
-            "no store at {}; pass --db or set AI_AUDIT_DATA_DIR",
-            db.display()
-        )));
-    }
     let config =
         AuditConfig::from_vars(|n| std::env::var(n).ok()).map_err(|e| usage(format!("{e}")))?;
     if config.key_source() == KeySource::Ephemeral {
@@ -74,25 +64,18 @@ fn export(args: &ExportArgs) -> Result<String, (u8, String)> {
         ));
     }
     let key = config.signing_key();
-    let store =
-        SqliteStore::open(&db).map_err(|e| usage(format!("cannot open {}: {e}", db.display())))?;
+    let (store, db) = super::open_existing_store(args.db.as_ref()).map_err(usage)?;
     let tenant = TenantId::new(args.tenant.as_str());
     let len = store
         .tip(&tenant)
         .map_err(|e| usage(format!("cannot read the store: {e}")))?
         .map_or(0, |t| t.len);
     if len == 0 {
-        let known: Vec<String> = store
-            .tenants()
-            .unwrap_or_default()
-            .into_iter()
-            .map(TenantId::into_string)
-            .collect();
         return Err(usage(format!(
             "tenant {:?} has no receipts in {} (tenants: {})",
             args.tenant,
             db.display(),
-            known.join(", ")
+            super::tenant_list(&store)
         )));
     }
     let from = args

@@ -87,6 +87,55 @@ pub(crate) fn read_limited(path: &std::path::Path, limit: u64) -> std::io::Resul
     Ok((out.len() as u64 <= limit).then_some(out))
 }
 
+/// Opens the existing store at `db` (default: `$AI_AUDIT_DATA_DIR/audit.db` or
+/// `./audit-data/audit.db`) for a command that reads it. A missing file, an empty one or one
+/// that is not an SQLite database is refused before SQLite would turn it into a new store.
+pub(crate) fn open_existing_store(
+    db: Option<&std::path::PathBuf>,
+) -> Result<(audit_runtime::store::SqliteStore, std::path::PathBuf), String> {
+    use std::io::Read as _;
+    let db = db
+        .cloned()
+        .unwrap_or_else(|| audit_runtime::store::default_data_dir().join("audit.db"));
+    if !db.is_file() {
+        return Err(format!(
+            "no store at {}; pass --db or set AI_AUDIT_DATA_DIR",
+            db.display()
+        ));
+    }
+    let mut magic = [0u8; 16];
+    let read = std::fs::File::open(&db).and_then(|mut f| f.read_exact(&mut magic));
+    if read.is_err() || &magic != b"SQLite format 3\0" {
+        return Err(format!(
+            "{} is not an ai-audit store (not an SQLite database); pass the audit.db the auditor writes",
+            db.display()
+        ));
+    }
+    match audit_runtime::store::SqliteStore::open(&db) {
+        Ok(store) => Ok((store, db)),
+        Err(e) => Err(format!("cannot open {}: {}", db.display(), chain(&e))),
+    }
+}
+
+/// The store's tenants for a message: the first 20, then how many more.
+pub(crate) fn tenant_list(store: &dyn audit_runtime::store::Store) -> String {
+    const SHOWN: usize = 20;
+    let all = store.tenants().unwrap_or_default();
+    let mut out: Vec<String> = all
+        .iter()
+        .take(SHOWN)
+        .map(|t| format!("{:?}", t.as_str()))
+        .collect();
+    if all.len() > SHOWN {
+        out.push(format!("and {} more", all.len() - SHOWN));
+    }
+    if out.is_empty() {
+        "none".to_owned()
+    } else {
+        out.join(", ")
+    }
+}
+
 /// `e` and the chain of its sources, `what: why: cause`, so that a message names the cause
 /// ("the store failed: database disk image is malformed"), not only the outermost error.
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use audit_runtime::store::{self, SqliteStore, Store, tree};
+use audit_runtime::store::{Store, tree};
 use audit_runtime::transparency::{self, DEFAULT_LOG_NAME, TlogProof, TransparencyError};
 use audit_runtime::{AuditConfig, KeySource, ReceiptId, SigningKey, TenantId};
 
@@ -90,19 +90,6 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> u8 {
     code
 }
 
-fn open_store(db: Option<&PathBuf>) -> Result<SqliteStore, String> {
-    let db = db
-        .cloned()
-        .unwrap_or_else(|| store::default_data_dir().join("audit.db"));
-    if !db.is_file() {
-        return Err(format!(
-            "no store at {}; pass --db or set AI_AUDIT_DATA_DIR",
-            db.display()
-        ));
-    }
-    SqliteStore::open(&db).map_err(|e| format!("cannot open {}: {e}", db.display()))
-}
-
 fn signing_key() -> Result<SigningKey, String> {
     let config = AuditConfig::from_vars(|n| std::env::var(n).ok()).map_err(|e| e.to_string())?;
     if config.key_source() == KeySource::Ephemeral {
@@ -112,8 +99,8 @@ fn signing_key() -> Result<SigningKey, String> {
 }
 
 pub(crate) fn run_checkpoint(args: &CheckpointArgs) -> u8 {
-    let store = match open_store(args.db.as_ref()) {
-        Ok(s) => s,
+    let store = match super::open_existing_store(args.db.as_ref()) {
+        Ok((s, _)) => s,
         Err(m) => return fail(EXIT_USAGE, m),
     };
     let tenant = TenantId::new(args.tenant.as_str());
@@ -132,8 +119,9 @@ pub(crate) fn run_checkpoint(args: &CheckpointArgs) -> u8 {
                 return fail(
                     EXIT_USAGE,
                     format!(
-                        "tenant {:?} has no receipts in this store; check the tenant id (it is case-sensitive)",
-                        args.tenant
+                        "tenant {:?} has no receipts in this store; check the tenant id (it is case-sensitive; tenants: {})",
+                        args.tenant,
+                        super::tenant_list(&store)
                     ),
                 );
             }
@@ -173,8 +161,8 @@ pub(crate) fn run_checkpoint(args: &CheckpointArgs) -> u8 {
 }
 
 pub(crate) fn run_prove(args: &ProveArgs) -> u8 {
-    let store = match open_store(args.db.as_ref()) {
-        Ok(s) => s,
+    let store = match super::open_existing_store(args.db.as_ref()) {
+        Ok((s, _)) => s,
         Err(m) => return fail(EXIT_USAGE, m),
     };
     let id = ReceiptId::new(args.receipt.as_str());

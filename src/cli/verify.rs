@@ -195,8 +195,22 @@ fn since_checkpoint(
                 path.display()
             )
         })?;
-    let note = String::from_utf8(bytes)
+    if bytes.starts_with(b"PK\x03\x04") {
+        return Err(format!(
+            "--since {} is a ZIP file; pass the earlier checkpoint itself: the checkpoint.txt of an earlier bundle (unzip -p OLD.zip checkpoint.txt > old.checkpoint) or the output of `ai-audit checkpoint`",
+            path.display()
+        ));
+    }
+    let text = String::from_utf8(bytes)
         .map_err(|_| format!("--since {} is not UTF-8 text", path.display()))?;
+    // A tlog-proof (`ai-audit prove`) carries a checkpoint: take that one.
+    let note = if text.starts_with(audit_runtime::transparency::TLOG_PROOF_HEADER) {
+        audit_runtime::transparency::TlogProof::parse(&text)
+            .map_err(|e| format!("--since {}: {e}", path.display()))?
+            .note
+    } else {
+        text
+    };
     audit_runtime::transparency::verify_note(&note, key).map_err(|e| {
         format!(
             "the earlier checkpoint {} does not verify under the pinned key: {e}",

@@ -149,6 +149,12 @@ impl TlogProof {
         if text.len() > MAX_PROOF {
             return Err(bad("longer than 16 MiB"));
         }
+        if text.contains("\r\n") {
+            // Typically a file that passed through a Windows editor or a text-mode transfer.
+            return Err(bad(
+                "it has carriage returns (CRLF line ends); a tlog-proof ends its lines with \\n only: restore the original file (or convert it with dos2unix) and check again",
+            ));
+        }
         let (head, note) = text
             .split_once("\n\n")
             .ok_or(bad("no empty line before the checkpoint"))?;

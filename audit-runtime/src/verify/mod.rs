@@ -235,7 +235,7 @@ fn unsigned_problem() -> Problem {
         kind: FindingKind::Unsigned,
         computed: None,
         claimed: Some(String::new()),
-        message: "the receipt has no signature (Checkpointed sealing) and no verified checkpoint covers it: verify it in an evidence bundle with its checkpoint, or with an inclusion proof (ai-audit prove / verify-proof)".into(),
+        message: "the receipt has no signature (Checkpointed sealing) and no verified checkpoint covers it: verify it in an evidence bundle with its checkpoint, accepting such receipts (--accept-checkpointed, VerifyOptions::accept_checkpointed), or with an inclusion proof (ai-audit prove / verify-proof)".into(),
     }
 }
 

@@ -113,9 +113,16 @@ pub(super) fn start_frontier(
     let receipt = match checked {
         Ok(r) => r,
         Err(findings) => {
-            let why = findings
-                .first()
-                .map_or_else(String::new, |f| f.message.clone());
+            let first = findings.first();
+            if !accept_unsigned && first.is_some_and(|f| f.kind == FindingKind::Unsigned) {
+                return fail(
+                    out,
+                    None,
+                    None,
+                    "the anchor receipt in tree_prefix.json is unsigned (Checkpointed sealing), so only the checkpoint vouches for it, and receipts vouched for only by a checkpoint are accepted only on request (--accept-checkpointed, VerifyOptions::accept_checkpointed)".into(),
+                );
+            }
+            let why = first.map_or_else(String::new, |f| f.message.clone());
             return fail(
                 out,
                 None,
