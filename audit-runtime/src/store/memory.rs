@@ -88,6 +88,11 @@ impl MemoryStore {
 struct MemTxn<'a> {
     state: &'a State,
     staged: Vec<StoredEntry>,
+    /// Where each staged receipt id is in `staged`, so that a transaction of n appends costs
+    /// O(n), not O(n²), in duplicate checks.
+    staged_ids: HashMap<ReceiptId, usize>,
+    /// Each tenant's staged tip.
+    staged_tips: HashMap<TenantId, Tip>,
     trees: Trees,
 }
 
@@ -162,17 +167,14 @@ impl TreeWrite for MemTxn<'_> {
 
 impl WriteTxn for MemTxn<'_> {
     fn tip(&mut self, tenant: &TenantId) -> Result<Option<Tip>, StoreError> {
-        if let Some(last) = self.staged.iter().rev().find(|e| e.tenant == *tenant) {
-            return Ok(Some(Tip {
-                len: last.seq + 1,
-                hash: last.receipt_hash,
-            }));
+        if let Some(tip) = self.staged_tips.get(tenant) {
+            return Ok(Some(*tip));
         }
         Ok(self.state.tip(tenant))
     }
 
     fn find(&mut self, id: &ReceiptId) -> Result<Option<StoredEntry>, StoreError> {
-        if let Some(e) = self.staged.iter().find(|e| e.receipt_id == *id) {
+        if let Some(e) = self.staged_ids.get(id).and_then(|&i| self.staged.get(i)) {
             return Ok(Some(e.clone()));
         }
         Ok(self
@@ -197,6 +199,15 @@ impl WriteTxn for MemTxn<'_> {
                 found: entry.seq,
             });
         }
+        self.staged_ids
+            .insert(entry.receipt_id.clone(), self.staged.len());
+        self.staged_tips.insert(
+            entry.tenant.clone(),
+            Tip {
+                len: entry.seq + 1,
+                hash: entry.receipt_hash,
+            },
+        );
         self.staged.push(entry.to_stored());
         Ok(())
     }
@@ -219,6 +230,8 @@ impl Store for MemoryStore {
         let mut txn = MemTxn {
             state: &state,
             staged: Vec::new(),
+            staged_ids: HashMap::new(),
+            staged_tips: HashMap::new(),
             trees: Trees::default(),
         };
         f(&mut txn)?;
