@@ -393,4 +393,55 @@ fn our_verify_py_checks_the_escaped_origin_of_a_tenant_id_with_newlines() {
         assert_eq!(rc, 0, "{mode:?} from {start}: {out}");
         assert!(out.contains("[OK] checkpoint.txt"), "{out}");
     }
+    // The same bundle, its checkpoint replaced (and the manifest re-signed) by notes the key
+    // signed by hand: over the unescaped origin (extra lines), and over an origin that names
+    // the tenant unescaped on one line. Both fail.
+    let key = vector_key();
+    let bundle = tenant_bundle(tenant, 0, 40, 40, SealingMode::PerReceipt);
+    let members = zip_members(&bundle);
+    let note = &members
+        .iter()
+        .find(|(n, _)| n == "checkpoint.txt")
+        .unwrap()
+        .1;
+    let note = String::from_utf8(note.clone()).unwrap();
+    let (head, _) = note.split_once("\n\n").unwrap();
+    let (_, size_root) = head.split_once('\n').unwrap();
+    let sign_note = |origin: &str| {
+        let body = format!("{origin}\n{size_root}\n");
+        let mut blob = key
+            .verifying_key()
+            .key_id("audit.example.com")
+            .to_bytes()
+            .to_vec();
+        blob.extend_from_slice(&key.sign(body.as_bytes()));
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(blob);
+        format!("{body}\n\u{2014} audit.example.com {b64}\n")
+    };
+    for (name, origin, says) in [
+        (
+            "raw-lines",
+            format!("audit.example.com/{tenant}"),
+            "exactly the origin, size and root lines",
+        ),
+        (
+            "unescaped-percent",
+            format!("audit.example.com/{}", tenant.replace('\n', "%0A")),
+            "is of log",
+        ),
+    ] {
+        let mut members = members.clone();
+        for (n, b) in &mut members {
+            if n == "checkpoint.txt" {
+                *b = sign_note(&origin).into_bytes();
+            }
+        }
+        resign(&mut members, &key);
+        let entries: Vec<RawEntry> = members.iter().map(|(n, b)| RawEntry::file(n, b)).collect();
+        let p = write(dir.path(), &format!("{name}.zip"), &raw_zip(&entries));
+        let (rc, out) = run(&python, &[script, "--key", VECTOR_PK, p.to_str().unwrap()]);
+        assert_eq!(rc, 1, "{name}: {out}");
+        assert!(out.contains(says), "{name}: {out}");
+    }
 }

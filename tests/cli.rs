@@ -152,6 +152,34 @@ fn a_saved_gen_key_output_an_env_file_or_a_bom_still_pins_the_public_key() {
         let kf = write_tmp(&dir, name, content.as_bytes());
         let o = ai_audit(&["verify", file, "--key-file", &kf]);
         assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
+        // The saved gen-key output holds the secret too: said so.
+        assert_eq!(
+            text(&o).contains("also holds the secret signing key"),
+            name == "gen-key.env",
+            "{name}: {}",
+            text(&o)
+        );
+    }
+    // Which key is meant is unclear: refused, never the first (or last) one silently.
+    let other = "11".repeat(32);
+    for (name, content) in [
+        (
+            "two.env",
+            format!("AI_AUDIT_VERIFY_KEY={other}\nAI_AUDIT_VERIFY_KEY={VECTOR_PK}\n"),
+        ),
+        (
+            "both.env",
+            format!("{VECTOR_PK}\nAI_AUDIT_VERIFY_KEY={other}\n"),
+        ),
+    ] {
+        let kf = write_tmp(&dir, name, content.as_bytes());
+        let o = ai_audit(&["verify", file, "--key-file", &kf]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", text(&o));
+        assert!(
+            text(&o).contains("keep only the key to pin"),
+            "{name}: {}",
+            text(&o)
+        );
     }
     // Not a key: the message says what is expected.
     let kf = write_tmp(&dir, "b64", b"bG9yZW0gaXBzdW0=\n");

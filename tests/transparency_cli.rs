@@ -256,7 +256,13 @@ fn checkpointed_receipts_export_verify_and_prove_through_the_cli() {
         "{}",
         text(&o)
     );
-    for line in text(&o).lines().filter(|l| l.contains("unsigned:")) {
+    let unsigned: Vec<String> = text(&o)
+        .lines()
+        .filter(|l| l.contains("unsigned:"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(unsigned.len(), 10, "{}", text(&o));
+    for line in unsigned {
         assert!(line.contains("--accept-checkpointed"), "{line}");
     }
     let o = ai_audit(&[

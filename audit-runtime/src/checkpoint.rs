@@ -97,8 +97,26 @@ impl Checkpoint {
     /// The signed note, signed by `signer` under the key name `key_name`.
     ///
     /// # Errors
-    /// [`SealError::Signer`] if the signer fails.
+    /// [`SealError::Signer`] if the signer fails; [`SealError::Note`] for an origin with a
+    /// control character (such as a line break) or a key name that cannot name a key.
     pub fn sign(&self, key_name: &str, signer: &dyn Signer) -> Result<String, SealError> {
+        // The signed text must be exactly the three lines `verify` reads: an origin with a
+        // line break (or another control character) would make the signature cover lines of
+        // the caller's choosing. `transparency::origin` escapes tenants accordingly.
+        if self.origin.is_empty() || self.origin.chars().any(char::is_control) {
+            return Err(SealError::Note {
+                what: "the origin is empty or holds a control character (a line break); build it with transparency::origin",
+            });
+        }
+        if key_name.is_empty()
+            || key_name
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '+')
+        {
+            return Err(SealError::Note {
+                what: "the key name is empty or holds whitespace, a control character or '+'",
+            });
+        }
         let body = self.body();
         let sig = signer.sign(body.as_bytes())?;
         let key_id = signer.verifying_key().key_id(key_name).to_bytes();
@@ -253,11 +271,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("CRLF") && err.contains("dos2unix"), "{err}");
-        // A lone carriage return (a tenant id may hold one) is text, not a line end.
-        let cp = Checkpoint::new("audit.example.com/a\rb", 7, [9; 32]);
+        // A tenant id may hold a carriage return: its origin escapes it, and round-trips.
+        let origin = crate::transparency::origin("audit.example.com", &"a\rb".into());
+        assert_eq!(origin, "audit.example.com/a%0Db");
+        let cp = Checkpoint::new(origin, 7, [9; 32]);
         let note = cp.sign("audit.example.com", &key()).unwrap();
         let back = Checkpoint::verify(&note, "audit.example.com", &key().verifying_key()).unwrap();
         assert_eq!(back, cp);
+        // Unescaped, it is not signed.
+        let raw = Checkpoint::new("audit.example.com/a\rb", 7, [9; 32]);
+        assert!(matches!(
+            raw.sign("audit.example.com", &key()),
+            Err(SealError::Note { .. })
+        ));
     }
 
     #[test]

@@ -35,7 +35,9 @@ pub enum KeyError {
         bytes: usize,
     },
     /// The 32 bytes are not a valid Ed25519 public key (not a curve point, or of small order).
-    #[error("public key {hex} is not a valid Ed25519 point")]
+    // The hex is not in the message: a secret seed given where a public key belongs would
+    // otherwise be printed.
+    #[error("the public key is not a valid Ed25519 point (a secret seed given as the public key?)")]
     InvalidPoint {
         /// The key in hex.
         hex: String,

@@ -19,6 +19,13 @@ pub enum SealError {
     /// The signer failed (infrastructure: a KMS, an HSM, …).
     #[error("the signer failed to sign the receipt")]
     Signer(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A checkpoint note that must not be signed: its origin or key name would add lines or
+    /// fields of their own to the signed text (caller's fault; nothing was signed).
+    #[error("refusing to sign a checkpoint note: {what}")]
+    Note {
+        /// What is wrong.
+        what: &'static str,
+    },
 }
 
 impl SealError {

@@ -137,3 +137,39 @@ fn negative_sequence_numbers_in_the_file_are_errors_not_zero() {
         "{read:?}"
     );
 }
+
+#[test]
+fn open_existing_refuses_what_is_not_a_store_and_leaves_it_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
+    // Someone else's SQLite database, in rollback-journal mode.
+    {
+        let c = rusqlite::Connection::open(at("notes.db")).unwrap();
+        c.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('hello');")
+            .unwrap();
+    }
+    std::fs::write(at("empty.db"), b"").unwrap();
+    std::fs::write(at("text.db"), b"SQLite format 3 is what this text says\n").unwrap();
+    for (name, why) in [
+        ("notes.db", "without ai-audit's tables"),
+        ("empty.db", "empty"),
+        ("text.db", "not an SQLite database"),
+    ] {
+        let before = std::fs::read(at(name)).unwrap();
+        let err = SqliteStore::open_existing(at(name)).unwrap_err();
+        assert!(matches!(err, StoreError::NotAStore { .. }), "{name}: {err}");
+        assert!(err.to_string().contains(why), "{name}: {err}");
+        assert_eq!(std::fs::read(at(name)).unwrap(), before, "{name} changed");
+        assert!(!at(&format!("{name}-wal")).exists(), "{name} got a WAL");
+    }
+    let err = SqliteStore::open_existing(at("missing.db")).unwrap_err();
+    assert!(matches!(err, StoreError::Io { .. }), "{err}");
+    assert!(!at("missing.db").exists());
+    // A store opens, with what it holds.
+    let s = SqliteStore::open(at("audit.db")).unwrap();
+    s.write(&mut |txn: &mut dyn WriteTxn| txn.append(&entry(0).as_new()))
+        .unwrap();
+    drop(s);
+    let s = SqliteStore::open_existing(at("audit.db")).unwrap();
+    assert_eq!(s.tip(&TenantId::new("a")).unwrap().unwrap().len, 1);
+}

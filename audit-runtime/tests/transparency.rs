@@ -1031,15 +1031,31 @@ fn a_tenant_id_cannot_make_the_log_sign_a_tree_head_of_another_origin() {
     let r = verify_zip_with(&bundle(s.as_ref(), &hostile, 0, 5), None, true);
     assert!(r.is_pass(), "{:?}", r.chain.findings);
     assert_eq!(r.checkpoint.unwrap().origin, cp.origin);
-    // The note the unescaped origin gave (validly signed by the log's key) is not taken for a
-    // checkpoint of "victim" of size 1 under the chosen root: its extra lines refuse it.
-    let unescaped = audit_runtime::checkpoint::Checkpoint::new(
+    // A checkpoint over the unescaped origin is not signed at all.
+    let raw = audit_runtime::checkpoint::Checkpoint::new(
         format!("audit.example.com/{hostile}"),
         5,
         stored.root,
-    )
-    .sign("audit.example.com", &key())
-    .unwrap();
+    );
+    let refused = raw.sign("audit.example.com", &key()).unwrap_err();
+    assert!(
+        matches!(refused, audit_runtime::SealError::Note { .. }),
+        "{refused}"
+    );
+    // And the note the unescaped origin gave before (validly signed by the log's key, here
+    // by hand) is not taken for a checkpoint of "victim" of size 1 under the chosen root: its
+    // extra lines refuse it.
+    let body = raw.body();
+    let mut blob = key()
+        .verifying_key()
+        .key_id("audit.example.com")
+        .to_bytes()
+        .to_vec();
+    blob.extend_from_slice(&key().sign(body.as_bytes()));
+    let unescaped = format!(
+        "{body}\n\u{2014} audit.example.com {}\n",
+        STANDARD.encode(blob)
+    );
     let err = transparency::verify_note(&unescaped, &key().verifying_key()).unwrap_err();
     assert!(err.to_string().contains("lines after the root"), "{err}");
 }

@@ -88,31 +88,25 @@ pub(crate) fn read_limited(path: &std::path::Path, limit: u64) -> std::io::Resul
 }
 
 /// Opens the existing store at `db` (default: `$AI_AUDIT_DATA_DIR/audit.db` or
-/// `./audit-data/audit.db`) for a command that reads it. A missing file, an empty one or one
-/// that is not an SQLite database is refused before SQLite would turn it into a new store.
+/// `./audit-data/audit.db`) for a command that reads it (`SqliteStore::open_existing`: a file
+/// that is not an ai-audit store is refused and left unchanged).
 pub(crate) fn open_existing_store(
     db: Option<&std::path::PathBuf>,
 ) -> Result<(audit_runtime::store::SqliteStore, std::path::PathBuf), String> {
-    use std::io::Read as _;
     let db = db
         .cloned()
         .unwrap_or_else(|| audit_runtime::store::default_data_dir().join("audit.db"));
-    if !db.is_file() {
+    if !db.exists() {
         return Err(format!(
             "no store at {}; pass --db or set AI_AUDIT_DATA_DIR",
             db.display()
         ));
     }
-    let mut magic = [0u8; 16];
-    let read = std::fs::File::open(&db).and_then(|mut f| f.read_exact(&mut magic));
-    if read.is_err() || &magic != b"SQLite format 3\0" {
-        return Err(format!(
-            "{} is not an ai-audit store (not an SQLite database); pass the audit.db the auditor writes",
-            db.display()
-        ));
-    }
-    match audit_runtime::store::SqliteStore::open(&db) {
+    match audit_runtime::store::SqliteStore::open_existing(&db) {
         Ok(store) => Ok((store, db)),
+        Err(e @ audit_runtime::store::StoreError::NotAStore { .. }) => Err(format!(
+            "{e}; pass the audit.db the auditor writes (with its audit.db-wal beside it)"
+        )),
         Err(e) => Err(format!("cannot open {}: {}", db.display(), chain(&e))),
     }
 }

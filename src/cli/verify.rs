@@ -85,26 +85,57 @@ pub(crate) fn load_pinned_key(
     } else {
         return Ok(None);
     };
-    VerifyingKey::from_hex(key_text(&text)).map(Some).map_err(|e| {
+    let key = key_text(&text).map_err(|why| format!("{origin} {why}"))?;
+    if assigned(&text, "AI_AUDIT_SIGNING_KEY").any(|v| !v.is_empty()) {
+        eprintln!(
+            "warning: {origin} also holds the secret signing key (AI_AUDIT_SIGNING_KEY); give verifiers only the public key"
+        );
+    }
+    VerifyingKey::from_hex(key).map(Some).map_err(|e| {
         format!(
             "the public key from {origin} is unusable: {e}; give the 64-hex-character public key (the AI_AUDIT_VERIFY_KEY value `ai-audit gen-key` prints, or a bundle's public_key.hex)"
         )
     })
 }
 
+/// The values of the lines of `text` that assign `name` (`NAME=value` or `export NAME=value`,
+/// the value unquoted).
+fn assigned<'t>(text: &'t str, name: &'t str) -> impl Iterator<Item = &'t str> + 't {
+    text.lines().filter_map(move |l| {
+        let l = l.trim();
+        let value = l
+            .strip_prefix("export ")
+            .unwrap_or(l)
+            .trim_start()
+            .strip_prefix(name)?
+            .strip_prefix('=')?;
+        Some(value.trim().trim_matches(['"', '\'']))
+    })
+}
+
 /// The key in a key text: the text without a byte-order mark, or, in a saved `gen-key` output
-/// (or an env file), the value of its `AI_AUDIT_VERIFY_KEY=` line.
-fn key_text(text: &str) -> &str {
+/// (or an env file), the value of its one `AI_AUDIT_VERIFY_KEY=` line. A text with two such
+/// lines, or with one and a bare key besides, is refused: which one is meant is not clear, and
+/// pinning the wrong one would pass what the other key signed.
+fn key_text(text: &str) -> Result<&str, &'static str> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    text.lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("export ")
-                .unwrap_or(l.trim())
-                .strip_prefix(ENV_VERIFY_KEY)?
-                .strip_prefix('=')
-        })
-        .map_or(text, |v| v.trim().trim_matches(['"', '\'']))
+    let mut values = assigned(text, ENV_VERIFY_KEY);
+    let Some(value) = values.next() else {
+        return Ok(text);
+    };
+    if values.next().is_some() {
+        return Err("has more than one AI_AUDIT_VERIFY_KEY line; keep only the key to pin");
+    }
+    let bare = text
+        .lines()
+        .map(str::trim)
+        .any(|l| !l.is_empty() && !l.starts_with('#') && !l.contains('='));
+    if bare {
+        return Err(
+            "has both an AI_AUDIT_VERIFY_KEY line and a bare key; keep only the key to pin",
+        );
+    }
+    Ok(value)
 }
 
 pub(crate) fn run(args: &VerifyArgs) -> u8 {
@@ -204,7 +235,8 @@ fn since_checkpoint(
     let text = String::from_utf8(bytes)
         .map_err(|_| format!("--since {} is not UTF-8 text", path.display()))?;
     // A tlog-proof (`ai-audit prove`) carries a checkpoint: take that one.
-    let note = if text.starts_with(audit_runtime::transparency::TLOG_PROOF_HEADER) {
+    let proof_header = format!("{}\n", audit_runtime::transparency::TLOG_PROOF_HEADER);
+    let note = if text.starts_with(&proof_header) {
         audit_runtime::transparency::TlogProof::parse(&text)
             .map_err(|e| format!("--since {}: {e}", path.display()))?
             .note

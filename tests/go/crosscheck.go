@@ -53,9 +53,11 @@ func main() {
 	if err != nil {
 		fail("note.Open: %v", err)
 	}
+	// Exactly origin, size and root, each ending in a newline: ai-audit writes no extension
+	// lines (a line more would be text the log did not mean to sign).
 	lines := strings.Split(n.Text, "\n")
-	if len(lines) < 3 {
-		fail("checkpoint body has %d lines", len(lines))
+	if len(lines) != 4 || lines[3] != "" {
+		fail("checkpoint body has %d lines, want exactly 3", len(lines)-1)
 	}
 	f, err := os.Open(os.Args[3])
 	if err != nil {

@@ -82,6 +82,14 @@ pub enum StoreError {
     /// tree that does not add up.
     #[error("the stored Merkle tree cannot serve this request")]
     Merkle(#[from] crate::merkle::MerkleError),
+    /// The file is not an ai-audit store (`SqliteStore::open_existing`); it was not changed.
+    #[error("{path} is not an ai-audit store: {why}")]
+    NotAStore {
+        /// The path.
+        path: std::path::PathBuf,
+        /// What it is instead.
+        why: String,
+    },
     /// Creating the store's directory or file failed.
     #[error("cannot create the store at {path}")]
     Io {

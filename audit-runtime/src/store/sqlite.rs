@@ -104,6 +104,74 @@ impl SqliteStore {
         Self::open(default_data_dir().join("audit.db"))
     }
 
+    /// Opens the existing store at `path`, for tools that read a store (an export, a proof):
+    /// unlike [`SqliteStore::open`] it creates nothing, and refuses, without changing it, a
+    /// missing file, an empty one, a file that is not an SQLite database, and an SQLite
+    /// database without ai-audit's tables (someone else's database given by mistake).
+    ///
+    /// ```
+    /// use audit_runtime::store::{SqliteStore, StoreError};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let notes = dir.path().join("notes.txt");
+    /// std::fs::write(&notes, "not a database")?;
+    /// let err = SqliteStore::open_existing(&notes).unwrap_err();
+    /// assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+    /// assert_eq!(std::fs::read(&notes)?, b"not a database");
+    ///
+    /// SqliteStore::open(dir.path().join("audit.db"))?;
+    /// SqliteStore::open_existing(dir.path().join("audit.db"))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`StoreError::NotAStore`], [`StoreError::Io`] if the file cannot be read, or as
+    /// [`SqliteStore::open`].
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let not = |why: &str| StoreError::NotAStore {
+            path: path.to_owned(),
+            why: why.to_owned(),
+        };
+        let meta = std::fs::metadata(path).map_err(|source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        if !meta.is_file() {
+            return Err(not("it is not a file"));
+        }
+        if meta.len() == 0 {
+            return Err(not("the file is empty"));
+        }
+        // Read-only: a file that is not ours must leave this check as it came.
+        let probe = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(backend("open read-only"))?;
+        let version = probe.query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get::<_, i64>(0),
+        );
+        drop(probe);
+        match version {
+            Ok(_) => Self::open(path),
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::NotADatabase =>
+            {
+                Err(not("it is not an SQLite database"))
+            }
+            Err(rusqlite::Error::SqliteFailure(_, Some(msg))) if msg.contains("no such table") => {
+                Err(not("it is an SQLite database without ai-audit's tables"))
+            }
+            Err(rusqlite::Error::QueryReturnedNoRows) => {
+                Err(not("its meta table has no schema version"))
+            }
+            Err(e) => Err(backend("read the schema version")(e)),
+        }
+    }
+
     /// Opens (creating if needed) the store at `path`; its directory is created too.
     ///
     /// # Errors
