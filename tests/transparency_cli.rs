@@ -373,3 +373,50 @@ fn a_bad_log_name_or_an_unknown_tenant_signs_nothing_and_says_why() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("out of range"), "{}", text(&o));
 }
+
+#[test]
+fn checkpoint_prints_the_stored_note_only_if_it_verifies_under_a_pinned_key() {
+    use ai_audit::checkpoint::Checkpoint;
+    use ai_audit::store::tree::StoredCheckpoint;
+    use ai_audit::store::{Store, WriteTxn};
+    use ai_audit::{TenantId, transparency};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    emit(&db, 3);
+    let dbs = db.to_str().unwrap();
+    let public = SigningKey::from_hex(SEED).unwrap().verifying_key().to_hex();
+    let other = SigningKey::from_seed(&[9; 32]);
+    let show = |key: &str| ai_audit(&["checkpoint", "--tenant", "acme", "--db", dbs, "--key", key]);
+    let o = show(&public);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .starts_with("audit.example.com/acme\n3\n")
+    );
+    let o = show(&other.verifying_key().to_hex());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(o.stdout.is_empty(), "{}", text(&o));
+    // A note planted in the store (another key's, over a made-up root) is not printed.
+    let t = TenantId::new("acme");
+    let note = Checkpoint::new(transparency::origin("audit.example.com", &t), 4, [7; 32])
+        .sign("audit.example.com", &other)
+        .unwrap();
+    let planted = StoredCheckpoint {
+        size: 4,
+        root: [7; 32],
+        note,
+    };
+    let s = SqliteStore::open(&db).unwrap();
+    s.write(&mut |txn: &mut dyn WriteTxn| txn.tree().unwrap().put_checkpoint(&t, &planted))
+        .unwrap();
+    drop(s);
+    let o = show(&public);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("the store was altered"), "{}", text(&o));
+    assert!(o.stdout.is_empty(), "{}", text(&o));
+    // Without a key it is printed, with a note saying it was not checked.
+    let o = ai_audit(&["checkpoint", "--tenant", "acme", "--db", dbs]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("not checked"), "{}", text(&o));
+}

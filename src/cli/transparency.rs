@@ -48,6 +48,13 @@ pub(crate) struct CheckpointArgs {
     /// The log name to sign under (default: $AI_AUDIT_LOG_NAME or ai-audit.local).
     #[arg(long)]
     log_name: Option<String>,
+    /// The log's public key (64 hex characters): the stored checkpoint is printed only if it
+    /// verifies under it, as this tenant's. Falls back to AI_AUDIT_VERIFY_KEY.
+    #[arg(long, value_name = "HEX", conflicts_with = "key_file")]
+    key: Option<String>,
+    /// A file holding the public key to check the checkpoint against, as hex.
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -143,9 +150,28 @@ pub(crate) fn run_checkpoint(args: &CheckpointArgs) -> u8 {
     let Some(read) = store.tree() else {
         return fail(EXIT_USAGE, "this store keeps no checkpoints");
     };
+    let key = match super::verify::load_pinned_key(args.key.as_deref(), args.key_file.as_ref()) {
+        Ok(k) => k,
+        Err(m) => return fail(EXIT_USAGE, m),
+    };
     match read.latest_checkpoint(&tenant) {
         Ok(Some(cp)) => {
             use std::io::Write as _;
+            if let Some(key) = key {
+                if let Err(why) = stored_note_holds(&cp, &tenant, &key) {
+                    return fail(
+                        EXIT_FAIL,
+                        format!(
+                            "the stored checkpoint of tenant {:?} (size {}) {why}: the store was altered, or the key is not this log's",
+                            args.tenant, cp.size
+                        ),
+                    );
+                }
+            } else {
+                eprintln!(
+                    "note: not checked; pass --key (the log's public key) to print it only if it verifies"
+                );
+            }
             let _ = std::io::stdout().lock().write_all(cp.note.as_bytes());
             EXIT_PASS
         }
@@ -158,6 +184,28 @@ pub(crate) fn run_checkpoint(args: &CheckpointArgs) -> u8 {
         ),
         Err(e) => fail(EXIT_USAGE, format!("cannot read the store: {e}")),
     }
+}
+
+/// Whether a stored checkpoint's note verifies under `key` as `tenant`'s, of the stored size
+/// and root; why not, if not.
+fn stored_note_holds(
+    cp: &tree::StoredCheckpoint,
+    tenant: &TenantId,
+    key: &audit_runtime::VerifyingKey,
+) -> Result<(), String> {
+    let signed = transparency::verify_note(&cp.note, key)
+        .map_err(|e| format!("does not verify under the pinned key ({e})"))?;
+    let want = transparency::origin(transparency::key_name_of(&signed.origin), tenant);
+    if signed.origin != want {
+        return Err(format!(
+            "is of log {:?}, not of this tenant's ({want:?})",
+            signed.origin
+        ));
+    }
+    if signed.size != cp.size || signed.root != cp.root {
+        return Err("differs from its signed note in size or root".to_owned());
+    }
+    Ok(())
 }
 
 pub(crate) fn run_prove(args: &ProveArgs) -> u8 {
