@@ -155,7 +155,7 @@ pub(crate) fn run(args: &VerifyArgs) -> u8 {
     };
     if file.metadata().is_ok_and(|m| m.is_dir()) {
         eprintln!(
-            "error: {} is a directory; pass a .jsonl file",
+            "error: {} is a directory; pass a receipts .jsonl file or an evidence bundle .zip (an extracted bundle: run the verify.py inside it)",
             args.file.display()
         );
         return EXIT_USAGE;

@@ -72,8 +72,14 @@ impl TreePrefix {
     /// [`PrefixError`].
     pub fn parse(bytes: &[u8]) -> Result<Self, PrefixError> {
         let bad = |what| PrefixError { what };
-        let Ok(Value::Object(o)) = canonical::parse(bytes) else {
-            return Err(bad("not a JSON object"));
+        let o = match canonical::parse(bytes) {
+            Ok(Value::Object(o)) => o,
+            Ok(_) => return Err(bad("not a JSON object")),
+            Err(_) => {
+                return Err(bad(
+                    "not valid strict JSON (malformed, or a key appears twice)",
+                ));
+            }
         };
         let anchor_line = match o.get("anchor_receipt") {
             Some(Value::String(s)) => STANDARD
@@ -107,5 +113,22 @@ impl TreePrefix {
             frontier,
             anchor_line,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreadable_prefixes_say_what_is_wrong() {
+        for (text, says) in [
+            (&br#"{"frontier":[],"frontier":[]}"#[..], "a key appears twice"),
+            (b"{", "not valid strict JSON"),
+            (b"[1]", "not a JSON object"),
+        ] {
+            let err = TreePrefix::parse(text).unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+        }
     }
 }

@@ -283,7 +283,11 @@ pub fn verify_bundle_with_progress<R: Read + Seek>(
                 ANCHOR,
                 None,
                 None,
-                e.to_string(),
+                // The archive is fine; the member's content is not.
+                match e {
+                    ExportError::Malformed { what } => what.to_owned(),
+                    e => e.to_string(),
+                },
             )),
         }
     }
