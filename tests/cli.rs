@@ -141,55 +141,54 @@ fn a_saved_gen_key_output_an_env_file_or_a_bom_still_pins_the_public_key() {
         "# Ed25519 signing key (KEEP SECRET)\nAI_AUDIT_SIGNING_KEY={}\n\n# Public verification key\nAI_AUDIT_VERIFY_KEY={VECTOR_PK}\n",
         "11".repeat(32)
     );
-    for (name, content) in [
-        ("gen-key.env", saved),
+    let other = "11".repeat(32);
+    // (file, content, exit code, what the output says or must not say)
+    for (name, content, code, says) in [
+        // The saved gen-key output holds the secret too: said so.
+        (
+            "gen-key.env",
+            saved,
+            0,
+            Some("also holds the secret signing key"),
+        ),
         (
             "export.env",
             format!("export AI_AUDIT_VERIFY_KEY=\"{VECTOR_PK}\"\n"),
+            0,
+            None,
         ),
-        ("bom.hex", format!("\u{feff}{VECTOR_PK}\r\n")),
-    ] {
-        let kf = write_tmp(&dir, name, content.as_bytes());
-        let o = ai_audit(&["verify", file, "--key-file", &kf]);
-        assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
-        // The saved gen-key output holds the secret too: said so.
-        assert_eq!(
-            text(&o).contains("also holds the secret signing key"),
-            name == "gen-key.env",
-            "{name}: {}",
-            text(&o)
-        );
-    }
-    // Which key is meant is unclear: refused, never the first (or last) one silently.
-    let other = "11".repeat(32);
-    for (name, content) in [
+        ("bom.hex", format!("\u{feff}{VECTOR_PK}\r\n"), 0, None),
+        // Which key is meant is unclear: refused, never the first (or last) one silently.
         (
             "two.env",
             format!("AI_AUDIT_VERIFY_KEY={other}\nAI_AUDIT_VERIFY_KEY={VECTOR_PK}\n"),
+            2,
+            Some("keep only the key to pin"),
         ),
         (
             "both.env",
             format!("{VECTOR_PK}\nAI_AUDIT_VERIFY_KEY={other}\n"),
+            2,
+            Some("keep only the key to pin"),
+        ),
+        // Not a key: the message says what is expected.
+        (
+            "b64",
+            "bG9yZW0gaXBzdW0=\n".to_owned(),
+            2,
+            Some("AI_AUDIT_VERIFY_KEY value"),
         ),
     ] {
         let kf = write_tmp(&dir, name, content.as_bytes());
         let o = ai_audit(&["verify", file, "--key-file", &kf]);
-        assert_eq!(o.status.code(), Some(2), "{name}: {}", text(&o));
-        assert!(
-            text(&o).contains("keep only the key to pin"),
-            "{name}: {}",
-            text(&o)
-        );
+        assert_eq!(o.status.code(), Some(code), "{name}: {}", text(&o));
+        if let Some(says) = says {
+            assert!(text(&o).contains(says), "{name}: {}", text(&o));
+        }
+        if name != "gen-key.env" {
+            assert!(!text(&o).contains("secret"), "{name}: {}", text(&o));
+        }
     }
-    // Not a key: the message says what is expected.
-    let kf = write_tmp(&dir, "b64", b"bG9yZW0gaXBzdW0=\n");
-    let o = ai_audit(&["verify", file, "--key-file", &kf]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        text(&o).contains("AI_AUDIT_VERIFY_KEY value"),
-        "{}",
-        text(&o)
-    );
 }
 
 #[test]

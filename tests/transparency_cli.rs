@@ -47,6 +47,11 @@ fn prove(db: &str, id: &str, out: &str) {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
+/// The public key of [`SEED`], in hex.
+fn public() -> String {
+    SigningKey::from_hex(SEED).unwrap().verifying_key().to_hex()
+}
+
 /// Emits `n` receipts of tenant acme and returns their ids.
 fn emit(db: &Path, n: usize) -> Vec<ReceiptId> {
     emit_sealed(db, n, SealingMode::PerReceipt)
@@ -71,7 +76,7 @@ fn emit_sealed(db: &Path, n: usize, mode: SealingMode) -> Vec<ReceiptId> {
 fn checkpoint_prove_verify_proof_and_verify_since() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("audit.db");
-    let public = SigningKey::from_hex(SEED).unwrap().verifying_key().to_hex();
+    let public = public();
     let ids = emit(&db, 50);
     let dbs = db.to_str().unwrap();
     let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
@@ -181,7 +186,7 @@ fn checkpointed_receipts_export_verify_and_prove_through_the_cli() {
     let db = dir.path().join("audit.db");
     let dbs = db.to_str().unwrap();
     let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
-    let public = SigningKey::from_hex(SEED).unwrap().verifying_key().to_hex();
+    let public = public();
     let ids = emit_sealed(&db, 30, SealingMode::Checkpointed);
     emit(&db, 5);
 
@@ -384,7 +389,7 @@ fn checkpoint_prints_the_stored_note_only_if_it_verifies_under_a_pinned_key() {
     let db = dir.path().join("a.db");
     emit(&db, 3);
     let dbs = db.to_str().unwrap();
-    let public = SigningKey::from_hex(SEED).unwrap().verifying_key().to_hex();
+    let public = public();
     let other = SigningKey::from_seed(&[9; 32]);
     let show = |key: &str| ai_audit(&["checkpoint", "--tenant", "acme", "--db", dbs, "--key", key]);
     let o = show(&public);

@@ -123,7 +123,10 @@ mod tests {
     #[test]
     fn unreadable_prefixes_say_what_is_wrong() {
         for (text, says) in [
-            (&br#"{"frontier":[],"frontier":[]}"#[..], "a key appears twice"),
+            (
+                &br#"{"frontier":[],"frontier":[]}"#[..],
+                "a key appears twice",
+            ),
             (b"{", "not valid strict JSON"),
             (b"[1]", "not a JSON object"),
         ] {
