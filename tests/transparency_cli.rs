@@ -336,6 +336,19 @@ fn a_bad_log_name_or_an_unknown_tenant_signs_nothing_and_says_why() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("has no receipts"), "{}", text(&o));
     assert!(text(&o).contains(r#"tenants: "acme""#), "{}", text(&o));
+    // A store with no tenants at all may be a copy made without its -wal file: said so.
+    let bare = dir.path().join("bare.db");
+    drop(SqliteStore::open(&bare).unwrap());
+    let o = ai_audit(&[
+        "checkpoint",
+        "--tenant",
+        "acme",
+        "--db",
+        bare.to_str().unwrap(),
+        "--sign",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("audit.db-wal"), "{}", text(&o));
     let o = ai_audit(&["checkpoint", "--tenant", "Acme", "--db", db]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     // A file that is not a store (empty, or text) is refused, and left as it was.

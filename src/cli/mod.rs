@@ -124,7 +124,8 @@ pub(crate) fn tenant_list(store: &dyn audit_runtime::store::Store) -> String {
         out.push(format!("and {} more", all.len() - SHOWN));
     }
     if out.is_empty() {
-        "none".to_owned()
+        // Data not yet copied into the main file lives in audit.db-wal.
+        "none; if this is a copy of audit.db, copy its audit.db-wal beside it too".to_owned()
     } else {
         out.join(", ")
     }
