@@ -61,6 +61,21 @@ pub enum CheckpointError {
     },
 }
 
+/// Why `name` cannot be a signed-note key name, if it cannot: it must be non-empty and hold no
+/// whitespace, no control character and no `+` (C2SP `signed-note`).
+#[must_use]
+pub fn key_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("it is empty")
+    } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("it holds whitespace or a control character")
+    } else if name.contains('+') {
+        Some("it holds a '+', which a signed-note key name may not")
+    } else {
+        None
+    }
+}
+
 /// A tree head: origin, size, root.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -108,14 +123,8 @@ impl Checkpoint {
                 what: "the origin is empty or holds a control character (a line break); build it with transparency::origin",
             });
         }
-        if key_name.is_empty()
-            || key_name
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '+')
-        {
-            return Err(SealError::Note {
-                what: "the key name is empty or holds whitespace, a control character or '+'",
-            });
+        if let Some(what) = key_name_problem(key_name) {
+            return Err(SealError::Note { what });
         }
         let body = self.body();
         let sig = signer.sign(body.as_bytes())?;

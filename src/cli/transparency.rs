@@ -110,6 +110,11 @@ pub(crate) fn run_checkpoint(args: &CheckpointArgs) -> u8 {
         Ok((s, _)) => s,
         Err(m) => return fail(EXIT_USAGE, m),
     };
+    // Usage errors before anything is signed.
+    let key = match super::verify::load_pinned_key(args.key.as_deref(), args.key_file.as_ref()) {
+        Ok(k) => k,
+        Err(m) => return fail(EXIT_USAGE, m),
+    };
     let tenant = TenantId::new(args.tenant.as_str());
     if args.sign {
         let name = match log_name(args.log_name.as_deref()) {
@@ -149,10 +154,6 @@ pub(crate) fn run_checkpoint(args: &CheckpointArgs) -> u8 {
     }
     let Some(read) = store.tree() else {
         return fail(EXIT_USAGE, "this store keeps no checkpoints");
-    };
-    let key = match super::verify::load_pinned_key(args.key.as_deref(), args.key_file.as_ref()) {
-        Ok(k) => k,
-        Err(m) => return fail(EXIT_USAGE, m),
     };
     match read.latest_checkpoint(&tenant) {
         Ok(Some(cp)) => {
@@ -195,7 +196,7 @@ fn stored_note_holds(
 ) -> Result<(), String> {
     let signed = transparency::verify_note(&cp.note, key)
         .map_err(|e| format!("does not verify under the pinned key ({e})"))?;
-    let want = transparency::origin(transparency::key_name_of(&signed.origin), tenant);
+    let want = transparency::origin_under(&signed, tenant);
     if signed.origin != want {
         return Err(format!(
             "is of log {:?}, not of this tenant's ({want:?})",

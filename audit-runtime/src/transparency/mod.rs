@@ -173,17 +173,17 @@ pub fn origin(log_name: &str, tenant: &TenantId) -> String {
 /// ```
 #[must_use]
 pub fn log_name_problem(name: &str) -> Option<&'static str> {
-    if name.is_empty() {
-        Some("it is empty")
-    } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        Some("it holds whitespace or a control character")
-    } else if name.contains('+') {
-        Some("it holds a '+', which a signed-note key name may not")
-    } else if name.contains('/') {
-        Some("it holds a '/', which separates the log name from the tenant in an origin")
-    } else {
-        None
-    }
+    crate::checkpoint::key_name_problem(name).or_else(|| {
+        name.contains('/')
+            .then_some("it holds a '/', which separates the log name from the tenant in an origin")
+    })
+}
+
+/// The origin `tenant`'s log has under the log that signed `checkpoint`: a checkpoint is
+/// `tenant`'s exactly when its origin equals this.
+#[must_use]
+pub fn origin_under(checkpoint: &Checkpoint, tenant: &TenantId) -> String {
+    origin(key_name_of(&checkpoint.origin), tenant)
 }
 
 /// The key name a checkpoint is signed under: the log name, i.e. its origin up to the first `/`.

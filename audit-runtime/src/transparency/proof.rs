@@ -247,10 +247,7 @@ impl TlogProof {
                     .map_or_else(|| "unknown".to_owned(), |f| f.message.clone()),
             },
         })?;
-        let want_origin = super::origin(
-            super::key_name_of(&checkpoint.origin),
-            &receipt.receipt().tenant_id,
-        );
+        let want_origin = super::origin_under(&checkpoint, &receipt.receipt().tenant_id);
         if want_origin != checkpoint.origin {
             return Err(ProofError::WrongLog {
                 tenant: receipt.receipt().tenant_id.as_str().to_owned(),

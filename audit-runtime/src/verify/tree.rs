@@ -161,7 +161,7 @@ pub(super) fn check(
     let mut origin_ok = true;
     let mut covers = false;
     if let Some(t) = tenant {
-        let want = transparency::origin(transparency::key_name_of(&cp.origin), t);
+        let want = transparency::origin_under(cp, t);
         if cp.origin != want {
             out.push(finding(
                 FindingKind::Checkpoint,
