@@ -332,9 +332,11 @@ impl VerifyingKey {
     /// signature is valid; on `false`, check them one by one with
     /// [`VerifyingKey::verify_strict`] to name the bad ones.
     ///
-    /// The strict rules are kept: a non-canonical `S` or a small-order `R` fails the batch.
-    /// (One difference remains, harmless for forgery: a signature whose `R` carries a torsion
-    /// component, which only the key holder can make, may pass a batch with probability 1/8.)
+    /// The strict rules are kept: a non-canonical `S`, a small-order `R`, or an `R` with a
+    /// torsion component (which only the key holder can make, and which `verify_strict`, OpenSSL
+    /// and libsodium refuse) fails the batch. Being randomized, the batch can be wrong only in
+    /// accepting: a bad signature passes with probability at most 2⁻³² (the torsion tests; the
+    /// equation itself about 2⁻¹²⁵), and a valid batch always passes.
     ///
     /// ```
     /// use audit_runtime::SigningKey;
