@@ -41,6 +41,19 @@ fn genuine_bundle_passes_with_the_genuine_key_pinned() {
     let out = String::from_utf8(o.stdout).unwrap();
     assert!(out.starts_with("PASS"), "{out}");
     assert!(out.contains("1000 receipts"), "{out}");
+    // An anchor given for a bundle is where it must start: this one starts at genesis.
+    let tip = "0f".repeat(32);
+    let o = ai_audit(&[
+        "verify",
+        &vector("genuine_bundle.zip"),
+        "--key",
+        VECTOR_PK,
+        "--anchor",
+        &tip,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("starts at the chain's genesis"), "{out}");
 }
 
 #[test]
@@ -266,6 +279,132 @@ fn duplicate_member_is_refused() {
     e.extend(entries(&members));
     let (code, out, _) = verify_hostile(&raw_zip(&e));
     refused(code, &out, "more than once");
+}
+
+/// Where the central directory starts, from the end record of a `raw_zip` (no comment).
+fn cd_offset(zip: &[u8]) -> usize {
+    let eocd = zip.len() - 22;
+    u32::from_le_bytes(zip[eocd + 16..eocd + 20].try_into().unwrap()) as usize
+}
+
+/// `zip` with `bytes` put in at `at` (at 0 or just before the central directory), every offset
+/// after it moved: the central directory still lists exactly the members it listed.
+fn with_bytes_at(zip: &[u8], at: usize, bytes: &[u8]) -> Vec<u8> {
+    let cd = cd_offset(zip);
+    let mut out = zip[..at].to_vec();
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(&zip[at..]);
+    let shift = bytes.len() as u32;
+    let (mut p, end) = (cd + bytes.len(), out.len() - 22);
+    while p < end {
+        let n = usize::from(u16::from_le_bytes([out[p + 28], out[p + 29]]));
+        let x = usize::from(u16::from_le_bytes([out[p + 30], out[p + 31]]));
+        let c = usize::from(u16::from_le_bytes([out[p + 32], out[p + 33]]));
+        if at == 0 {
+            let o = u32::from_le_bytes(out[p + 42..p + 46].try_into().unwrap()) + shift;
+            out[p + 42..p + 46].copy_from_slice(&o.to_le_bytes());
+        }
+        p += 46 + n + x + c;
+    }
+    let o = u32::from_le_bytes(out[end + 16..end + 20].try_into().unwrap()) + shift;
+    out[end + 16..end + 20].copy_from_slice(&o.to_le_bytes());
+    out
+}
+
+#[test]
+fn an_archive_other_zip_readers_would_read_differently_is_refused() {
+    let members = genuine_members();
+    let zip = raw_zip(&entries(&members));
+    assert_eq!(verify_hostile(&zip).0, 0);
+    // A local entry the central directory does not list: a reader that walks the local headers
+    // (Java's ZipInputStream) takes this receipts.jsonl, edited, for the member.
+    let receipts = &members
+        .iter()
+        .find(|(n, _)| n == "receipts.jsonl")
+        .unwrap()
+        .1;
+    let edited =
+        String::from_utf8(receipts.clone())
+            .unwrap()
+            .replacen("\"escalate\"", "\"allow\"", 1);
+    let hidden = raw_zip(&[RawEntry::file("receipts.jsonl", edited.as_bytes())]);
+    let hidden = &hidden[..cd_offset(&hidden)];
+    let (code, out, _) = verify_hostile(&with_bytes_at(&zip, cd_offset(&zip), hidden));
+    refused(code, &out, "does not list (a hidden entry?)");
+    // The same in front of the first member; and plain bytes in front (the CLI must still
+    // know the archive for one).
+    let (code, out, _) = verify_hostile(&with_bytes_at(&zip, 0, hidden));
+    refused(code, &out, "data before the first member");
+    let (code, out, _) = verify_hostile(&with_bytes_at(&zip, 0, &[b'x'; 1000]));
+    refused(code, &out, "data before the first member");
+    // A local header that says another CRC-32 than the central directory.
+    let mut crc = zip.clone();
+    crc[14] ^= 1;
+    let (code, out, _) = verify_hostile(&crc);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("local header and the central directory differ"),
+        "{out}"
+    );
+    // A second end record in the first one's comment: readers differ in which they take.
+    let mut two = zip;
+    let at = two.len() - 2;
+    two[at..].copy_from_slice(&22u16.to_le_bytes());
+    two.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    two.extend_from_slice(&[0; 18]);
+    let (code, out, _) = verify_hostile(&two);
+    refused(code, &out, "two end-of-central-directory records");
+}
+
+#[test]
+fn a_genuine_bundle_of_very_repetitive_text_passes_with_a_higher_ratio_limit() {
+    use ai_audit::canonical::Object;
+    use ai_audit::export::{EvidenceWriter, ExportMeta};
+    use ai_audit::{CheckRecord, MemoryLedger, Receipt, TenantId};
+    let key = vector_key();
+    let mut ledger = MemoryLedger::new();
+    for _ in 0..12 {
+        let blob = Object::new().with("log", "x".repeat(1 << 20));
+        let check = CheckRecord::new("dump", 0.0, 0.5).with_detail(blob);
+        ledger
+            .append(Receipt::new("acme").with_check(check), &key)
+            .unwrap();
+    }
+    let mut w = EvidenceWriter::new(Vec::new(), &key, ExportMeta::new("acme"));
+    for r in ledger.receipts(&TenantId::new("acme")) {
+        w.push(r).unwrap();
+    }
+    // Packed as zlib's best deflate packs it (Python's exporter does), which our exporter's
+    // parallel deflate does not reach.
+    let packed: Vec<RawEntry> = zip_members(&w.finish().unwrap().output)
+        .iter()
+        .map(|(name, bytes)| {
+            let mut e = RawEntry::file(name, bytes);
+            let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+            std::io::Write::write_all(&mut z, bytes).unwrap();
+            e.data = z.finish().unwrap();
+            e.deflated = true;
+            e
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("repetitive.zip");
+    std::fs::write(&p, raw_zip(&packed)).unwrap();
+    let p = p.to_str().unwrap();
+    let o = ai_audit(&["verify", p, "--key", VECTOR_PK]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--max-inflate-ratio"), "{}", text(&o));
+    let o = ai_audit(&[
+        "verify",
+        p,
+        "--key",
+        VECTOR_PK,
+        "--max-inflate-ratio",
+        "1100",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = ai_audit(&["verify", p, "--key", VECTOR_PK, "--max-inflate-ratio", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
 
 #[test]

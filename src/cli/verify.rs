@@ -1,7 +1,7 @@
 //! `ai-audit verify FILE --key HEX`: a JSONL file of receipts, or an evidence bundle (ZIP).
 
 use std::fs::File;
-use std::io::{BufReader, IsTerminal as _, Read as _, Seek as _, SeekFrom, Write as _};
+use std::io::{BufReader, IsTerminal as _, Read, Seek as _, SeekFrom, Write as _};
 use std::path::PathBuf;
 
 use audit_runtime::canonical::{Object, Value, write_ordered_value};
@@ -41,12 +41,18 @@ pub(crate) struct VerifyArgs {
     /// (docs/transparency.md §6).
     #[arg(long)]
     accept_checkpointed: bool,
-    /// The prev_receipt_hash the first receipt must have (for a file that starts mid-chain).
+    /// The prev_receipt_hash the first receipt must have (for a file that starts mid-chain; for
+    /// a bundle, the anchor it must start after, e.g. the tip of the previous export).
     #[arg(long, value_name = "HEX", default_value = "")]
     anchor: String,
     /// Longest accepted line, in bytes (1 to 1 GiB; a line is held in memory whole).
     #[arg(long, default_value_t = audit_runtime::verify::DEFAULT_MAX_LINE_BYTES, value_parser = max_line_bytes)]
     max_line_bytes: usize,
+    /// Largest inflated-to-compressed size ratio accepted for a bundle member (1 to 1100;
+    /// deflate reaches about 1030). The limit stops ZIP bombs early; a genuine member of very
+    /// repetitive text can exceed the default.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1100))]
+    max_inflate_ratio: u64,
     /// An earlier checkpoint of this log (a signed note, e.g. from `ai-audit checkpoint`): the
     /// bundle must prove its history extends it (detects truncation, rollback and forks).
     #[arg(long, value_name = "CHECKPOINT")]
@@ -162,8 +168,9 @@ pub(crate) fn run(args: &VerifyArgs) -> u8 {
     }
     let mut file = file;
     let mut magic = [0u8; 4];
-    let is_zip =
-        file.read_exact(&mut magic).is_ok() && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06");
+    let is_zip = (file.read_exact(&mut magic).is_ok()
+        && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06"))
+        || ends_like_a_zip(&mut file);
     if let Err(e) = file.seek(SeekFrom::Start(0)) {
         eprintln!("error: cannot read {}: {e}", args.file.display());
         return EXIT_USAGE;
@@ -174,6 +181,7 @@ pub(crate) fn run(args: &VerifyArgs) -> u8 {
         .with_anchor(args.anchor.trim())
         .with_max_line_bytes(args.max_line_bytes);
     opts.key = key;
+    opts.bundle_limits.max_ratio = args.max_inflate_ratio;
     if let Some(path) = &args.since {
         match since_checkpoint(path, key.as_ref(), is_zip) {
             Ok(cp) => opts.since = Some(cp),
@@ -205,6 +213,32 @@ pub(crate) fn run(args: &VerifyArgs) -> u8 {
         print_human(&name, &report, args.verbose);
     }
     u8::try_from(report.verdict().exit_code()).unwrap_or(1)
+}
+
+/// `true` if the file ends with a ZIP end record (whose comment runs to the end): an archive
+/// with data in front of it, which the bundle reader then refuses by name. (Receipts JSONL never
+/// holds the record's raw control bytes.)
+fn ends_like_a_zip(file: &mut File) -> bool {
+    const SIG: &[u8; 4] = b"PK\x05\x06";
+    let Ok(len) = file.seek(SeekFrom::End(0)) else {
+        return false;
+    };
+    let tail_len = len.min(22 + 65_535);
+    let mut tail = Vec::new();
+    if file.seek(SeekFrom::Start(len - tail_len)).is_err()
+        || Read::by_ref(file)
+            .take(tail_len)
+            .read_to_end(&mut tail)
+            .is_err()
+    {
+        return false;
+    }
+    (0..=tail.len().saturating_sub(22)).any(|p| {
+        tail.get(p..p + 4) == Some(&SIG[..])
+            && tail.get(p + 20..p + 22).is_some_and(|c| {
+                p + 22 + usize::from(u16::from_le_bytes([c[0], c[1]])) == tail.len()
+            })
+    })
 }
 
 /// Reads and checks the `--since` checkpoint under the pinned key.

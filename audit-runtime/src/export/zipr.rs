@@ -11,6 +11,7 @@ use super::{ExportError, ReadLimits};
 #[derive(Debug, Clone)]
 pub(crate) struct CdEntry {
     pub(crate) name: String,
+    flags: u16,
     method: u16,
     crc: u32,
     compressed: u64,
@@ -111,18 +112,20 @@ pub(crate) fn read_index<R: Read + Seek>(
     let tail_len = len.min(22 + 65_535);
     let tail_start = len - tail_len;
     let tail = read_at(r, tail_start, usize::try_from(tail_len).unwrap_or(0))?;
-    let mut found = None;
-    for p in (0..=tail.len().saturating_sub(22)).rev() {
-        if tail.get(p..p + 4) == Some(&EOCD_SIG[..]) {
-            let clen = tail
+    // Every place an end record could be: one whose comment runs exactly to the end.
+    let mut ends = (0..=tail.len().saturating_sub(22)).rev().filter(|&p| {
+        tail.get(p..p + 4) == Some(&EOCD_SIG[..])
+            && tail
                 .get(p + 20..p + 22)
                 .and_then(|b| <[u8; 2]>::try_from(b).ok())
-                .map_or(usize::MAX, |a| usize::from(u16::from_le_bytes(a)));
-            if p + 22 + clen == tail.len() {
-                found = Some(p);
-                break;
-            }
-        }
+                .is_some_and(|a| p + 22 + usize::from(u16::from_le_bytes(a)) == tail.len())
+    });
+    let found = ends.next();
+    if ends.next().is_some() {
+        // One hides in the other's comment; readers differ in which they take.
+        return Err(malformed(
+            "two end-of-central-directory records, one inside the other's comment: ZIP readers would disagree on the members",
+        ));
     }
     let Some(p) = found else {
         return Err(malformed(
@@ -273,6 +276,7 @@ pub(crate) fn read_index<R: Read + Seek>(
         }
         out.push(CdEntry {
             name,
+            flags,
             method,
             crc,
             compressed,
@@ -292,7 +296,141 @@ pub(crate) fn read_index<R: Read + Seek>(
     }) {
         return Err(malformed("members overlap"));
     }
+    if cd_offset + cd_size != cd_end_limit {
+        return Err(malformed(
+            "bytes between the central directory and its end record that no member accounts for",
+        ));
+    }
+    check_layout(r, &out, cd_offset)?;
     Ok(out)
+}
+
+const LOCAL_SIG: u32 = 0x0403_4b50;
+const DESCRIPTOR_SIG: u32 = 0x0807_4b50;
+
+/// The archive must be its members, one after another from offset 0, then the central
+/// directory, with every local header saying what the central directory says of its member.
+/// Otherwise some bytes are read by one ZIP reader and skipped by another: a local entry the
+/// central directory does not list is a member to a reader that walks the local headers (Java's
+/// `ZipInputStream`, streaming unzippers), and invisible to one that starts from the central
+/// directory (this one, Python's `zipfile`). An auditor and a tool must see the same members.
+fn check_layout<R: Read + Seek>(
+    r: &mut R,
+    entries: &[CdEntry],
+    cd_offset: u64,
+) -> Result<(), ExportError> {
+    let mut order: Vec<&CdEntry> = entries.iter().collect();
+    order.sort_unstable_by_key(|e| e.offset);
+    let mut at = 0u64;
+    for e in order {
+        if e.offset != at {
+            return Err(malformed(if at == 0 {
+                "data before the first member (a ZIP archive must start with one)"
+            } else {
+                "bytes between members that the central directory does not list (a hidden entry?)"
+            }));
+        }
+        let head = read_at(r, e.offset, 30)?;
+        let mut c = Cur { buf: &head, pos: 0 };
+        if c.u32()? != LOCAL_SIG {
+            return Err(malformed("bad local header signature"));
+        }
+        let _version = c.u16()?;
+        let flags = c.u16()?;
+        let method = c.u16()?;
+        c.take(4)?; // time, date
+        let crc = c.u32()?;
+        let mut compressed = u64::from(c.u32()?);
+        let mut uncompressed = u64::from(c.u32()?);
+        let nlen = c.u16()?;
+        let xlen = c.u16()?;
+        let name = read_at(r, e.offset + 30, usize::from(nlen))?;
+        if name != e.name.as_bytes() {
+            return Err(ExportError::NameMismatch {
+                name: e.name.clone(),
+            });
+        }
+        let extra = read_at(r, e.offset + 30 + u64::from(nlen), usize::from(xlen))?;
+        let mut xc = Cur {
+            buf: &extra,
+            pos: 0,
+        };
+        while xc.pos < extra.len() {
+            let id = xc.u16()?;
+            let size = usize::from(xc.u16()?);
+            let body = xc.take(size)?;
+            if id == 1 && (uncompressed == 0xffff_ffff || compressed == 0xffff_ffff) {
+                // In a local header, ZIP64 holds both sizes.
+                let mut bc = Cur { buf: body, pos: 0 };
+                uncompressed = bc.u64()?;
+                compressed = bc.u64()?;
+            }
+        }
+        let disagrees = |what| {
+            Err(ExportError::Corrupt {
+                name: e.name.clone(),
+                what,
+            })
+        };
+        if method != e.method || flags & 0x0009 != e.flags & 0x0009 {
+            return disagrees(
+                "its local header and the central directory differ (method or flags)",
+            );
+        }
+        let data_end = e.offset + 30 + u64::from(nlen) + u64::from(xlen) + e.compressed;
+        let said = (crc, compressed, uncompressed);
+        if flags & 0x0008 == 0 {
+            if said != (e.crc, e.compressed, e.uncompressed) {
+                return disagrees(
+                    "its local header and the central directory differ (CRC-32 or sizes)",
+                );
+            }
+            at = data_end;
+        } else {
+            // Sizes and CRC follow the data, in a descriptor with or without its signature, of
+            // 32- or 64-bit sizes: the form that says what the central directory says.
+            if said != (0, 0, 0) && said != (e.crc, e.compressed, e.uncompressed) {
+                return disagrees(
+                    "its local header and the central directory differ (CRC-32 or sizes)",
+                );
+            }
+            let room = usize::try_from(cd_offset.saturating_sub(data_end).min(24)).unwrap_or(0);
+            let d = read_at(r, data_end, room)?;
+            let Some(len) = descriptor_len(&d, e) else {
+                return disagrees("its data descriptor and the central directory differ");
+            };
+            at = data_end + len;
+        }
+    }
+    if at != cd_offset {
+        return Err(malformed(
+            "bytes between the last member and the central directory that it does not list (a hidden entry?)",
+        ));
+    }
+    Ok(())
+}
+
+/// The length of the data descriptor at the start of `d` that records `e`'s CRC and sizes.
+fn descriptor_len(d: &[u8], e: &CdEntry) -> Option<u64> {
+    for (signed, wide) in [(true, false), (true, true), (false, false), (false, true)] {
+        let mut c = Cur { buf: d, pos: 0 };
+        let form = (|| -> Result<bool, ExportError> {
+            if signed && c.u32()? != DESCRIPTOR_SIG {
+                return Ok(false);
+            }
+            let crc = c.u32()?;
+            let (compressed, uncompressed) = if wide {
+                (c.u64()?, c.u64()?)
+            } else {
+                (u64::from(c.u32()?), u64::from(c.u32()?))
+            };
+            Ok((crc, compressed, uncompressed) == (e.crc, e.compressed, e.uncompressed))
+        })();
+        if form.is_ok_and(|matches| matches) {
+            return Some(c.pos as u64);
+        }
+    }
+    None
 }
 
 /// Streams one member's bytes: inflated through a hard limit, CRC and size checked at the end.
