@@ -77,11 +77,25 @@ fn partial_export_with_its_anchor_passes() {
     let anchor = Anchor::new(20, rs[19].receipt_hash_hex());
     let zip = export(&rs[20..], &key, meta().with_anchor(anchor.clone()));
     let report = verify_bundle(
-        Cursor::new(zip),
+        Cursor::new(zip.clone()),
         &VerifyOptions::pinned(key.verifying_key()),
     )
     .unwrap();
     assert!(report.is_pass(), "{:?}", report.chain.findings);
+    // The auditor's own record of where the previous export ended: this one continues it, or not.
+    let held = |tip: String| {
+        let opts = VerifyOptions::pinned(key.verifying_key()).with_anchor(tip);
+        verify_bundle(Cursor::new(zip.clone()), &opts).unwrap()
+    };
+    assert!(held(rs[19].receipt_hash_hex()).is_pass());
+    let r = held(rs[18].receipt_hash_hex());
+    let f = r.first(FindingKind::Anchor).unwrap();
+    assert_eq!(f.file.as_deref(), Some("anchor.json"));
+    assert!(
+        f.message.contains("not after the anchor given"),
+        "{}",
+        f.message
+    );
     assert_eq!(
         report.anchor,
         Some(Anchor {
@@ -172,6 +186,36 @@ fn an_anchor_naming_another_tenant_is_reported_even_under_a_valid_manifest() {
         f.message
     );
     assert!(!f.message.contains("ZIP"), "{}", f.message);
+    // Where the chain starts is then unknown: that is the anchor's finding, not a second one
+    // blaming the first receipt. A receipt missing later in the chain is still found.
+    let mut gapped = rs[20..].to_vec();
+    let missing = gapped.remove(10);
+    assert_ne!(missing.receipt_hash_hex(), gapped[10].receipt_hash_hex());
+    let gapped = export(&gapped, &key, meta().with_anchor(Anchor::new(20, &prev)));
+    for rebuild in [false, true] {
+        let opts = opts.clone().with_rebuild_order(rebuild);
+        let kinds = |zip: &[u8]| {
+            let r = verify_bundle(
+                Cursor::new(with_anchor_json(zip, json.as_bytes(), &key)),
+                &opts,
+            )
+            .unwrap();
+            let mut k: Vec<_> = r.chain.findings.iter().map(|f| f.kind).collect();
+            k.dedup();
+            k
+        };
+        assert_eq!(kinds(&zip), [FindingKind::Anchor], "rebuild {rebuild}");
+        let gap = if rebuild {
+            FindingKind::Orphan
+        } else {
+            FindingKind::Link
+        };
+        assert_eq!(
+            kinds(&gapped),
+            [FindingKind::Anchor, gap],
+            "rebuild {rebuild}"
+        );
+    }
 }
 
 #[test]

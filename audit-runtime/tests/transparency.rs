@@ -280,6 +280,12 @@ fn truncation_rollback_and_forks_are_detected_against_an_earlier_checkpoint() {
             .message
             .contains("truncated or rolled back")
     );
+    // The same verdict for an export that ends early, and the message says how to tell the two.
+    assert!(
+        r.chain.findings[0]
+            .message
+            .contains("ends before receipt 30 (`export --to`)")
+    );
     // Rollback to an earlier state.
     let r = verify_zip(&bundle(s.as_ref(), "acme", 0, 12), Some(&held));
     assert_eq!(kinds(&r), ["consistency"]);

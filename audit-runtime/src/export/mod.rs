@@ -99,7 +99,9 @@ pub enum ExportError {
     },
     /// A member (or the archive) inflates past a limit: a ZIP bomb, or a bundle larger than the
     /// configured limits.
-    #[error("{member} inflates past {limit} bytes (size or compression-ratio limit); refusing it")]
+    #[error(
+        "{member} inflates past {limit} bytes (the size limit, or the inflated-to-compressed ratio limit: a ZIP bomb, or very repetitive text; `ai-audit verify --max-inflate-ratio` raises the ratio); refusing it"
+    )]
     LimitExceeded {
         /// The member.
         member: String,

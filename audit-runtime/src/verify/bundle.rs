@@ -274,21 +274,25 @@ pub fn verify_bundle_with_progress<R: Read + Seek>(
 
     // The anchor of a partial export (only if the signed manifest covers it).
     let mut anchor = None;
+    let mut anchor_unreadable = false;
     if zip.contains(ANCHOR) && listed(ANCHOR) {
         let bytes = zip.read_small(ANCHOR)?;
         match Anchor::parse(&bytes) {
             Ok(a) => anchor = Some(a),
-            Err(e) => pre.push(finding(
-                FindingKind::Anchor,
-                ANCHOR,
-                None,
-                None,
-                // The archive is fine; the member's content is not.
-                match e {
-                    ExportError::Malformed { what } => what.to_owned(),
-                    e => e.to_string(),
-                },
-            )),
+            Err(e) => {
+                anchor_unreadable = true;
+                pre.push(finding(
+                    FindingKind::Anchor,
+                    ANCHOR,
+                    None,
+                    None,
+                    // The archive is fine; the member's content is not.
+                    match e {
+                        ExportError::Malformed { what } => what.to_owned(),
+                        e => e.to_string(),
+                    },
+                ));
+            }
         }
     }
 
@@ -338,7 +342,29 @@ pub fn verify_bundle_with_progress<R: Read + Seek>(
         .as_ref()
         .map(|a| a.prev_receipt_hash.clone())
         .unwrap_or_default();
+    // An anchor the caller holds (the tip of the previous export, say): the bundle must start
+    // there, as its own anchor.json (or its genesis) says.
+    if !opts.anchor.is_empty() && !anchor_unreadable && opts.anchor != chain_opts.anchor {
+        let starts = if anchor.is_some() {
+            format!("after receipt hash {} (its anchor.json)", chain_opts.anchor)
+        } else {
+            "at the chain's genesis (it has no anchor.json)".to_owned()
+        };
+        pre.push(finding(
+            FindingKind::Anchor,
+            if anchor.is_some() { ANCHOR } else { RECEIPTS },
+            Some(chain_opts.anchor.clone()),
+            Some(opts.anchor.clone()),
+            format!(
+                "the bundle starts {starts}, not after the anchor given ({}): it does not continue that chain where expected",
+                opts.anchor
+            ),
+        ));
+    }
     let mut verifier = ChainVerifier::new(chain_opts);
+    if anchor_unreadable {
+        verifier.start_unknown();
+    }
     if let Some(f) = start.clone() {
         verifier.track_tree(f, opts.since.as_ref().map(|c| c.size));
     }
@@ -552,20 +578,33 @@ fn check_metadata(
         ),
         ("key_fingerprint", s(key.map(|k| k.fingerprint()))),
     ];
+    // Unreadable lines are findings of their own; the ids and timestamps compared are then
+    // those of the readable receipts, so a mismatch may only repeat them.
+    let unreadable: u64 = [FindingKind::Parse, FindingKind::LineTooLong]
+        .iter()
+        .filter_map(|k| chain.counts.get(k))
+        .sum();
     for (name, want) in expect {
         if name == "tenant_id" && chain.tenant.is_none() {
             continue; // no receipt to compare with; the count already tells
         }
         let have = meta.get(name);
         if have != Some(&want) {
+            let why = if name == "key_fingerprint" {
+                "is not the fingerprint of the key the receipts are verified under: the metadata was written for another key, or altered".to_owned()
+            } else if unreadable > 0 && name != "total_receipts" {
+                format!(
+                    "disagrees with the readable receipts ({unreadable} line(s) could not be read; see those findings), or the metadata was altered"
+                )
+            } else {
+                "disagrees with the receipts: receipts were removed or added, or the metadata was altered".to_owned()
+            };
             out.push(finding(
                 FindingKind::Metadata,
                 CHAIN_METADATA,
                 Some(json_text(&want)),
                 Some(have.map_or_else(|| "(missing)".to_owned(), json_text)),
-                format!(
-                    "chain_metadata.json's {name} disagrees with the receipts: receipts were removed or added, or the metadata was altered"
-                ),
+                format!("chain_metadata.json's {name} {why}"),
             ));
         }
     }
@@ -702,7 +741,7 @@ fn stream_lines<R: Read>(
                         Checked::TooLong => verifier.push_unreadable(
                             FindingKind::LineTooLong,
                             format!(
-                                "the line is longer than the {max_line} byte limit; it was skipped unread"
+                                "the line is longer than the {max_line} byte limit; it was skipped unread (`ai-audit verify --max-line-bytes` raises the limit)"
                             ),
                         ),
                     }

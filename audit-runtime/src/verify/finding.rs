@@ -135,7 +135,13 @@ impl fmt::Display for Finding {
             write!(f, ", receipt {id}")?;
         }
         write!(f, ": {}: {}", self.kind, self.message)?;
-        match (&self.computed, &self.claimed) {
+        // An empty value (the genesis link "") is shown as such, not as nothing.
+        let shown = |v: &Option<String>| {
+            v.as_deref()
+                .map(|v| if v.is_empty() { "\"\"" } else { v })
+                .map(str::to_owned)
+        };
+        match (shown(&self.computed), shown(&self.claimed)) {
             (Some(c), Some(l)) => write!(f, " (computed {c}, claimed {l})"),
             (Some(c), None) => write!(f, " (computed {c})"),
             (None, Some(l)) => write!(f, " (claimed {l})"),

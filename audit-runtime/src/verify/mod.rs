@@ -68,7 +68,10 @@ pub struct VerifyOptions {
     /// best [`Verdict::Unpinned`].
     pub key: Option<VerifyingKey>,
     /// The `prev_receipt_hash` the first receipt must have: `""` (genesis, the default) or the
-    /// anchor of a partial export.
+    /// anchor of a partial export. For an evidence bundle, which carries its own start
+    /// (`anchor.json`, or none from genesis), a non-empty anchor here is where that start must
+    /// be: an auditor holding the tip of the previous export checks that the next one
+    /// continues from it.
     pub anchor: String,
     /// Rebuild chain order from the links instead of trusting file order; reports forks and
     /// orphans. Holds every receipt's hashes in memory.
@@ -567,6 +570,9 @@ pub struct ChainVerifier {
     report: VerificationReport,
     tree: TreeTrack,
     unsigned: Unsigned,
+    /// Where the chain starts is unknown (a partial export whose `anchor.json` is unreadable,
+    /// itself a finding): the first link is not judged.
+    start_unknown: bool,
 }
 
 /// The unsigned (Checkpointed) receipts seen: all counted, the first few remembered by index and
@@ -681,7 +687,14 @@ impl ChainVerifier {
             report,
             tree: TreeTrack::default(),
             unsigned: Unsigned::default(),
+            start_unknown: false,
         }
+    }
+
+    /// Does not judge what the first receipt links to: the caller could not read where the
+    /// chain starts and reports that itself (a finding here would only repeat it).
+    pub(crate) fn start_unknown(&mut self) {
+        self.start_unknown = true;
     }
 
     /// Recomputes the Merkle tree from the lines, continuing `start` (the empty frontier for
@@ -831,7 +844,7 @@ impl ChainVerifier {
                 claimed_hash: summary.receipt_hash.clone(),
             });
         } else if index == 0 {
-            if summary.prev != self.opts.anchor {
+            if !self.start_unknown && summary.prev != self.opts.anchor {
                 let what = if self.opts.anchor.is_empty() {
                     "the first receipt must start the chain (prev_receipt_hash \"\"): receipts before it are missing"
                 } else {
@@ -915,7 +928,18 @@ impl ChainVerifier {
         for (i, l) in links.iter().enumerate() {
             children.entry(l.prev.as_str()).or_default().push(i);
         }
-        let anchor = self.opts.anchor.clone();
+        let anchor = if self.start_unknown {
+            // The first link (in file order) whose predecessor is not in the file.
+            let claimed: HashSet<&str> = links.iter().map(|l| l.claimed_hash.as_str()).collect();
+            links
+                .iter()
+                .map(|l| l.prev.as_str())
+                .find(|p| !claimed.contains(p))
+                .unwrap_or_default()
+                .to_owned()
+        } else {
+            self.opts.anchor.clone()
+        };
         let mut findings = Vec::new();
         let mut reached = vec![false; links.len()];
         let mut tip = None;
@@ -1020,7 +1044,7 @@ pub fn verify_jsonl<R: BufRead>(
                 v.push_unreadable(
                     FindingKind::LineTooLong,
                     format!(
-                        "the line is longer than the {} byte limit; it was skipped unread",
+                        "the line is longer than the {} byte limit; it was skipped unread (`ai-audit verify --max-line-bytes` raises the limit)",
                         opts.max_line_bytes
                     ),
                 );

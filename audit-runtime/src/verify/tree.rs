@@ -216,8 +216,8 @@ pub(super) fn check(
         fail(
             Some(cp.size.to_string()),
             format!(
-                "the bundle's history has {} receipts, fewer than the {} of the earlier checkpoint: it was truncated or rolled back",
-                cp.size, old.size
+                "the bundle's history has {} receipts, fewer than the {} of the earlier checkpoint: the log was truncated or rolled back, or the bundle is an export that ends before receipt {} (`export --to`); an export through the log's end shows which",
+                cp.size, old.size, old.size
             ),
         );
     } else {
