@@ -13,7 +13,7 @@ use std::hint::black_box;
 
 use audit_runtime::canonical::{self, canonicalize_input, parse_line};
 use audit_runtime::verify::{VerifyOptions, verify_jsonl, verify_line};
-use audit_runtime::{Chain, MemoryLedger, Receipt, SigningKey, TenantId, workload};
+use audit_runtime::{Chain, MemoryLedger, Receipt, SigningKey, TenantId, merkle, workload};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn realistic(i: u64, input: &str, output: &str) -> Receipt {
@@ -96,5 +96,46 @@ fn chain_verify(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, per_receipt, chain_verify);
+/// The SHA-256 a `Checkpointed` receipt of the workload cannot do without, on one thread and with
+/// nothing else around it: what v1 fixes (the input, output and state digests, and the chain hash
+/// over the seal payload), then that plus what the RFC 6962 tree adds (the leaf over the payload,
+/// and in the long run one interior node per leaf). Building the receipt, JSON, queueing and
+/// storage all come on top, so `cores / v1_digests_and_tree` is an upper bound on emit throughput
+/// on the machine that runs it (docs/transparency.md §6).
+fn hashing_floor(c: &mut Criterion) {
+    use sha2::{Digest, Sha256};
+    let (input, output) = workload::texts();
+    let mut receipt = realistic(7, &input, &output);
+    receipt.prev_receipt_hash = "ab".repeat(32);
+    let mut payload = Vec::new();
+    canonical::write_seal_payload(&receipt, &mut payload).unwrap();
+    // The workload's input is single-spaced Latin-1 text, whose canonical form is its lowercase.
+    let canonical_input = input.to_lowercase();
+    assert_eq!(
+        canonical::sha256_hex(canonical_input.as_bytes()),
+        canonicalize_input(&input)
+    );
+    let state = "sess-7|acme|gpt-4o-mini";
+    let digests = || {
+        [
+            Sha256::digest(black_box(canonical_input.as_bytes())),
+            Sha256::digest(black_box(output.as_bytes())),
+            Sha256::digest(black_box(state.as_bytes())),
+            Sha256::digest(black_box(&payload)),
+        ]
+    };
+    let mut g = c.benchmark_group("floor");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("v1_digests", |b| b.iter(digests));
+    g.bench_function("v1_digests_and_tree", |b| {
+        b.iter(|| {
+            let d = digests();
+            let leaf = merkle::leaf_hash(black_box(&payload));
+            (d, merkle::node_hash(&leaf, black_box(&leaf)))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, per_receipt, chain_verify, hashing_floor);
 criterion_main!(benches);
