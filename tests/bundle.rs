@@ -287,8 +287,8 @@ fn cd_offset(zip: &[u8]) -> usize {
     u32::from_le_bytes(zip[eocd + 16..eocd + 20].try_into().unwrap()) as usize
 }
 
-/// `zip` with `bytes` put in at `at` (at 0 or just before the central directory), every offset
-/// after it moved: the central directory still lists exactly the members it listed.
+/// `zip` with `bytes` put in at `at` (before the central directory), every offset after it
+/// moved: the central directory still lists exactly the members it listed.
 fn with_bytes_at(zip: &[u8], at: usize, bytes: &[u8]) -> Vec<u8> {
     let cd = cd_offset(zip);
     let mut out = zip[..at].to_vec();
@@ -300,9 +300,9 @@ fn with_bytes_at(zip: &[u8], at: usize, bytes: &[u8]) -> Vec<u8> {
         let n = usize::from(u16::from_le_bytes([out[p + 28], out[p + 29]]));
         let x = usize::from(u16::from_le_bytes([out[p + 30], out[p + 31]]));
         let c = usize::from(u16::from_le_bytes([out[p + 32], out[p + 33]]));
-        if at == 0 {
-            let o = u32::from_le_bytes(out[p + 42..p + 46].try_into().unwrap()) + shift;
-            out[p + 42..p + 46].copy_from_slice(&o.to_le_bytes());
+        let o = u32::from_le_bytes(out[p + 42..p + 46].try_into().unwrap());
+        if o as usize >= at {
+            out[p + 42..p + 46].copy_from_slice(&(o + shift).to_le_bytes());
         }
         p += 46 + n + x + c;
     }
@@ -337,6 +337,13 @@ fn an_archive_other_zip_readers_would_read_differently_is_refused() {
     refused(code, &out, "data before the first member");
     let (code, out, _) = verify_hostile(&with_bytes_at(&zip, 0, &[b'x'; 1000]));
     refused(code, &out, "data before the first member");
+    // Damaged receipts whose last bytes merely look like an end record stay receipts.
+    let mut jsonl = receipts.clone();
+    jsonl.extend_from_slice(b"PK\x05\x06");
+    jsonl.extend_from_slice(&[0; 18]);
+    let (code, out, _) = verify_hostile(&jsonl);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("parse"), "{out}");
     // A local header that says another CRC-32 than the central directory.
     let mut crc = zip.clone();
     crc[14] ^= 1;
@@ -346,6 +353,20 @@ fn an_archive_other_zip_readers_would_read_differently_is_refused() {
         out.contains("local header and the central directory differ"),
         "{out}"
     );
+    // Bytes after the end of a member's deflate stream, inside its compressed size: a reader
+    // that walks the local headers may find an entry there.
+    let mut tail = entries(&members);
+    for e in &mut tail {
+        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut z, &e.data).unwrap();
+        e.data = z.finish().unwrap();
+        e.deflated = true;
+    }
+    assert_eq!(verify_hostile(&raw_zip(&tail)).0, 0);
+    tail[0].data.extend_from_slice(hidden);
+    let (code, out, _) = verify_hostile(&raw_zip(&tail));
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("deflate stream ends before"), "{out}");
     // A second end record in the first one's comment: readers differ in which they take.
     let mut two = zip;
     let at = two.len() - 2;
@@ -405,6 +426,52 @@ fn a_genuine_bundle_of_very_repetitive_text_passes_with_a_higher_ratio_limit() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let o = ai_audit(&["verify", p, "--key", VECTOR_PK, "--max-inflate-ratio", "0"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn archives_of_other_writers_still_pass() {
+    let members = genuine_members();
+    let zip = raw_zip(&entries(&members));
+    // libarchive (bsdtar, macOS and Windows tar) with a data descriptor: the local header keeps
+    // the sizes but not the CRC-32, which follows the data with them.
+    let mut dd = zip.clone();
+    dd[6] |= 0x08;
+    dd[14..18].fill(0);
+    let cd = cd_offset(&dd);
+    dd[cd + 8] |= 0x08;
+    let name_len = usize::from(u16::from_le_bytes([dd[26], dd[27]]));
+    let size = u32::from_le_bytes(dd[18..22].try_into().unwrap()) as usize;
+    let mut descriptor = 0x0807_4b50u32.to_le_bytes().to_vec();
+    descriptor.extend_from_slice(&zip[14..18]); // the CRC-32
+    descriptor.extend_from_slice(&zip[18..26]); // the sizes
+    let dd = with_bytes_at(&dd, 30 + name_len + size, &descriptor);
+    let (code, out, _) = verify_hostile(&dd);
+    assert_eq!(code, 0, "{out}");
+    // Info-ZIP: a ZIP64 end record and locator though nothing needed them.
+    let eocd = zip.len() - 22;
+    let (entries_n, cd_len, cd_at) = (
+        u64::from(u16::from_le_bytes([zip[eocd + 10], zip[eocd + 11]])),
+        u64::from(u32::from_le_bytes(
+            zip[eocd + 12..eocd + 16].try_into().unwrap(),
+        )),
+        u64::from(u32::from_le_bytes(
+            zip[eocd + 16..eocd + 20].try_into().unwrap(),
+        )),
+    );
+    let mut z64 = zip[..eocd].to_vec();
+    z64.extend_from_slice(&0x0606_4b50u32.to_le_bytes());
+    z64.extend_from_slice(&44u64.to_le_bytes());
+    z64.extend_from_slice(&[45, 3, 45, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    for v in [entries_n, entries_n, cd_len, cd_at] {
+        z64.extend_from_slice(&v.to_le_bytes());
+    }
+    z64.extend_from_slice(&0x0706_4b50u32.to_le_bytes());
+    z64.extend_from_slice(&0u32.to_le_bytes());
+    z64.extend_from_slice(&(eocd as u64).to_le_bytes());
+    z64.extend_from_slice(&1u32.to_le_bytes());
+    z64.extend_from_slice(&zip[eocd..]);
+    let (code, out, _) = verify_hostile(&z64);
+    assert_eq!(code, 0, "{out}");
 }
 
 #[test]

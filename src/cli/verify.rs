@@ -178,7 +178,8 @@ pub(crate) fn run(args: &VerifyArgs) -> u8 {
     let mut opts = VerifyOptions::default()
         .with_rebuild_order(args.rebuild_order)
         .with_accept_checkpointed(args.accept_checkpointed)
-        .with_anchor(args.anchor.trim())
+        // Hashes are lowercase hex; one copied in capitals means the same hash.
+        .with_anchor(args.anchor.trim().to_ascii_lowercase())
         .with_max_line_bytes(args.max_line_bytes);
     opts.key = key;
     opts.bundle_limits.max_ratio = args.max_inflate_ratio;
@@ -215,11 +216,11 @@ pub(crate) fn run(args: &VerifyArgs) -> u8 {
     u8::try_from(report.verdict().exit_code()).unwrap_or(1)
 }
 
-/// `true` if the file ends with a ZIP end record (whose comment runs to the end): an archive
-/// with data in front of it, which the bundle reader then refuses by name. (Receipts JSONL never
-/// holds the record's raw control bytes.)
+/// `true` if the file ends with a ZIP end record (whose comment runs to the end) that follows a
+/// central directory or a ZIP64 locator: an archive with data in front of it, which the bundle
+/// reader then refuses by name. Receipts JSONL cannot hold the records' raw control bytes; a
+/// damaged file that happens to end like a record, without a directory before it, stays JSONL.
 fn ends_like_a_zip(file: &mut File) -> bool {
-    const SIG: &[u8; 4] = b"PK\x05\x06";
     let Ok(len) = file.seek(SeekFrom::End(0)) else {
         return false;
     };
@@ -233,11 +234,21 @@ fn ends_like_a_zip(file: &mut File) -> bool {
     {
         return false;
     }
+    let at = |i: usize| tail.get(i..i + 4);
     (0..=tail.len().saturating_sub(22)).any(|p| {
-        tail.get(p..p + 4) == Some(&SIG[..])
-            && tail.get(p + 20..p + 22).is_some_and(|c| {
-                p + 22 + usize::from(u16::from_le_bytes([c[0], c[1]])) == tail.len()
-            })
+        let field = |i: usize| {
+            tail.get(p + i..p + i + 4)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map_or(0, u32::from_le_bytes) as usize
+        };
+        let comment = tail
+            .get(p + 20..p + 22)
+            .map_or(0, |c| usize::from(u16::from_le_bytes([c[0], c[1]])));
+        let cd_size = field(12);
+        at(p) == Some(b"PK\x05\x06")
+            && p + 22 + comment == tail.len()
+            && (p.checked_sub(cd_size).and_then(at) == Some(b"PK\x01\x02")
+                || p.checked_sub(20).and_then(at) == Some(b"PK\x06\x07"))
     })
 }
 

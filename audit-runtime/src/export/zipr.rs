@@ -147,16 +147,16 @@ pub(crate) fn read_index<R: Read + Seek>(
         return Err(malformed("multi-disk archives are not supported"));
     }
     let mut cd_end_limit = eocd_abs;
-    if entries == 0xffff || cd_size == 0xffff_ffff || cd_offset == 0xffff_ffff {
-        // ZIP64: the locator sits just before the classic record.
-        let loc_at = eocd_abs
-            .checked_sub(20)
-            .ok_or_else(|| malformed("ZIP64 locator missing"))?;
-        let loc = read_at(r, loc_at, 20)?;
-        let mut lc = Cur { buf: &loc, pos: 0 };
-        if lc.u32()? != 0x0706_4b50 {
-            return Err(malformed("ZIP64 locator missing"));
-        }
+    let saturated = entries == 0xffff || cd_size == 0xffff_ffff || cd_offset == 0xffff_ffff;
+    // ZIP64: the locator sits just before the classic record. Some writers add it (and the
+    // ZIP64 end record) when nothing needed it; it is then part of the archive's end too.
+    let locator = match eocd_abs.checked_sub(20) {
+        Some(at) => Some((at, read_at(r, at, 20)?)),
+        None => None,
+    };
+    let locator = locator.filter(|(_, l)| l.get(..4) == Some(&0x0706_4b50u32.to_le_bytes()[..]));
+    if let Some((loc_at, loc)) = locator {
+        let mut lc = Cur { buf: &loc, pos: 4 };
         let _disk = lc.u32()?;
         let z64_at = lc.u64()?;
         if z64_at >= loc_at {
@@ -167,12 +167,29 @@ pub(crate) fn read_index<R: Read + Seek>(
         if zc.u32()? != 0x0606_4b50 {
             return Err(malformed("ZIP64 end record missing"));
         }
-        zc.take(20)?; // size, versions, disk numbers
+        let record_size = zc.u64()?;
+        if z64_at
+            .checked_add(12)
+            .and_then(|x| x.checked_add(record_size))
+            != Some(loc_at)
+        {
+            return Err(malformed(
+                "the ZIP64 end record does not end where its locator starts",
+            ));
+        }
+        zc.take(12)?; // versions, disk numbers
         let _here = zc.u64()?;
-        entries = zc.u64()?;
-        cd_size = zc.u64()?;
-        cd_offset = zc.u64()?;
+        let (z_entries, z_size, z_offset) = (zc.u64()?, zc.u64()?, zc.u64()?);
+        if saturated {
+            (entries, cd_size, cd_offset) = (z_entries, z_size, z_offset);
+        } else if (entries, cd_size, cd_offset) != (z_entries, z_size, z_offset) {
+            return Err(malformed(
+                "the ZIP64 end record and the classic one disagree on the central directory",
+            ));
+        }
         cd_end_limit = z64_at;
+    } else if saturated {
+        return Err(malformed("ZIP64 locator missing"));
     }
     if entries > limits.max_entries as u64 {
         return Err(ExportError::TooManyEntries {
@@ -322,7 +339,9 @@ fn check_layout<R: Read + Seek>(
     let mut order: Vec<&CdEntry> = entries.iter().collect();
     order.sort_unstable_by_key(|e| e.offset);
     let mut at = 0u64;
-    for e in order {
+    for (i, e) in order.iter().enumerate() {
+        // Where this member's bytes must end: at the next member, or the central directory.
+        let next = order.get(i + 1).map_or(cd_offset, |n| n.offset);
         if e.offset != at {
             return Err(malformed(if at == 0 {
                 "data before the first member (a ZIP archive must start with one)"
@@ -355,7 +374,8 @@ fn check_layout<R: Read + Seek>(
             buf: &extra,
             pos: 0,
         };
-        while xc.pos < extra.len() {
+        // Padding of fewer than 4 bytes at the end is tolerated (old zipalign wrote it).
+        while xc.pos + 4 <= extra.len() {
             let id = xc.u16()?;
             let size = usize::from(xc.u16()?);
             let body = xc.take(size)?;
@@ -378,28 +398,31 @@ fn check_layout<R: Read + Seek>(
             );
         }
         let data_end = e.offset + 30 + u64::from(nlen) + u64::from(xlen) + e.compressed;
-        let said = (crc, compressed, uncompressed);
-        if flags & 0x0008 == 0 {
-            if said != (e.crc, e.compressed, e.uncompressed) {
-                return disagrees(
-                    "its local header and the central directory differ (CRC-32 or sizes)",
-                );
+        // With a data descriptor (bit 3), a local field may also be 0: writers fill in what
+        // they know before the data (libarchive, for one, the sizes but not the CRC-32).
+        let descriptor = flags & 0x0008 != 0;
+        let agrees = |local: u64, central: u64| local == central || (descriptor && local == 0);
+        if !(agrees(u64::from(crc), u64::from(e.crc))
+            && agrees(compressed, e.compressed)
+            && agrees(uncompressed, e.uncompressed))
+        {
+            return disagrees(
+                "its local header and the central directory differ (CRC-32 or sizes)",
+            );
+        }
+        at = data_end;
+        if descriptor {
+            // CRC-32 and sizes follow the data, in a descriptor with or without its signature,
+            // of 32- or 64-bit sizes; it must fill the room up to the next member exactly.
+            let room = next.saturating_sub(data_end);
+            let d = read_at(r, data_end, usize::try_from(room.min(24)).unwrap_or(0))?;
+            match descriptor_len(&d, e, room) {
+                // Bytes after a shorter one are named at the next member (or after the loop).
+                Descriptor::Fits(len) | Descriptor::Short(len) => at = data_end + len,
+                Descriptor::Disagrees => {
+                    return disagrees("its data descriptor and the central directory differ");
+                }
             }
-            at = data_end;
-        } else {
-            // Sizes and CRC follow the data, in a descriptor with or without its signature, of
-            // 32- or 64-bit sizes: the form that says what the central directory says.
-            if said != (0, 0, 0) && said != (e.crc, e.compressed, e.uncompressed) {
-                return disagrees(
-                    "its local header and the central directory differ (CRC-32 or sizes)",
-                );
-            }
-            let room = usize::try_from(cd_offset.saturating_sub(data_end).min(24)).unwrap_or(0);
-            let d = read_at(r, data_end, room)?;
-            let Some(len) = descriptor_len(&d, e) else {
-                return disagrees("its data descriptor and the central directory differ");
-            };
-            at = data_end + len;
         }
     }
     if at != cd_offset {
@@ -410,32 +433,52 @@ fn check_layout<R: Read + Seek>(
     Ok(())
 }
 
-/// The length of the data descriptor at the start of `d` that records `e`'s CRC and sizes.
-fn descriptor_len(d: &[u8], e: &CdEntry) -> Option<u64> {
-    for (signed, wide) in [(true, false), (true, true), (false, false), (false, true)] {
-        let mut c = Cur { buf: d, pos: 0 };
-        let form = (|| -> Result<bool, ExportError> {
-            if signed && c.u32()? != DESCRIPTOR_SIG {
-                return Ok(false);
-            }
-            let crc = c.u32()?;
-            let (compressed, uncompressed) = if wide {
-                (c.u64()?, c.u64()?)
-            } else {
-                (u64::from(c.u32()?), u64::from(c.u32()?))
-            };
-            Ok((crc, compressed, uncompressed) == (e.crc, e.compressed, e.uncompressed))
-        })();
-        if form.is_ok_and(|matches| matches) {
-            return Some(c.pos as u64);
-        }
+/// What the bytes after a member's data hold as its data descriptor.
+enum Descriptor {
+    /// A descriptor of `e`'s CRC and sizes filling exactly the room up to the next member.
+    Fits(u64),
+    /// One that agrees but leaves bytes before the next member.
+    Short(u64),
+    /// None that agrees.
+    Disagrees,
+}
+
+/// The data descriptor at the start of `d` that records `e`'s CRC and sizes, preferring the
+/// form that fills `room` (an empty member's 64-bit descriptor also reads as a 32-bit one).
+fn descriptor_len(d: &[u8], e: &CdEntry, room: u64) -> Descriptor {
+    let lens: Vec<u64> = [(true, false), (true, true), (false, false), (false, true)]
+        .into_iter()
+        .filter_map(|(signed, wide)| descriptor_form(d, e, signed, wide))
+        .collect();
+    if lens.contains(&room) {
+        Descriptor::Fits(room)
+    } else {
+        lens.first()
+            .map_or(Descriptor::Disagrees, |l| Descriptor::Short(*l))
     }
-    None
+}
+
+/// The length of a descriptor of one form at the start of `d`, if it records `e`'s values.
+fn descriptor_form(d: &[u8], e: &CdEntry, signed: bool, wide: bool) -> Option<u64> {
+    let mut c = Cur { buf: d, pos: 0 };
+    if signed && c.u32().ok()? != DESCRIPTOR_SIG {
+        return None;
+    }
+    let crc = c.u32().ok()?;
+    let (compressed, uncompressed) = if wide {
+        (c.u64().ok()?, c.u64().ok()?)
+    } else {
+        (u64::from(c.u32().ok()?), u64::from(c.u32().ok()?))
+    };
+    ((crc, compressed, uncompressed) == (e.crc, e.compressed, e.uncompressed))
+        .then_some(c.pos as u64)
 }
 
 /// Streams one member's bytes: inflated through a hard limit, CRC and size checked at the end.
 pub struct MemberReader<'a> {
-    inner: Box<dyn Read + 'a>,
+    inner: Inner<'a>,
+    /// The member's compressed size: a deflate stream must use all of it.
+    compressed: u64,
     name: String,
     produced: u64,
     limit: u64,
@@ -479,11 +522,11 @@ pub(crate) fn open_member<'a, R: Read + Seek>(
     }
     let data_at = e.offset + 30 + nlen + xlen;
     r.seek(SeekFrom::Start(data_at))?;
-    let raw = r.take(e.compressed);
-    let inner: Box<dyn Read + 'a> = if e.method == 8 {
-        Box::new(flate2::read::DeflateDecoder::new(raw))
+    let raw: Box<dyn Read + 'a> = Box::new(r.take(e.compressed));
+    let inner = if e.method == 8 {
+        Inner::Deflate(flate2::read::DeflateDecoder::new(raw))
     } else {
-        Box::new(raw)
+        Inner::Stored(raw)
     };
     let ratio_cap = limits
         .max_ratio
@@ -492,6 +535,7 @@ pub(crate) fn open_member<'a, R: Read + Seek>(
     let limit = limits.max_member_bytes.min(ratio_cap);
     Ok(MemberReader {
         inner,
+        compressed: e.compressed,
         name: e.name.clone(),
         produced: 0,
         limit,
@@ -502,6 +546,21 @@ pub(crate) fn open_member<'a, R: Read + Seek>(
         claimed_size: e.uncompressed,
         done: false,
     })
+}
+
+/// A member's bytes as stored, or inflated from them.
+enum Inner<'a> {
+    Stored(Box<dyn Read + 'a>),
+    Deflate(flate2::read::DeflateDecoder<Box<dyn Read + 'a>>),
+}
+
+impl Read for Inner<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Stored(r) => r.read(buf),
+            Self::Deflate(r) => r.read(buf),
+        }
+    }
 }
 
 impl MemberReader<'_> {
@@ -553,6 +612,17 @@ impl Read for MemberReader<'_> {
         }
         if n == 0 {
             self.done = true;
+            // The deflate stream may end before the member's compressed bytes do; what is left
+            // would be read by no one here, and by other readers as something else (a hidden
+            // entry, for a reader that walks the local headers).
+            if let Inner::Deflate(d) = &self.inner
+                && d.total_in() != self.compressed
+            {
+                return Err(self.fail(ExportError::Corrupt {
+                    name: self.name.clone(),
+                    what: "its deflate stream ends before its compressed data does (bytes hidden after it)",
+                }));
+            }
             let crc = self.crc.clone().finalize();
             if self.produced != self.claimed_size {
                 return Err(self.fail(ExportError::Corrupt {

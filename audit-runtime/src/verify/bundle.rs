@@ -347,6 +347,8 @@ pub fn verify_bundle_with_progress<R: Read + Seek>(
     if !opts.anchor.is_empty() && !anchor_unreadable && opts.anchor != chain_opts.anchor {
         let starts = if anchor.is_some() {
             format!("after receipt hash {} (its anchor.json)", chain_opts.anchor)
+        } else if zip.contains(ANCHOR) {
+            "at the chain's genesis (its anchor.json is not covered by the manifest, so it is not used)".to_owned()
         } else {
             "at the chain's genesis (it has no anchor.json)".to_owned()
         };
