@@ -472,6 +472,15 @@ fn archives_of_other_writers_still_pass() {
     z64.extend_from_slice(&zip[eocd..]);
     let (code, out, _) = verify_hostile(&z64);
     assert_eq!(code, 0, "{out}");
+    // bsdtar writing to a pipe: zero bytes up to its 10,240-byte block after the end record.
+    let mut padded = zip.clone();
+    padded.resize(zip.len().next_multiple_of(10_240), 0);
+    let (code, out, _) = verify_hostile(&padded);
+    assert_eq!(code, 0, "{out}");
+    // Anything else after it is refused.
+    *padded.last_mut().unwrap() = b'x';
+    let (code, out, _) = verify_hostile(&padded);
+    refused(code, &out, "no end-of-central-directory record");
 }
 
 #[test]

@@ -112,13 +112,15 @@ pub(crate) fn read_index<R: Read + Seek>(
     let tail_len = len.min(22 + 65_535);
     let tail_start = len - tail_len;
     let tail = read_at(r, tail_start, usize::try_from(tail_len).unwrap_or(0))?;
-    // Every place an end record could be: one whose comment runs exactly to the end.
+    // Every place an end record could be: one whose comment runs to the end, or to zero bytes
+    // that pad the file to the end (bsdtar writing to a pipe pads to its block size).
     let mut ends = (0..=tail.len().saturating_sub(22)).rev().filter(|&p| {
         tail.get(p..p + 4) == Some(&EOCD_SIG[..])
             && tail
                 .get(p + 20..p + 22)
                 .and_then(|b| <[u8; 2]>::try_from(b).ok())
-                .is_some_and(|a| p + 22 + usize::from(u16::from_le_bytes(a)) == tail.len())
+                .and_then(|a| tail.get(p + 22 + usize::from(u16::from_le_bytes(a))..))
+                .is_some_and(|padding| padding.iter().all(|&b| b == 0))
     });
     let found = ends.next();
     if ends.next().is_some() {
