@@ -17,6 +17,38 @@ pub(crate) struct CdEntry {
     compressed: u64,
     pub(crate) uncompressed: u64,
     offset: u64,
+    /// Where the member's data starts (after its local header), set by [`check_layout`].
+    data_at: u64,
+}
+
+/// The fields a local header and a central-directory entry share, "version needed" to "extra
+/// field length".
+struct Shared {
+    flags: u16,
+    method: u16,
+    crc: u32,
+    compressed: u64,
+    uncompressed: u64,
+    name_len: u16,
+    extra_len: u16,
+}
+
+impl Shared {
+    fn read(c: &mut Cur<'_>) -> Result<Self, ExportError> {
+        let _needed = c.u16()?;
+        let flags = c.u16()?;
+        let method = c.u16()?;
+        c.take(4)?; // time, date
+        Ok(Self {
+            flags,
+            method,
+            crc: c.u32()?,
+            compressed: u64::from(c.u32()?),
+            uncompressed: u64::from(c.u32()?),
+            name_len: c.u16()?,
+            extra_len: c.u16()?,
+        })
+    }
 }
 
 /// A bounds-checked little-endian cursor.
@@ -222,15 +254,16 @@ pub(crate) fn read_index<R: Read + Seek>(
             return Err(malformed("bad central directory entry signature"));
         }
         let made_by = c.u16()?;
-        let _needed = c.u16()?;
-        let flags = c.u16()?;
-        let method = c.u16()?;
-        c.take(4)?; // time, date
-        let crc = c.u32()?;
-        let mut compressed = u64::from(c.u32()?);
-        let mut uncompressed = u64::from(c.u32()?);
-        let nlen = usize::from(c.u16()?);
-        let xlen = usize::from(c.u16()?);
+        let Shared {
+            flags,
+            method,
+            crc,
+            mut compressed,
+            mut uncompressed,
+            name_len,
+            extra_len,
+        } = Shared::read(&mut c)?;
+        let (nlen, xlen) = (usize::from(name_len), usize::from(extra_len));
         let clen = usize::from(c.u16()?);
         c.take(4)?; // disk, internal attributes
         let ext_attr = c.u32()?;
@@ -301,6 +334,7 @@ pub(crate) fn read_index<R: Read + Seek>(
             compressed,
             uncompressed,
             offset,
+            data_at: 0,
         });
     }
     // Members must not overlap (overlapping members are a ZIP-bomb technique).
@@ -320,7 +354,7 @@ pub(crate) fn read_index<R: Read + Seek>(
             "bytes between the central directory and its end record that no member accounts for",
         ));
     }
-    check_layout(r, &out, cd_offset)?;
+    check_layout(r, &mut out, cd_offset)?;
     Ok(out)
 }
 
@@ -335,15 +369,22 @@ const DESCRIPTOR_SIG: u32 = 0x0807_4b50;
 /// directory (this one, Python's `zipfile`). An auditor and a tool must see the same members.
 fn check_layout<R: Read + Seek>(
     r: &mut R,
-    entries: &[CdEntry],
+    entries: &mut [CdEntry],
     cd_offset: u64,
 ) -> Result<(), ExportError> {
-    let mut order: Vec<&CdEntry> = entries.iter().collect();
-    order.sort_unstable_by_key(|e| e.offset);
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_unstable_by_key(|&i| entries.get(i).map_or(0, |e| e.offset));
+    let offsets: Vec<u64> = order
+        .iter()
+        .filter_map(|&i| entries.get(i).map(|e| e.offset))
+        .collect();
     let mut at = 0u64;
-    for (i, e) in order.iter().enumerate() {
+    for (k, &i) in order.iter().enumerate() {
+        let Some(e) = entries.get_mut(i) else {
+            continue;
+        };
         // Where this member's bytes must end: at the next member, or the central directory.
-        let next = order.get(i + 1).map_or(cd_offset, |n| n.offset);
+        let next = offsets.get(k + 1).copied().unwrap_or(cd_offset);
         if e.offset != at {
             return Err(malformed(if at == 0 {
                 "data before the first member (a ZIP archive must start with one)"
@@ -356,15 +397,15 @@ fn check_layout<R: Read + Seek>(
         if c.u32()? != LOCAL_SIG {
             return Err(malformed("bad local header signature"));
         }
-        let _version = c.u16()?;
-        let flags = c.u16()?;
-        let method = c.u16()?;
-        c.take(4)?; // time, date
-        let crc = c.u32()?;
-        let mut compressed = u64::from(c.u32()?);
-        let mut uncompressed = u64::from(c.u32()?);
-        let nlen = c.u16()?;
-        let xlen = c.u16()?;
+        let Shared {
+            flags,
+            method,
+            crc,
+            mut compressed,
+            mut uncompressed,
+            name_len: nlen,
+            extra_len: xlen,
+        } = Shared::read(&mut c)?;
         let name = read_at(r, e.offset + 30, usize::from(nlen))?;
         if name != e.name.as_bytes() {
             return Err(ExportError::NameMismatch {
@@ -399,7 +440,8 @@ fn check_layout<R: Read + Seek>(
                 "its local header and the central directory differ (method or flags)",
             );
         }
-        let data_end = e.offset + 30 + u64::from(nlen) + u64::from(xlen) + e.compressed;
+        e.data_at = e.offset + 30 + u64::from(nlen) + u64::from(xlen);
+        let data_end = e.data_at + e.compressed;
         // With a data descriptor (bit 3), a local field may also be 0: writers fill in what
         // they know before the data (libarchive, for one, the sizes but not the CRC-32).
         let descriptor = flags & 0x0008 != 0;
@@ -508,22 +550,8 @@ pub(crate) fn open_member<'a, R: Read + Seek>(
     limits: &ReadLimits,
     total: &'a mut u64,
 ) -> Result<MemberReader<'a>, ExportError> {
-    let head = read_at(r, e.offset, 30)?;
-    let mut c = Cur { buf: &head, pos: 0 };
-    if c.u32()? != 0x0403_4b50 {
-        return Err(malformed("bad local header signature"));
-    }
-    c.take(22)?;
-    let nlen = u64::from(c.u16()?);
-    let xlen = u64::from(c.u16()?);
-    let name = read_at(r, e.offset + 30, usize::try_from(nlen).unwrap_or(0))?;
-    if name != e.name.as_bytes() {
-        return Err(ExportError::NameMismatch {
-            name: e.name.clone(),
-        });
-    }
-    let data_at = e.offset + 30 + nlen + xlen;
-    r.seek(SeekFrom::Start(data_at))?;
+    // The local header was checked against the central directory when the index was read.
+    r.seek(SeekFrom::Start(e.data_at))?;
     let raw: Box<dyn Read + 'a> = Box::new(r.take(e.compressed));
     let inner = if e.method == 8 {
         Inner::Deflate(flate2::read::DeflateDecoder::new(raw))
