@@ -302,22 +302,16 @@ pub(crate) fn read_index<R: Read + Seek>(
             });
         }
         // ZIP64 extended information: the 64-bit values of the fields set to 0xFFFFFFFF.
-        let mut xc = Cur { buf: extra, pos: 0 };
-        while xc.pos + 4 <= extra.len() {
-            let id = xc.u16()?;
-            let size = usize::from(xc.u16()?);
-            let body = xc.take(size)?;
-            if id == 1 {
-                let mut bc = Cur { buf: body, pos: 0 };
-                if uncompressed == 0xffff_ffff {
-                    uncompressed = bc.u64()?;
-                }
-                if compressed == 0xffff_ffff {
-                    compressed = bc.u64()?;
-                }
-                if offset == 0xffff_ffff {
-                    offset = bc.u64()?;
-                }
+        if let Some(body) = zip64_field(extra)? {
+            let mut bc = Cur { buf: body, pos: 0 };
+            if uncompressed == 0xffff_ffff {
+                uncompressed = bc.u64()?;
+            }
+            if compressed == 0xffff_ffff {
+                compressed = bc.u64()?;
+            }
+            if offset == 0xffff_ffff {
+                offset = bc.u64()?;
             }
         }
         if !names.insert(name.clone()) {
@@ -356,6 +350,22 @@ pub(crate) fn read_index<R: Read + Seek>(
     }
     check_layout(r, &mut out, cd_offset)?;
     Ok(out)
+}
+
+/// The body of the ZIP64 extended-information field (id 1) among `extra`'s fields, which must
+/// be well-formed; padding of fewer than 4 bytes at the end is tolerated (old zipalign wrote it).
+fn zip64_field(extra: &[u8]) -> Result<Option<&[u8]>, ExportError> {
+    let mut xc = Cur { buf: extra, pos: 0 };
+    let mut found = None;
+    while xc.pos + 4 <= extra.len() {
+        let id = xc.u16()?;
+        let size = usize::from(xc.u16()?);
+        let body = xc.take(size)?;
+        if id == 1 {
+            found = Some(body);
+        }
+    }
+    Ok(found)
 }
 
 const LOCAL_SIG: u32 = 0x0403_4b50;
@@ -413,21 +423,13 @@ fn check_layout<R: Read + Seek>(
             });
         }
         let extra = read_at(r, e.offset + 30 + u64::from(nlen), usize::from(xlen))?;
-        let mut xc = Cur {
-            buf: &extra,
-            pos: 0,
-        };
-        // Padding of fewer than 4 bytes at the end is tolerated (old zipalign wrote it).
-        while xc.pos + 4 <= extra.len() {
-            let id = xc.u16()?;
-            let size = usize::from(xc.u16()?);
-            let body = xc.take(size)?;
-            if id == 1 && (uncompressed == 0xffff_ffff || compressed == 0xffff_ffff) {
-                // In a local header, ZIP64 holds both sizes.
-                let mut bc = Cur { buf: body, pos: 0 };
-                uncompressed = bc.u64()?;
-                compressed = bc.u64()?;
-            }
+        if let Some(body) = zip64_field(&extra)?
+            && (uncompressed == 0xffff_ffff || compressed == 0xffff_ffff)
+        {
+            // In a local header, ZIP64 holds both sizes.
+            let mut bc = Cur { buf: body, pos: 0 };
+            uncompressed = bc.u64()?;
+            compressed = bc.u64()?;
         }
         let disagrees = |what| {
             Err(ExportError::Corrupt {
