@@ -1,4 +1,5 @@
-//! Quickstart (the README's main job): emit decision receipts through the `Auditor` into the
+//! Quickstart (the library-only walkthrough; the main job is the service demo): emit decision
+//! receipts through the `Auditor` into the
 //! embedded SQLite store, read each tenant's chain back from the store and verify it from
 //! genesis against the pinned public key, and show that an edited receipt is caught.
 //!

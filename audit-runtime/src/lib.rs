@@ -44,6 +44,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod config;
 pub mod export;
+mod install;
 pub mod keys;
 #[cfg(feature = "llm")]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "openai", feature = "anthropic"))))]
@@ -62,12 +63,13 @@ pub mod workload;
 pub use auditor::{
     Auditor, AuditorBuilder, AuditorError, AuditorStats, DEFAULT_CHECKPOINT_INTERVAL,
     DEFAULT_CHECKPOINT_RECEIPTS, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_BOUND, EmitError, Emitted,
-    PendingEmit,
+    LossCause, Lost, PendingEmit, ShutdownError, StoreKey, Upstream,
 };
 pub use canonical::CanonicalError;
-pub use capture::{check, reason, set_model};
+pub use capture::{check, reason, set_action, set_model};
 pub use chain::{Chain, ChainError, MemoryLedger};
 pub use config::{AuditConfig, ConfigError, KeySource};
+pub use install::{InstallError, InstallGuard, install};
 pub use keys::{KeyError, KeyId, SigningKey, VerifyingKey};
 pub use platform::{CpuFeatures, cpu_features};
 pub use receipt::{

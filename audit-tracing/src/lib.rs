@@ -51,7 +51,10 @@
 #![warn(missing_docs)]
 
 mod fields;
+mod mask;
 mod worker;
+
+pub use mask::{MASK, MASKED_FIELDS, MaskAuditFields};
 
 use std::fmt;
 use std::sync::Arc;
@@ -59,7 +62,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::time::Duration;
 
-use audit_runtime::{Auditor, CheckRecord, Receipt, ReceiptId, TraceId};
+use audit_runtime::{Auditor, CheckRecord, LossCause, Receipt, ReceiptId, TraceId, Upstream};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
@@ -111,20 +114,52 @@ impl AuditLayerBuilder {
     pub fn build(self) -> std::io::Result<(AuditLayer, AuditGuard)> {
         let (tx, rx) = mpsc::sync_channel(self.bound);
         let counters = Arc::new(Counters::default());
-        let handle = worker::spawn(self.auditor, rx, Arc::clone(&counters))?;
+        let handle = worker::spawn(self.auditor.clone(), rx, Arc::clone(&counters))?;
+        let upstream = Arc::new(LayerQueue {
+            tx: tx.clone(),
+            counters: Arc::clone(&counters),
+        });
+        // The auditor's flush and shutdown drain this queue first (held weakly: once the layer
+        // and the guard are gone, it is forgotten).
+        let weak: std::sync::Weak<dyn Upstream> = Arc::downgrade(&upstream) as _;
+        self.auditor.add_upstream(weak);
         Ok((
             AuditLayer {
                 tx: tx.clone(),
                 lossy: self.lossy,
                 counters: Arc::clone(&counters),
+                auditor: self.auditor,
+                _upstream: Arc::clone(&upstream),
             },
             AuditGuard {
                 tx,
                 counters,
                 timeout: self.flush_timeout,
                 handle: Some(handle),
+                _upstream: upstream,
             },
         ))
+    }
+}
+
+/// The layer's queue, as the auditor sees it.
+struct LayerQueue {
+    tx: SyncSender<Msg>,
+    counters: Arc<Counters>,
+}
+
+impl Upstream for LayerQueue {
+    fn drain(&self) {
+        let (done_tx, done_rx) = mpsc::channel();
+        if self.tx.send(Msg::Flush(done_tx)).is_ok() {
+            // The worker answers once everything before the marker is stored or failed; it
+            // goes away only with the queue, which this sender keeps open.
+            let _ = done_rx.recv();
+        }
+    }
+
+    fn pending(&self) -> u64 {
+        self.counters.snapshot().pending()
     }
 }
 
@@ -133,6 +168,8 @@ pub struct AuditLayer {
     tx: SyncSender<Msg>,
     lossy: bool,
     counters: Arc<Counters>,
+    auditor: Auditor,
+    _upstream: Arc<LayerQueue>,
 }
 
 impl fmt::Debug for AuditLayer {
@@ -176,6 +213,7 @@ impl AuditLayer {
                 Ok(()) => true,
                 Err(TrySendError::Full(_)) => {
                     self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.auditor.report_lost(1, LossCause::Dropped);
                     return;
                 }
                 Err(TrySendError::Disconnected(_)) => false,
@@ -187,12 +225,15 @@ impl AuditLayer {
             self.counters.sent.fetch_add(1, Ordering::Relaxed);
         } else {
             self.counters.failed.fetch_add(1, Ordering::Relaxed);
+            self.auditor.report_lost(1, LossCause::Refused);
         }
     }
 }
 
 /// Per-span state of an audit span (private, so no other layer can overwrite it).
 struct AuditSpan {
+    /// The span's name, recorded as the first reason code `decision:NAME`.
+    name: &'static str,
     fields: SpanFields,
     /// Made when first needed (a child span's trace, or the receipt on the worker), so that
     /// spans without audited children cost no id on the application's thread.
@@ -218,11 +259,15 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut fields = SpanFields::default();
         attrs.record(&mut fields);
+        // The enclosing audit span's trace, else that of the audited call or audited HTTP
+        // request this span was opened in.
         let inherited_trace = span
             .scope()
             .skip(1)
-            .find_map(|parent| parent.extensions().get::<AuditSpan>().map(AuditSpan::trace));
+            .find_map(|parent| parent.extensions().get::<AuditSpan>().map(AuditSpan::trace))
+            .or_else(audit_runtime::capture::current_trace);
         span.extensions_mut().insert(AuditSpan {
+            name: attrs.metadata().name(),
             fields,
             receipt_id: std::sync::OnceLock::new(),
             timestamp: audit_runtime::Timestamp::now_utc(),
@@ -304,7 +349,9 @@ impl AuditSpan {
             r.model_id = m;
         }
         r.checks = self.checks;
-        r.reason_codes = f.reasons;
+        r.reason_codes.reserve(f.reasons.len() + 1);
+        r.reason_codes.push(format!("decision:{}", self.name));
+        r.reason_codes.extend(f.reasons);
         match f.action.as_deref().map(str::parse) {
             Some(Ok(a)) => r.action = a,
             Some(Err(_)) => r.reason_codes.push("unknown_action".to_owned()),
@@ -327,6 +374,7 @@ pub struct AuditGuard {
     counters: Arc<Counters>,
     timeout: Duration,
     handle: Option<std::thread::JoinHandle<()>>,
+    _upstream: Arc<LayerQueue>,
 }
 
 impl fmt::Debug for AuditGuard {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use audit_runtime::canonical::{canonicalize_input, hash_output};
 use audit_runtime::capture::recycle_text;
-use audit_runtime::{Auditor, PendingEmit, Receipt};
+use audit_runtime::{Auditor, LossCause, PendingEmit, Receipt};
 
 /// A closed audit span: the receipt and the texts still to hash.
 pub(crate) struct Job {
@@ -125,6 +125,7 @@ fn run(auditor: &Auditor, rx: &Receiver<Msg>, counters: &Counters) {
                         Ok(p) => in_flight.push(p),
                         Err(_) => {
                             counters.failed.fetch_add(1, Ordering::Relaxed);
+                            auditor.report_lost(1, LossCause::Refused);
                         }
                     }
                 }
@@ -135,12 +136,13 @@ fn run(auditor: &Auditor, rx: &Receiver<Msg>, counters: &Counters) {
             }
         }
         for p in in_flight.drain(..) {
-            let counter = if p.wait().is_ok() {
-                &counters.emitted
+            if p.wait().is_ok() {
+                counters.emitted.fetch_add(1, Ordering::Relaxed);
             } else {
-                &counters.failed
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                // Nobody else hears of it: the auditor counts it and its shutdown reports it.
+                auditor.report_lost(1, LossCause::NotStored);
+            }
         }
         for done in waiting.drain(..) {
             // The flusher may have timed out and gone; nothing to tell then.

@@ -24,8 +24,14 @@
 //! ```
 
 mod checkpointer;
+mod key_check;
 mod queue;
+mod upstream;
 mod writer;
+
+pub use key_check::StoreKey;
+use upstream::Upstreams;
+pub use upstream::{LossCause, Lost, Upstream};
 
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -149,6 +155,17 @@ pub enum AuditorError {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// The store's receipts were signed by another key than the signer's. Appending would mix
+    /// two keys in one chain (and every later export of it would fail), so nothing is written.
+    #[error(
+        "the store was written under {store}, but this auditor's signer is key {signer}: nothing was appended. Start the service with the key that wrote the store (AI_AUDIT_SIGNING_KEY or AI_AUDIT_SIGNING_KEY_FILE; an ephemeral key is never the same twice), or give the new key a new store (AI_AUDIT_DATA_DIR or another path); changing a store's key in place is not supported yet"
+    )]
+    ForeignKey {
+        /// The key(s) that wrote the store.
+        store: StoreKey,
+        /// The signer's key fingerprint.
+        signer: String,
+    },
     /// The writer thread could not be started.
     #[error("cannot start the audit writer thread")]
     Thread(#[source] std::io::Error),
@@ -170,6 +187,39 @@ pub struct AuditorStats {
     pub queued: usize,
     /// Checkpoints that could not be signed or stored (retried with the next receipts).
     pub checkpoint_failures: u64,
+    /// Receipts lost without anyone being told at the time, by cause: error answers nobody
+    /// waited for (receipts from `#[audited]` scopes and other fire-and-forget submits), and
+    /// what upstreams (the tracing layer, fail-open sinks) reported with
+    /// [`Auditor::report_lost`]. [`Auditor::shutdown`] fails when this is not zero.
+    pub lost: Lost,
+    /// Receipts waiting in registered upstream queues (the tracing layer's), not yet handed to
+    /// this auditor.
+    pub upstream_pending: u64,
+}
+
+/// [`Auditor::shutdown`] stored everything it could, but some receipts were lost.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShutdownError {
+    /// Receipts were lost during this auditor's life (the counts are in [`AuditorStats::lost`]).
+    #[error(
+        "{} receipt(s) were not stored: {} failed in the signer or store with nobody waiting for the answer, {} arrived after shutdown, {} were dropped by a lossy queue (Auditor::stats().lost has the counts; fix the store or signer, and shut the auditor down only after the application stops producing receipts)",
+        lost.total(), lost.not_stored, lost.refused, lost.dropped
+    )]
+    Lost {
+        /// The counts by cause.
+        lost: Lost,
+    },
+}
+
+impl ShutdownError {
+    /// How many receipts were lost.
+    #[must_use]
+    pub fn count(&self) -> u64 {
+        match self {
+            Self::Lost { lost } => lost.total(),
+        }
+    }
 }
 
 /// Builds an [`Auditor`].
@@ -299,6 +349,13 @@ impl AuditorBuilder {
         if self.sealing == SealingMode::Checkpointed && store.tree().is_none() {
             return Err(AuditorError::CheckpointedWithoutTree);
         }
+        let key = signer.verifying_key();
+        if let Some(foreign) = key_check::check(store.as_ref(), &key)? {
+            return Err(AuditorError::ForeignKey {
+                store: foreign,
+                signer: key.fingerprint(),
+            });
+        }
         store.set_durability(self.durability)?;
         // Trees lag chains only in stores written before trees were kept: catch them up.
         if store.tree().is_some() {
@@ -359,6 +416,7 @@ impl AuditorBuilder {
                 signer,
                 counters,
                 writer: Mutex::new(Some(handle)),
+                upstreams: Upstreams::default(),
                 log_name,
                 checkpoint_failures,
                 sealing: self.sealing,
@@ -402,6 +460,7 @@ struct Inner {
     signer: Arc<dyn Signer>,
     counters: Arc<Counters>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    upstreams: Upstreams,
     log_name: String,
     checkpoint_failures: Arc<std::sync::atomic::AtomicU64>,
     sealing: SealingMode,
@@ -419,6 +478,8 @@ impl Inner {
             // The writer answers every job before it exits; a panic there was already reported
             // to the emitters as EmitError::Internal.
             let _ = h.join();
+            // Best effort: a log left behind is copied at the next open.
+            let _ = self.store.compact_log();
         }
     }
 }
@@ -450,16 +511,33 @@ impl fmt::Debug for Auditor {
 #[must_use = "a submitted receipt is known to be durable only once `wait` returns Ok"]
 #[derive(Debug)]
 pub struct PendingEmit {
-    slot: Arc<ReplySlot>,
+    slot: Option<Arc<ReplySlot>>,
 }
 
 impl PendingEmit {
+    fn new(slot: Arc<ReplySlot>) -> Self {
+        Self { slot: Some(slot) }
+    }
+
     /// Waits until the receipt is durable.
     ///
     /// # Errors
     /// As [`Auditor::emit`].
-    pub fn wait(self) -> Result<Emitted, EmitError> {
-        into_emitted(self.slot.wait())
+    pub fn wait(mut self) -> Result<Emitted, EmitError> {
+        match self.slot.take() {
+            Some(slot) => into_emitted(slot.wait()),
+            None => Err(EmitError::Internal),
+        }
+    }
+}
+
+impl Drop for PendingEmit {
+    /// Nobody will read the answer: if the receipt cannot be stored, the auditor counts it in
+    /// [`AuditorStats::lost`] and [`Auditor::shutdown`] reports it.
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            slot.abandon();
+        }
     }
 }
 
@@ -513,26 +591,26 @@ impl Auditor {
     /// # Errors
     /// [`EmitError::Closed`] after shutdown.
     pub fn submit(&self, receipt: Receipt) -> Result<PendingEmit, EmitError> {
-        let slot = Arc::new(ReplySlot::default());
+        let slot = self.counted_slot();
         match self
             .inner
             .queue
             .push_blocking(Job::Emit(Box::new(receipt), Arc::clone(&slot)))
         {
-            Ok(()) => Ok(PendingEmit { slot }),
+            Ok(()) => Ok(PendingEmit::new(slot)),
             Err(PushError::Closed | PushError::Full(_)) => Err(EmitError::Closed),
         }
     }
 
     /// Queues `receipt` without ever waiting: the receipt back when the queue is full.
     pub(crate) fn try_submit(&self, receipt: Receipt) -> TrySubmit {
-        let slot = Arc::new(ReplySlot::default());
+        let slot = self.counted_slot();
         match self
             .inner
             .queue
             .try_push(Job::Emit(Box::new(receipt), Arc::clone(&slot)), None)
         {
-            Ok(()) => TrySubmit::Queued(PendingEmit { slot }),
+            Ok(()) => TrySubmit::Queued(PendingEmit::new(slot)),
             Err(PushError::Full(Job::Emit(receipt, _))) => TrySubmit::Full(receipt),
             Err(PushError::Full(Job::Barrier(_)) | PushError::Closed) => TrySubmit::Closed,
         }
@@ -587,11 +665,18 @@ impl Auditor {
         into_emitted(reply)
     }
 
-    /// Waits until everything emitted before this call is durable.
+    fn counted_slot(&self) -> Arc<ReplySlot> {
+        Arc::new(ReplySlot::counted(&self.inner.upstreams.not_stored))
+    }
+
+    /// Waits until everything emitted before this call is durable, including the receipts of
+    /// `#[audited]` scopes and traced spans that ended before it and are still queued upstream
+    /// (see [`Upstream`]).
     ///
     /// # Errors
     /// [`EmitError::Closed`] after shutdown.
     pub fn flush(&self) -> Result<(), EmitError> {
+        self.inner.upstreams.drain();
         let slot = Arc::new(ReplySlot::default());
         match self
             .inner
@@ -603,14 +688,61 @@ impl Auditor {
         }
     }
 
-    /// Stops accepting receipts, stores everything already queued, and stops the writer. Other
-    /// clones then get [`EmitError::Closed`].
+    /// Stores everything already queued — the receipts of `#[audited]` scopes and traced
+    /// spans that ended before this call included (every registered [`Upstream`] is drained
+    /// first) — then stops accepting receipts and stops the writer. Other clones then get
+    /// [`EmitError::Closed`].
     ///
     /// # Errors
-    /// Currently none; reserved for stores that fail to close.
-    pub fn shutdown(&self) -> Result<(), EmitError> {
+    /// [`ShutdownError::Lost`] when any receipt of this auditor's life was lost without anyone
+    /// being told at the time (see [`AuditorStats::lost`]): a store or signer failure on a
+    /// receipt nobody waited for, a receipt that arrived after shutdown, or one a lossy queue
+    /// dropped. Everything else was stored.
+    ///
+    /// ```
+    /// # use audit_runtime::{store::MemoryStore, Auditor, SigningKey};
+    /// # let auditor = Auditor::builder().signer(SigningKey::generate()?).store(MemoryStore::new()).build()?;
+    /// audit_runtime::capture::Scope::new("acme")
+    ///     .auditor(auditor.clone())
+    ///     .enter()
+    ///     .finish(audit_runtime::capture::Outcome::ok());
+    /// auditor.shutdown()?; // the scope's receipt is stored before this returns
+    /// assert_eq!(auditor.stats().emitted, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown(&self) -> Result<(), ShutdownError> {
+        self.inner.upstreams.drain();
         self.inner.stop();
+        let lost = self.inner.upstreams.lost();
+        if lost.total() > 0 {
+            return Err(ShutdownError::Lost { lost });
+        }
         Ok(())
+    }
+
+    /// Registers a queue in front of this auditor, drained by [`Auditor::flush`] and
+    /// [`Auditor::shutdown`]. The auditor holds it weakly: once the upstream is dropped it is
+    /// forgotten.
+    pub fn add_upstream(&self, upstream: std::sync::Weak<dyn Upstream>) {
+        self.inner.upstreams.add(upstream);
+    }
+
+    /// Reports `n` receipts meant for this auditor that an upstream could not deliver; they
+    /// count in [`AuditorStats::lost`] and make [`Auditor::shutdown`] fail.
+    pub fn report_lost(&self, n: u64, cause: LossCause) {
+        self.inner.upstreams.report(n, cause);
+    }
+
+    /// Whether this auditor was shut down (it accepts no more receipts).
+    #[must_use]
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.queue.is_closed()
+    }
+
+    /// Whether `self` and `other` are handles of the same auditor.
+    #[must_use]
+    pub fn same_as(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// The store (for queries and exports while the auditor writes).
@@ -636,6 +768,8 @@ impl Auditor {
             failed: c.failed.load(Ordering::Relaxed),
             queued: self.inner.queue.len(),
             checkpoint_failures: self.inner.checkpoint_failures.load(Ordering::Relaxed),
+            lost: self.inner.upstreams.lost(),
+            upstream_pending: self.inner.upstreams.pending(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! (wakers), without an async runtime dependency.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::Waker;
 
@@ -22,6 +23,9 @@ pub(crate) type Reply = Result<Option<Emitted>, EmitError>;
 pub(crate) struct ReplySlot {
     state: Mutex<SlotState>,
     ready: Condvar,
+    /// Counts an error answer that nobody will read (the emitter let go of the slot first, or
+    /// lets go of it after an error answer): a receipt lost without anyone being told.
+    unreported: Option<Arc<AtomicU64>>,
 }
 
 #[derive(Debug, Default)]
@@ -36,9 +40,36 @@ struct SlotState {
     /// the thread that allocated it skips the allocator's cross-thread locking, which otherwise
     /// contends with the emitters on the committer thread.
     spent: Option<Box<Receipt>>,
+    /// The emitter let go without waiting for the answer.
+    abandoned: bool,
 }
 
 impl ReplySlot {
+    /// A slot whose unread error answer is counted in `unreported`.
+    pub(crate) fn counted(unreported: &Arc<AtomicU64>) -> Self {
+        Self {
+            unreported: Some(Arc::clone(unreported)),
+            ..Self::default()
+        }
+    }
+
+    /// The emitter will never read the answer: an error answer (now or later) is counted.
+    pub(crate) fn abandon(&self) {
+        let mut s = guard(&self.state);
+        s.abandoned = true;
+        let unread_error = matches!(s.reply, Some(Err(_)));
+        drop(s);
+        if unread_error {
+            self.count_unreported();
+        }
+    }
+
+    fn count_unreported(&self) {
+        if let Some(c) = &self.unreported {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     pub(crate) fn send(&self, r: Reply) {
         self.answer(r, true, None);
     }
@@ -55,9 +86,22 @@ impl ReplySlot {
 
     fn answer(&self, r: Reply, overwrite: bool, spent: Option<Box<Receipt>>) {
         let mut s = guard(&self.state);
-        if overwrite || s.reply.is_none() {
-            s.reply = Some(r);
+        if !(overwrite || s.reply.is_none()) {
+            return;
         }
+        if s.abandoned {
+            // Nobody will read it; an error is a receipt lost without anyone being told.
+            let was_err = matches!(s.reply, Some(Err(_)));
+            let is_err = r.is_err();
+            s.reply = Some(r);
+            drop(s);
+            drop(spent);
+            if is_err && !was_err {
+                self.count_unreported();
+            }
+            return;
+        }
+        s.reply = Some(r);
         if spent.is_some() {
             s.spent = spent;
         }
@@ -219,6 +263,10 @@ impl Queue {
         for w in wakers {
             w.wake();
         }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        guard(&self.state).closed
     }
 
     pub(crate) fn len(&self) -> usize {

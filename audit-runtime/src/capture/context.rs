@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use crate::auditor::Auditor;
-use crate::receipt::{CheckRecord, TraceId};
+use crate::receipt::{Action, CheckRecord, TraceId};
 
 /// What the body of one audited call attached to its receipt.
 #[derive(Debug, Default)]
@@ -16,8 +16,13 @@ pub(super) struct Frame {
     pub(super) checks: Vec<CheckRecord>,
     pub(super) reasons: Vec<String>,
     pub(super) model: Option<String>,
+    /// The action the body chose ([`super::set_action`]).
+    pub(super) action: Option<Action>,
     /// Set when the body panicked while this frame was current.
     pub(super) panicked: bool,
+    /// Only carries a trace id ([`super::in_trace`]): checks and reasons go to the audited call
+    /// below it, if any.
+    pub(super) trace_only: bool,
 }
 
 pub(super) type Shared = Arc<Mutex<Frame>>;
@@ -65,7 +70,13 @@ pub(super) fn current_trace() -> Option<TraceId> {
 /// Runs `f` on the innermost current frame; counts a call outside any scope.
 pub(super) fn with_current(f: impl FnOnce(&mut Frame)) {
     let top = STACK
-        .try_with(|s| s.borrow().last().cloned())
+        .try_with(|s| {
+            s.borrow()
+                .iter()
+                .rev()
+                .find(|f| !lock(f).trace_only)
+                .cloned()
+        })
         .ok()
         .flatten();
     match top {
@@ -76,20 +87,63 @@ pub(super) fn with_current(f: impl FnOnce(&mut Frame)) {
     }
 }
 
-static DEFAULT: RwLock<Option<Auditor>> = RwLock::new(None);
+/// The process-global default auditor, and whether an [`crate::InstallGuard`] owns it.
+struct Installed {
+    auditor: Option<Auditor>,
+    guarded: bool,
+}
+
+static DEFAULT: RwLock<Installed> = RwLock::new(Installed {
+    auditor: None,
+    guarded: false,
+});
 
 pub(super) fn set_default(auditor: Auditor) -> Option<Auditor> {
-    DEFAULT
-        .write()
-        .unwrap_or_else(PoisonError::into_inner)
-        .replace(auditor)
+    let mut d = DEFAULT.write().unwrap_or_else(PoisonError::into_inner);
+    d.guarded = false;
+    d.auditor.replace(auditor)
+}
+
+/// Installs `auditor` for an [`crate::InstallGuard`]; refused while another guard's auditor
+/// is installed.
+pub(super) fn install_default(auditor: Auditor) -> Result<(), Auditor> {
+    let mut d = DEFAULT.write().unwrap_or_else(PoisonError::into_inner);
+    if d.guarded && d.auditor.as_ref().is_some_and(|a| !a.is_shut_down()) {
+        return Err(auditor);
+    }
+    d.auditor = Some(auditor);
+    d.guarded = true;
+    Ok(())
+}
+
+/// Removes `auditor` if it is still the default.
+pub(super) fn uninstall_default(auditor: &Auditor) {
+    let mut d = DEFAULT.write().unwrap_or_else(PoisonError::into_inner);
+    if d.auditor.as_ref().is_some_and(|a| a.same_as(auditor)) {
+        d.auditor = None;
+        d.guarded = false;
+    }
 }
 
 pub(super) fn default() -> Option<Auditor> {
     DEFAULT
         .read()
         .unwrap_or_else(PoisonError::into_inner)
+        .auditor
         .clone()
+}
+
+pub(super) static WARNED_NO_AUDITOR: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+pub(super) static WARNED_REFUSED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Says `what` on standard error, the first time only (the runtime has no logger; this is the
+/// one place that can tell anyone). The counters in [`super::stats`] keep counting.
+pub(super) fn warn_once(flag: &std::sync::atomic::AtomicBool, what: &str) {
+    if !flag.swap(true, Ordering::Relaxed) {
+        eprintln!("ai-audit: {what}");
+    }
 }
 
 pub(super) static UNATTACHED: AtomicU64 = AtomicU64::new(0);

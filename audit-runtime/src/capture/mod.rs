@@ -102,6 +102,16 @@ pub fn set_default(auditor: Auditor) -> Option<Auditor> {
     context::set_default(auditor)
 }
 
+pub(crate) fn install_default(auditor: Auditor) -> Result<(), Auditor> {
+    context::install_default(auditor)
+}
+
+pub(crate) fn uninstall_default(auditor: &Auditor) {
+    context::uninstall_default(auditor);
+}
+
+pub(crate) use worker::drain;
+
 /// The process-global default [`Auditor`], if one was installed with [`set_default`].
 #[must_use]
 pub fn default() -> Option<Auditor> {
@@ -125,6 +135,99 @@ pub fn reason(code: &str) {
 /// `model`). Outside any scope it does nothing and counts in [`CaptureStats::unattached`].
 pub fn set_model(model: &str) {
     context::with_current(|f| f.model = Some(model.to_owned()));
+}
+
+/// The trace id of the innermost running scope on this thread (an audited call, an audited
+/// HTTP request or an [`in_trace`] future), made now if the scope has none yet; `None` outside
+/// any scope. Integrations (LLM clients, the tracing layer) use it so that everything done for
+/// one call shares one trace id.
+#[must_use]
+pub fn current_trace() -> Option<TraceId> {
+    context::current_trace()
+}
+
+/// Runs `future` with `trace` as the current trace id: audited calls, traced spans and LLM
+/// calls made while it is polled take that trace id unless they are given one. It records no
+/// receipt of its own (the HTTP layer wraps each audited request in it).
+///
+/// ```
+/// use audit_runtime::capture;
+/// let trace = futures_executor_free_block_on(capture::in_trace("req-42", async {
+///     capture::current_trace()
+/// }));
+/// assert_eq!(trace.map(|t| t.as_str().to_owned()).as_deref(), Some("req-42"));
+/// # fn futures_executor_free_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     let mut f = std::pin::pin!(f);
+/// #     let waker = std::task::Waker::noop();
+/// #     loop {
+/// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut std::task::Context::from_waker(waker)) {
+/// #             return v;
+/// #         }
+/// #     }
+/// # }
+/// ```
+pub fn in_trace<F: Future>(trace: impl AsRef<str>, future: F) -> InTrace<F> {
+    InTrace {
+        future: Box::pin(future),
+        frame: Arc::new(std::sync::Mutex::new(context::Frame {
+            trace: Some(TraceId::new(trace.as_ref())),
+            trace_only: true,
+            ..context::Frame::default()
+        })),
+    }
+}
+
+/// A future with a current trace id (from [`in_trace`]).
+#[must_use = "futures do nothing unless polled"]
+pub struct InTrace<F: Future> {
+    future: Pin<Box<F>>,
+    frame: Shared,
+}
+
+impl<F: Future> std::fmt::Debug for InTrace<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InTrace").finish_non_exhaustive()
+    }
+}
+
+impl<F: Future> Future for InTrace<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        context::push(&this.frame);
+        let guard = PollGuard(&this.frame);
+        let out = this.future.as_mut().poll(cx);
+        drop(guard);
+        out
+    }
+}
+
+/// Sets the action of the receipt of the innermost running scope, for the ways the call can
+/// end normally: with it, a call that returns (`Ok` or a plain value) or returns `Err` records
+/// this action instead of `allow` or the scope's error action (a panic or a cancellation still
+/// records `fail_retry`). Use it for decisions that are neither allow nor reject, such as
+/// referring a case to a human ([`Action::Escalate`]). Outside any scope it does nothing and
+/// counts in [`CaptureStats::unattached`].
+///
+/// ```
+/// use audit_runtime::capture::{self, Outcome, Scope};
+/// use audit_runtime::{store::MemoryStore, Action, Auditor, SigningKey};
+///
+/// let auditor = Auditor::builder().signer(SigningKey::generate()?).store(MemoryStore::new()).build()?;
+/// let guard = Scope::new("bank-eu").auditor(auditor.clone()).name("underwrite").enter();
+/// capture::set_action(Action::Escalate); // refer to an underwriter
+/// capture::reason("refer_to_underwriter");
+/// guard.finish(Outcome::ok());
+/// auditor.shutdown()?;
+/// let stored = audit_runtime::store::receipts(auditor.store().as_ref(), &"bank-eu".into(), 0..1)
+///     .next()
+///     .expect("one receipt")?;
+/// assert_eq!(stored.parse()?.receipt.action, Action::Escalate);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn set_action(action: Action) {
+    context::with_current(|f| f.action = Some(action));
 }
 
 /// Process-wide counters of the capture layer, from [`stats`].
@@ -396,6 +499,10 @@ impl Pending {
         let frame = std::mem::take(&mut *context::lock(&frame));
         let Some(auditor) = scope.auditor.take().or_else(context::default) else {
             context::NO_AUDITOR.fetch_add(1, Ordering::Relaxed);
+            context::warn_once(
+                &context::WARNED_NO_AUDITOR,
+                "an audited call ended while no auditor was installed; its receipt was not written (install one at the start of main: `let _audit = ai_audit::install(auditor)?;`). Further ones are counted in capture::stats().no_auditor",
+            );
             return;
         };
         worker::send(worker::Job {
@@ -433,9 +540,9 @@ fn assemble(
     let (action, reason) = match outcome.0 {
         Kind::Ok(o) => {
             output = o;
-            (Action::Allow, None)
+            (frame.action.unwrap_or(Action::Allow), None)
         }
-        Kind::Err => (scope.on_err, Some("error")),
+        Kind::Err => (frame.action.unwrap_or(scope.on_err), Some("error")),
         Kind::Panicked => (Action::FailRetry, Some("panicked")),
         Kind::Cancelled => (Action::FailRetry, Some("cancelled")),
     };

@@ -97,8 +97,9 @@ enum Msg {
     Flush(mpsc::Sender<()>),
 }
 
+static SENDER: OnceLock<Option<SyncSender<Msg>>> = OnceLock::new();
+
 fn sender() -> Option<&'static SyncSender<Msg>> {
-    static SENDER: OnceLock<Option<SyncSender<Msg>>> = OnceLock::new();
     SENDER
         .get_or_init(|| {
             let (tx, rx) = mpsc::sync_channel(QUEUE_BOUND);
@@ -159,6 +160,11 @@ fn finish(job: Job) {
         }
         Err(_) => {
             context::SUBMIT_FAILED.fetch_add(1, Ordering::Relaxed);
+            auditor.report_lost(1, crate::LossCause::Refused);
+            context::warn_once(
+                &context::WARNED_REFUSED,
+                "a receipt of an #[audited] call was refused: its auditor is shut down (end audited calls before shutting the auditor down, or keep the InstallGuard until the end of main)",
+            );
         }
     }
 }
@@ -188,6 +194,18 @@ pub(super) fn send(job: Job) {
 /// ```
 pub fn flush() {
     let Some(tx) = sender() else { return };
+    flush_with(tx);
+}
+
+/// [`flush`], but only if the worker was ever started (the auditor's own flush and shutdown
+/// call it, and need not start a thread for nothing).
+pub(crate) fn drain() {
+    if let Some(Some(tx)) = SENDER.get() {
+        flush_with(tx);
+    }
+}
+
+fn flush_with(tx: &SyncSender<Msg>) {
     let (done_tx, done_rx) = mpsc::channel();
     if tx.send(Msg::Flush(done_tx)).is_ok() {
         let _ = done_rx.recv();

@@ -215,7 +215,7 @@ impl ExportError {
     }
 }
 
-/// Hard limits for reading a bundle (DESIGN §2.5). The defaults fit a 10-million-receipt bundle.
+/// Hard limits for reading a bundle. The defaults fit a 10-million-receipt bundle.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ReadLimits {

@@ -65,8 +65,12 @@ const NOT_CONFIG: [&str; 4] = ["messages", "system", "stream", "stream_options"]
 const MAX_REASON_VALUE: usize = 128;
 
 impl CallRecord {
-    /// A record of a call with this request body.
-    pub(crate) fn new(api: Api, ctx: CallContext, body: &serde_json::Value) -> Self {
+    /// A record of a call with this request body. Without a trace of its own, the call takes
+    /// the trace of the audited call or audited HTTP request it is made in.
+    pub(crate) fn new(api: Api, mut ctx: CallContext, body: &serde_json::Value) -> Self {
+        if ctx.trace.is_none() {
+            ctx.trace = crate::capture::current_trace();
+        }
         let requested_model = body
             .get("model")
             .and_then(serde_json::Value::as_str)

@@ -16,6 +16,8 @@ struct State {
     log: Vec<(TenantId, u64)>,
     /// Merkle trees: tiles, sizes, signed checkpoints.
     trees: Trees,
+    /// Public keys that signed receipts here, in the order recorded.
+    keys: Vec<[u8; 32]>,
 }
 
 /// The Merkle side of the state (also what a transaction stages).
@@ -219,6 +221,18 @@ impl WriteTxn for MemTxn<'_> {
 
 impl Store for MemoryStore {
     fn set_durability(&self, _durability: Durability) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn signing_keys(&self) -> Result<Vec<[u8; 32]>, StoreError> {
+        Ok(self.lock().keys.clone())
+    }
+
+    fn record_signing_key(&self, key: &[u8; 32]) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if !state.keys.contains(key) {
+            state.keys.push(*key);
+        }
         Ok(())
     }
 

@@ -320,6 +320,36 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn tree(&self) -> Option<&dyn TreeRead> {
         None
     }
+
+    /// The Ed25519 public keys recorded as signing this store's receipts, in the order they
+    /// were recorded: empty for a new store, for one written before keys were recorded, and
+    /// for backends that keep none (the `Auditor` then checks the stored signatures instead).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn signing_keys(&self) -> Result<Vec<[u8; 32]>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Gives back the space the store holds only for writing, once a writer is done (the
+    /// `Auditor` calls it when it stops). SQLite copies its write-ahead log into the database
+    /// and truncates it.
+    ///
+    /// # Errors
+    /// Backend failures (nothing is lost: the log is copied at the next open).
+    fn compact_log(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Records `key` as a key that signs this store's receipts (recording it again does
+    /// nothing). The `Auditor` builder calls it before anything is appended.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn record_signing_key(&self, key: &[u8; 32]) -> Result<(), StoreError> {
+        let _ = key;
+        Ok(())
+    }
 }
 
 /// A streaming iterator over a [`Selector`]; it holds one page at a time.

@@ -88,6 +88,10 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     // index pages, and each checkpoint rewrites them.
     c.pragma_update(None, "wal_autocheckpoint", 4_096)
         .map_err(backend("set checkpoint interval"))?;
+    // When the log starts over (after a checkpoint copied all of it), cut the file back to
+    // 4 MiB, so a burst does not leave a 64 MiB log behind for the life of the store.
+    c.pragma_update(None, "journal_size_limit", 4 << 20)
+        .map_err(backend("set journal size limit"))?;
     // 64 MiB of page cache keeps the id and trace indexes in memory while appending.
     c.pragma_update(None, "cache_size", -65_536)
         .map_err(backend("set cache size"))?;
@@ -884,6 +888,64 @@ impl Store for SqliteStore {
 
     fn get(&self, id: &ReceiptId) -> Result<Option<StoredEntry>, StoreError> {
         find_in(&lock(&self.reader), id, &[])
+    }
+
+    fn signing_keys(&self) -> Result<Vec<[u8; 32]>, StoreError> {
+        let c = lock(&self.reader);
+        let exists: bool = c
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'signing_keys')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(backend("read signing keys"))?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        let mut s = c
+            .prepare_cached("SELECT public_key FROM signing_keys ORDER BY rowid")
+            .map_err(backend("read signing keys"))?;
+        let rows = s
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(backend("read signing keys"))?;
+        let mut keys = Vec::new();
+        for row in rows {
+            let bytes = row.map_err(backend("read signing keys"))?;
+            let key = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| StoreError::Backend {
+                operation: "read signing keys",
+                source: format!("a recorded public key is {} bytes, not 32", bytes.len()).into(),
+            })?;
+            keys.push(key);
+        }
+        Ok(keys)
+    }
+
+    fn compact_log(&self) -> Result<(), StoreError> {
+        // A reader in the middle of a long read (an export) makes SQLite copy what it can and
+        // leave the rest; the log is then truncated at the next writer's start instead.
+        lock(&self.writer)
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(backend("truncate the write-ahead log"))
+    }
+
+    fn record_signing_key(&self, key: &[u8; 32]) -> Result<(), StoreError> {
+        let c = lock(&self.writer);
+        c.execute_batch(
+            "CREATE TABLE IF NOT EXISTS signing_keys (
+                 public_key BLOB PRIMARY KEY,
+                 recorded   TEXT NOT NULL
+             )",
+        )
+        .map_err(backend("record the signing key"))?;
+        c.execute(
+            "INSERT OR IGNORE INTO signing_keys (public_key, recorded) VALUES (?1, ?2)",
+            rusqlite::params![
+                key.as_slice(),
+                crate::receipt::Timestamp::now_utc().to_string()
+            ],
+        )
+        .map_err(backend("record the signing key"))?;
+        Ok(())
     }
 
     fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {

@@ -1,0 +1,123 @@
+//! One key per store: an auditor whose signer did not write the store is refused at `build()`
+//! with both fingerprints, and nothing is appended — whether the store recorded its key or was
+//! written before keys were recorded.
+#![cfg(feature = "sqlite")]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
+use std::path::Path;
+
+use ai_audit::store::{SqliteStore, Store};
+use ai_audit::{Auditor, AuditorError, Receipt, SealingMode, SigningKey, TenantId};
+
+fn write_some(path: &Path, key: &SigningKey, sealing: SealingMode) {
+    let a = Auditor::builder()
+        .signer(key.clone())
+        .store(SqliteStore::open(path).unwrap())
+        .sealing(sealing)
+        .build()
+        .unwrap();
+    for tenant in ["bank-eu", "bank-us"] {
+        for _ in 0..5 {
+            a.emit(Receipt::new(tenant)).unwrap();
+        }
+    }
+    a.shutdown().unwrap();
+}
+
+fn tips(path: &Path) -> Vec<(TenantId, u64, usize)> {
+    let s = SqliteStore::open(path).unwrap();
+    s.tenants()
+        .unwrap()
+        .into_iter()
+        .map(|t| {
+            let tip = s.tip(&t).unwrap().unwrap();
+            let checkpoints = s
+                .tree()
+                .unwrap()
+                .latest_checkpoint(&t)
+                .unwrap()
+                .map_or(0, |c| c.size as usize);
+            (t, tip.len, checkpoints)
+        })
+        .collect()
+}
+
+fn refused(path: &Path, other: &SigningKey) -> String {
+    let err = Auditor::builder()
+        .signer(other.clone())
+        .store(SqliteStore::open(path).unwrap())
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, AuditorError::ForeignKey { .. }), "{err:?}");
+    err.to_string()
+}
+
+#[test]
+fn a_store_written_under_key_a_refuses_key_b_naming_both_fingerprints() {
+    for sealing in [SealingMode::PerReceipt, SealingMode::Checkpointed] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        let (a, b) = (
+            SigningKey::generate().unwrap(),
+            SigningKey::generate().unwrap(),
+        );
+        write_some(&path, &a, sealing);
+        let before = tips(&path);
+
+        let message = refused(&path, &b);
+        assert!(
+            message.contains(&a.verifying_key().fingerprint()),
+            "{message}"
+        );
+        assert!(
+            message.contains(&b.verifying_key().fingerprint()),
+            "{message}"
+        );
+        assert!(message.contains("nothing was appended"), "{message}");
+        assert_eq!(
+            tips(&path),
+            before,
+            "nothing appended, no checkpoint signed"
+        );
+
+        // Key A goes on as before.
+        write_some(&path, &a, sealing);
+        assert_eq!(tips(&path)[0].1, 10);
+    }
+}
+
+#[test]
+fn a_store_without_a_recorded_key_is_checked_against_its_signatures() {
+    for sealing in [SealingMode::PerReceipt, SealingMode::Checkpointed] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        let (a, b) = (
+            SigningKey::generate().unwrap(),
+            SigningKey::generate().unwrap(),
+        );
+        write_some(&path, &a, sealing);
+        // As a store written before keys were recorded.
+        assert!(drop_key_record(&path), "the key record was there to remove");
+        let before = tips(&path);
+
+        let message = refused(&path, &b);
+        assert!(
+            message.contains(&b.verifying_key().fingerprint()),
+            "{message}"
+        );
+        assert!(
+            message.contains("bank-eu"),
+            "names the tenant whose evidence was checked: {message}"
+        );
+        assert_eq!(tips(&path), before);
+
+        write_some(&path, &a, sealing); // the right key is accepted, and recorded again
+        assert!(refused(&path, &b).contains(&a.verifying_key().fingerprint()));
+    }
+}
+
+/// Removes the key record, as in a store written before keys were recorded.
+fn drop_key_record(path: &Path) -> bool {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch("DROP TABLE signing_keys").is_ok()
+}
