@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use ai_audit::store::{self, SqliteStore, Store};
 use ai_audit::verify::{self, VerifyOptions};
-use ai_audit::{AuditConfig, Auditor, TenantId, audited, capture};
+use ai_audit::{Action, AuditConfig, Auditor, TenantId, audited, capture};
 use audit_tracing::AuditLayer;
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -32,6 +32,7 @@ fn credit_decision(app: &Application) -> Result<&'static str, Refer> {
     ai_audit::check("debt_to_income", ratio, 0.4);
     if ratio >= 0.4 {
         ai_audit::reason("ratio_above_policy");
+        ai_audit::set_action(Action::Escalate); // a human decides: recorded as `escalate`
         return Err(Refer("refer to underwriter"));
     }
     Ok("approve")
@@ -79,8 +80,10 @@ fn main() -> anyhow::Result<()> {
         .signer(key)
         .shared_store(store.clone())
         .build()?;
-    capture::set_default(auditor.clone());
-    let (layer, guard) = AuditLayer::new(auditor.clone());
+    // The process-global auditor of `#[audited]`; dropping `audit` (or `audit.shutdown()`)
+    // stores everything still queued, the tracing layer's receipts included.
+    let audit = ai_audit::install(auditor.clone())?;
+    let (layer, guard) = AuditLayer::new(auditor);
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))?;
     println!(
         "store {} · signing key {}",
@@ -107,9 +110,9 @@ fn main() -> anyhow::Result<()> {
     }
     println!("support: {}", support_answer("Where is my application?"));
 
+    // Stores everything queued and fails if any receipt was lost.
+    audit.shutdown()?;
     let layer_stats = guard.finish();
-    capture::flush();
-    auditor.flush()?;
     anyhow::ensure!(
         layer_stats.lost() == 0,
         "the layer lost receipts: {layer_stats:?}"

@@ -4,14 +4,17 @@
 //! `Auditor::shutdown()` — and every receipt is in the store and verifies. With a store that
 //! fails every write, the end reports every lost receipt instead of `Ok`.
 #![cfg(all(feature = "macros", feature = "tracing", feature = "sqlite"))]
-#![expect(clippy::unwrap_used, clippy::panic, reason = "tests fail loudly")]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ai_audit::store::{self, MemoryStore, SqliteStore, Store, StoreError};
+use ai_audit::store::{self, MemoryStore, SqliteStore, Store};
+
+mod support;
 use ai_audit::tracing::AuditLayer;
 use ai_audit::verify::{self, VerifyOptions};
 use ai_audit::{Action, Auditor, SigningKey, TenantId, VerifyingKey, audited, capture};
+use support::failing_store::FailingStore;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 const CALLS: u64 = 10_000;
@@ -72,17 +75,24 @@ fn run_the_application(auditor: &Auditor) -> ai_audit::tracing::AuditGuard {
     layer_guard
 }
 
-fn key() -> (SigningKey, VerifyingKey) {
+/// An auditor on a new SQLite store, the store, and the public key to verify with.
+fn sqlite_auditor(path: &std::path::Path) -> (Auditor, Arc<dyn Store>, VerifyingKey) {
     let key = SigningKey::generate().unwrap();
     let public = key.verifying_key();
-    (key, public)
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path).unwrap());
+    let auditor = Auditor::builder()
+        .signer(key)
+        .shared_store(Arc::clone(&store))
+        .build()
+        .unwrap();
+    (auditor, store, public)
 }
 
 fn assert_all_stored_and_verified(store: &dyn Store, public: &VerifyingKey) {
     for (tenant, n) in [("loans", CALLS), ("claims", SPANS)] {
         let tenant = TenantId::new(tenant);
         let lines = store::receipts(store, &tenant, 0..u64::MAX).map(|e| e.map(|e| e.line));
-        let report = verify::verify_lines(lines, &VerifyOptions::pinned(public.clone())).unwrap();
+        let report = verify::verify_lines(lines, &VerifyOptions::pinned(*public)).unwrap();
         assert!(report.is_pass(), "{tenant:?}: {report:?}");
         assert_eq!(report.receipts, n, "every receipt of {tenant:?} is stored");
     }
@@ -96,13 +106,7 @@ fn assert_all_stored_and_verified(store: &dyn Store, public: &VerifyingKey) {
 fn dropping_the_install_guard_stores_every_receipt() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("audit.db")).unwrap());
-    let (signing, public) = key();
-    let auditor = Auditor::builder()
-        .signer(signing)
-        .shared_store(Arc::clone(&store))
-        .build()
-        .unwrap();
+    let (auditor, store, public) = sqlite_auditor(&dir.path().join("audit.db"));
     let audit = ai_audit::install(auditor.clone()).unwrap();
     let layer_guard = run_the_application(&auditor);
 
@@ -124,13 +128,7 @@ fn dropping_the_install_guard_stores_every_receipt() {
 fn only_calling_shutdown_stores_every_receipt() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("audit.db")).unwrap());
-    let (signing, public) = key();
-    let auditor = Auditor::builder()
-        .signer(signing)
-        .shared_store(Arc::clone(&store))
-        .build()
-        .unwrap();
+    let (auditor, store, public) = sqlite_auditor(&dir.path().join("audit.db"));
     let _previous = capture::set_default(auditor.clone());
     let layer_guard = run_the_application(&auditor);
 
@@ -138,42 +136,6 @@ fn only_calling_shutdown_stores_every_receipt() {
 
     assert_all_stored_and_verified(store.as_ref(), &public);
     drop(layer_guard);
-}
-
-/// A store whose every write fails, as a full or broken disk would.
-#[derive(Debug, Default)]
-struct FailingStore(MemoryStore);
-
-impl Store for FailingStore {
-    fn set_durability(&self, durability: store::Durability) -> Result<(), StoreError> {
-        self.0.set_durability(durability)
-    }
-    fn write(
-        &self,
-        _f: &mut dyn FnMut(&mut dyn store::WriteTxn) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        Err(StoreError::Backend {
-            operation: "write",
-            source: "the disk is gone".into(),
-        })
-    }
-    fn tip(&self, tenant: &TenantId) -> Result<Option<store::Tip>, StoreError> {
-        self.0.tip(tenant)
-    }
-    fn get(&self, id: &ai_audit::ReceiptId) -> Result<Option<store::StoredEntry>, StoreError> {
-        self.0.get(id)
-    }
-    fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
-        self.0.tenants()
-    }
-    fn page(
-        &self,
-        selector: &store::Selector,
-        cursor: Option<u64>,
-        limit: usize,
-    ) -> Result<store::Page, StoreError> {
-        self.0.page(selector, cursor, limit)
-    }
 }
 
 fn with_failing_store(end: impl FnOnce(Auditor, ai_audit::InstallGuard) -> String) {

@@ -52,68 +52,57 @@ fn refused(path: &Path, other: &SigningKey) -> String {
     err.to_string()
 }
 
-#[test]
-fn a_store_written_under_key_a_refuses_key_b_naming_both_fingerprints() {
+/// In each sealing mode: a store written under key A at `path`, then `check(path, a, b)`.
+fn with_store_of_key_a(check: impl Fn(&Path, &SigningKey, &SigningKey, SealingMode)) {
     for sealing in [SealingMode::PerReceipt, SealingMode::Checkpointed] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.db");
-        let (a, b) = (
-            SigningKey::generate().unwrap(),
-            SigningKey::generate().unwrap(),
-        );
+        let a = SigningKey::generate().unwrap();
+        let b = SigningKey::generate().unwrap();
         write_some(&path, &a, sealing);
-        let before = tips(&path);
-
-        let message = refused(&path, &b);
-        assert!(
-            message.contains(&a.verifying_key().fingerprint()),
-            "{message}"
-        );
-        assert!(
-            message.contains(&b.verifying_key().fingerprint()),
-            "{message}"
-        );
-        assert!(message.contains("nothing was appended"), "{message}");
-        assert_eq!(
-            tips(&path),
-            before,
-            "nothing appended, no checkpoint signed"
-        );
-
-        // Key A goes on as before.
-        write_some(&path, &a, sealing);
-        assert_eq!(tips(&path)[0].1, 10);
+        check(&path, &a, &b, sealing);
     }
 }
 
 #[test]
-fn a_store_without_a_recorded_key_is_checked_against_its_signatures() {
-    for sealing in [SealingMode::PerReceipt, SealingMode::Checkpointed] {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.db");
-        let (a, b) = (
-            SigningKey::generate().unwrap(),
-            SigningKey::generate().unwrap(),
-        );
-        write_some(&path, &a, sealing);
-        // As a store written before keys were recorded.
-        assert!(drop_key_record(&path), "the key record was there to remove");
-        let before = tips(&path);
+fn a_store_written_under_key_a_refuses_key_b_naming_both_fingerprints() {
+    with_store_of_key_a(|path, a, b, sealing| {
+        let before = tips(path);
+        let message = refused(path, b);
+        for key in [a, b] {
+            let fingerprint = key.verifying_key().fingerprint();
+            assert!(message.contains(&fingerprint), "{message}");
+        }
+        assert!(message.contains("nothing was appended"), "{message}");
+        assert_eq!(tips(path), before, "nothing appended, no checkpoint signed");
 
-        let message = refused(&path, &b);
+        // Key A goes on as before.
+        write_some(path, a, sealing);
+        assert_eq!(tips(path)[0].1, 10);
+    });
+}
+
+#[test]
+fn a_store_without_a_recorded_key_is_checked_against_its_signatures() {
+    with_store_of_key_a(|path, a, b, sealing| {
+        // As a store written before keys were recorded.
+        assert!(drop_key_record(path), "the key record was there to remove");
+        let before = tips(path);
+
+        let message = refused(path, b);
         assert!(
             message.contains(&b.verifying_key().fingerprint()),
             "{message}"
         );
         assert!(
             message.contains("bank-eu"),
-            "names the tenant whose evidence was checked: {message}"
+            "names the tenant it checked: {message}"
         );
-        assert_eq!(tips(&path), before);
+        assert_eq!(tips(path), before);
 
-        write_some(&path, &a, sealing); // the right key is accepted, and recorded again
-        assert!(refused(&path, &b).contains(&a.verifying_key().fingerprint()));
-    }
+        write_some(path, a, sealing); // the right key is accepted, and recorded again
+        assert!(refused(path, b).contains(&a.verifying_key().fingerprint()));
+    });
 }
 
 /// Removes the key record, as in a store written before keys were recorded.

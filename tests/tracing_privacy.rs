@@ -38,7 +38,7 @@ fn an_fmt_layer_with_mask_audit_fields_prints_no_input_or_output() {
         .shared_store(Arc::clone(&store))
         .build()
         .unwrap();
-    let (audit, guard) = AuditLayer::new(auditor.clone());
+    let (audit, guard) = AuditLayer::new(auditor);
     let log = Log::default();
     let writer = log.clone();
     let subscriber = tracing_subscriber::registry().with(audit).with(

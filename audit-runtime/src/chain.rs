@@ -12,7 +12,7 @@ use crate::seal::{SealError, SealedReceipt, Signer, seal};
 pub enum ChainError {
     /// The receipt belongs to another tenant than the chain (caller's fault).
     #[error(
-        "receipt for tenant {receipt_tenant:?} cannot join the chain of tenant {chain_tenant:?}"
+        "receipt for tenant {:?} cannot join the chain of tenant {:?}", .receipt_tenant.as_str(), .chain_tenant.as_str()
     )]
     TenantMismatch {
         /// The chain's tenant.

@@ -50,6 +50,7 @@ pub mod keys;
 #[cfg_attr(docsrs, doc(cfg(any(feature = "openai", feature = "anthropic"))))]
 pub mod llm;
 pub mod merkle;
+pub mod metrics;
 mod platform;
 pub mod receipt;
 pub mod seal;

@@ -159,7 +159,12 @@ impl AuditSink {
                 self.failed(tenant, id, &e);
                 match self.mode {
                     OnEmitError::FailClosed => Err(e),
-                    OnEmitError::FailOpen => Ok(None),
+                    OnEmitError::FailOpen => {
+                        // The call goes on without its receipt: the auditor counts it as lost,
+                        // so its stats and shutdown show it.
+                        self.auditor.report_lost(1, e.loss_cause());
+                        Ok(None)
+                    }
                 }
             }
         }
@@ -200,6 +205,7 @@ impl AuditSink {
             TrySubmit::Full(receipt) => Detached::Submit(receipt),
             TrySubmit::Closed => {
                 self.failed(&tenant, &id, &EmitError::Closed);
+                self.auditor.report_lost(1, crate::LossCause::Refused);
                 return;
             }
         };
@@ -217,7 +223,7 @@ enum Detached {
 
 /// One thread per process waits for detached receipts, so that dropping a stream or a request
 /// never blocks its task and never starts a thread per receipt.
-mod detached {
+pub(crate) mod detached {
     use std::sync::mpsc::{Sender, channel};
     use std::sync::{Mutex, OnceLock};
 
@@ -226,15 +232,27 @@ mod detached {
 
     type Job = (AuditSink, TenantId, ReceiptId, Detached);
 
-    fn sender() -> Option<&'static Mutex<Sender<Job>>> {
-        static TX: OnceLock<Option<Mutex<Sender<Job>>>> = OnceLock::new();
+    enum Msg {
+        Job(Job),
+        /// Answered once every job queued before it is settled.
+        Flush(Sender<()>),
+    }
+
+    static TX: OnceLock<Option<Mutex<Sender<Msg>>>> = OnceLock::new();
+
+    fn sender() -> Option<&'static Mutex<Sender<Msg>>> {
         TX.get_or_init(|| {
-            let (tx, rx) = channel::<Job>();
+            let (tx, rx) = channel::<Msg>();
             std::thread::Builder::new()
                 .name("ai-audit-detached".into())
                 .spawn(move || {
-                    for job in rx {
-                        settle(job);
+                    for msg in rx {
+                        match msg {
+                            Msg::Job(job) => settle(job),
+                            Msg::Flush(done) => {
+                                let _ = done.send(());
+                            }
+                        }
                     }
                 })
                 .ok()
@@ -243,14 +261,30 @@ mod detached {
         .as_ref()
     }
 
+    /// Waits until every detached receipt queued before this call is stored or counted (if
+    /// the thread was ever started): the auditor's flush and shutdown call it.
+    pub(crate) fn drain() {
+        let Some(Some(tx)) = TX.get() else { return };
+        let (done_tx, done_rx) = channel();
+        let sent = tx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .send(Msg::Flush(done_tx))
+            .is_ok();
+        if sent {
+            let _ = done_rx.recv();
+        }
+    }
+
     /// Hands `job` to the background thread; without one (it could not be started), waits here.
     pub(super) fn send(sink: AuditSink, tenant: TenantId, id: ReceiptId, job: Detached) {
         let job = match sender() {
             Some(tx) => {
                 let tx = tx.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                match tx.send((sink, tenant, id, job)) {
+                match tx.send(Msg::Job((sink, tenant, id, job))) {
                     Ok(()) => return,
-                    Err(std::sync::mpsc::SendError(job)) => job,
+                    Err(std::sync::mpsc::SendError(Msg::Job(job))) => job,
+                    Err(std::sync::mpsc::SendError(Msg::Flush(_))) => return,
                 }
             }
             None => (sink, tenant, id, job),
@@ -266,6 +300,8 @@ mod detached {
         };
         if let Err(e) = pending.and_then(super::PendingEmit::wait) {
             sink.failed(&tenant, &id, &e);
+            // Nobody waits for a detached receipt: the auditor counts it as lost.
+            sink.auditor.report_lost(1, e.loss_cause());
         }
     }
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 pub(crate) mod aimock;
+pub(crate) mod failing_store;
 pub(crate) mod python;
 
 /// The genuine public key of the vectors (seed 01×32).

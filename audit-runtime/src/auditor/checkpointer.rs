@@ -38,6 +38,8 @@ pub(crate) struct Checkpointer {
     next_scan: Instant,
     /// Tenants found due beyond [`MAX_PER_ROUND`]: signed in the next rounds.
     deferred: Vec<TenantId>,
+    /// Receipts in `unsigned`, all tenants together (published as the checkpoint lag).
+    lag: u64,
 }
 
 /// At most this many checkpoints are signed after one commit or tick (all at shutdown), so a
@@ -60,6 +62,7 @@ impl Checkpointer {
             failures,
             next_scan: Instant::now(),
             deferred: Vec::new(),
+            lag: 0,
         }
     }
 
@@ -95,6 +98,7 @@ impl Checkpointer {
         for (tenant, n) in appended.iter().filter(|(_, n)| *n > 0) {
             let slot = self.unsigned.entry(tenant.clone()).or_insert((0, now));
             slot.0 += n;
+            self.lag += n;
             if slot.0 >= self.policy.every_receipts || now - slot.1 >= self.policy.every {
                 due.push(tenant.clone());
             }
@@ -103,6 +107,7 @@ impl Checkpointer {
             due.extend(self.due_by_time(now));
         }
         self.sign_round(due);
+        crate::metrics::checkpoint_lag(self.lag);
     }
 
     /// Signs every tenant whose oldest unsigned receipt is older than the interval.
@@ -176,7 +181,10 @@ impl Checkpointer {
 
     /// A checkpoint of `size` is stored for `tenant`.
     fn covered(&mut self, tenant: &TenantId, size: u64) {
-        self.unsigned.remove(tenant);
+        if let Some((n, _)) = self.unsigned.remove(tenant) {
+            self.lag = self.lag.saturating_sub(n);
+            crate::metrics::checkpoints_signed(1);
+        }
         if let Some(k) = self.known.get_mut(tenant) {
             k.covered(size);
         }
@@ -186,6 +194,7 @@ impl Checkpointer {
     fn failed(&mut self, tenants: &[TenantId]) {
         self.failures
             .fetch_add(tenants.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        crate::metrics::checkpoint_failures(tenants.len() as u64);
         let now = Instant::now();
         for t in tenants {
             if let Some(slot) = self.unsigned.get_mut(t) {

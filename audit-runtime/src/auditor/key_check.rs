@@ -100,16 +100,8 @@ fn foreign_evidence(store: &dyn Store, key: &VerifyingKey) -> Result<Option<Tena
     Ok(None)
 }
 
-fn decode_signature(hex: &str) -> Option<[u8; 64]> {
-    let bytes = hex.as_bytes();
-    if bytes.len() != 128 {
-        return None;
-    }
+fn decode_signature(text: &str) -> Option<[u8; 64]> {
     let mut out = [0u8; 64];
-    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-        let hi = char::from(pair[0]).to_digit(16)?;
-        let lo = char::from(pair[1]).to_digit(16)?;
-        *o = u8::try_from(hi * 16 + lo).ok()?;
-    }
+    hex::decode_to_slice(text, &mut out).ok()?;
     Some(out)
 }

@@ -116,6 +116,14 @@ impl EmitError {
             Self::Closed | Self::InvalidReceipt(_) | Self::Internal => false,
         }
     }
+
+    /// How a receipt that failed with this error is counted when nobody else hears of it.
+    pub(crate) fn loss_cause(&self) -> LossCause {
+        match self {
+            Self::Closed => LossCause::Refused,
+            _ => LossCause::NotStored,
+        }
+    }
 }
 
 /// Why an [`Auditor`] could not be built.

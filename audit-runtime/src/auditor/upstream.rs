@@ -99,6 +99,7 @@ impl Upstreams {
     /// Drains the capture worker and every live upstream.
     pub(crate) fn drain(&self) {
         crate::capture::drain();
+        crate::sink::detached::drain();
         for u in self.live() {
             u.drain();
         }
@@ -115,6 +116,7 @@ impl Upstreams {
             LossCause::NotStored => &*self.not_stored,
         };
         counter.fetch_add(n, Ordering::Relaxed);
+        crate::metrics::lost(n, cause);
     }
 
     pub(crate) fn lost(&self) -> Lost {

@@ -37,6 +37,14 @@ pub(crate) struct Counters {
     pub(crate) resealed: AtomicU64,
 }
 
+impl Counters {
+    /// `n` emits answered with an error.
+    fn count_failed(&self, n: u64) {
+        self.failed.fetch_add(n, Ordering::Relaxed);
+        crate::metrics::failed(n);
+    }
+}
+
 pub(crate) struct Writer {
     pub(crate) queue: Arc<Queue>,
     pub(crate) store: Arc<dyn Store>,
@@ -129,6 +137,7 @@ impl Writer {
         let mut jobs = Vec::with_capacity(self.max_batch);
         while self.queue.pop_batch(self.max_batch, &mut jobs) {
             let batch = std::mem::take(&mut jobs);
+            crate::metrics::queue_depth(self.queue.len());
             let slots: Vec<Arc<ReplySlot>> = batch
                 .iter()
                 .map(|(Job::Emit(_, s) | Job::Barrier(s))| Arc::clone(s))
@@ -175,7 +184,7 @@ impl Writer {
                 Job::Barrier(slot) => barriers.push(slot),
                 Job::Emit(receipt, slot) => {
                     if let Err(e) = canonical::check_finite(&receipt) {
-                        self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                        self.counters.count_failed(1);
                         slot.send(Err(EmitError::InvalidReceipt(e)));
                         continue;
                     }
@@ -215,9 +224,7 @@ impl Writer {
                         let slots: Vec<_> =
                             pending.iter().flat_map(|p| p.replies.clone()).collect();
                         answer_all(&slots, &e);
-                        self.counters
-                            .failed
-                            .fetch_add(slots.len() as u64, Ordering::Relaxed);
+                        self.counters.count_failed(slots.len() as u64);
                         restore(tips, starts);
                         return barriers_only(barriers);
                     }
@@ -282,9 +289,7 @@ impl Writer {
             Err(e) => {
                 let e = EmitError::Sign(Arc::new(e));
                 let slots: Vec<_> = pending.iter().flat_map(|p| p.replies.clone()).collect();
-                self.counters
-                    .failed
-                    .fetch_add(slots.len() as u64, Ordering::Relaxed);
+                self.counters.count_failed(slots.len() as u64);
                 answer_all(&slots, &e);
                 restore(tips, starts);
                 return barriers_only(barriers);
@@ -378,6 +383,7 @@ impl Committer {
             barriers,
         } = batch;
         if !pending.is_empty() {
+            let started = std::time::Instant::now();
             // The leaf each outcome appended (`None` for a duplicate), for the checkpointer.
             let mut leaves: Vec<Option<Hash>> = Vec::new();
             let result = match self.fast_path(&pending, &items, &starts) {
@@ -396,6 +402,7 @@ impl Committer {
                 }
             };
             self.counters.batches.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::commit(started.elapsed(), pending.len());
             let committed = super::checkpointer::appended(&result);
             if let Ok(outcomes) = &result {
                 for (o, leaf) in outcomes.iter().zip(&leaves) {
@@ -417,8 +424,10 @@ impl Committer {
             Ok(outcomes) => {
                 for (p, o) in pending.into_iter().zip(outcomes) {
                     let counter = if o.duplicate {
+                        crate::metrics::duplicates(1);
                         &self.counters.duplicates
                     } else {
+                        crate::metrics::stored(1);
                         &self.counters.emitted
                     };
                     counter.fetch_add(1, Ordering::Relaxed);
@@ -428,6 +437,7 @@ impl Committer {
                         o.duplicate |= i > 0;
                         if i > 0 {
                             self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                            crate::metrics::duplicates(1);
                         }
                         r.send_returning(Ok(Some(o)), spent.take());
                     }
@@ -435,7 +445,7 @@ impl Committer {
             }
             Err(e) => {
                 let n: u64 = pending.iter().map(|p| p.replies.len() as u64).sum();
-                self.counters.failed.fetch_add(n, Ordering::Relaxed);
+                self.counters.count_failed(n);
                 for p in pending {
                     let mut spent = Some(p.receipt);
                     for r in &p.replies {

@@ -67,23 +67,26 @@ pub(super) fn current_trace() -> Option<TraceId> {
         .flatten()
 }
 
-/// Runs `f` on the innermost current frame; counts a call outside any scope.
+/// Runs `f` on the innermost current frame of an audited call (skipping trace-only frames);
+/// counts a call outside any such scope.
 pub(super) fn with_current(f: impl FnOnce(&mut Frame)) {
-    let top = STACK
+    let mut f = Some(f);
+    let attached = STACK
         .try_with(|s| {
-            s.borrow()
-                .iter()
-                .rev()
-                .find(|f| !lock(f).trace_only)
-                .cloned()
+            for frame in s.borrow().iter().rev() {
+                let mut frame = lock(frame);
+                if !frame.trace_only {
+                    if let Some(f) = f.take() {
+                        f(&mut frame);
+                    }
+                    return true;
+                }
+            }
+            false
         })
-        .ok()
-        .flatten();
-    match top {
-        Some(frame) => f(&mut lock(&frame)),
-        None => {
-            UNATTACHED.fetch_add(1, Ordering::Relaxed);
-        }
+        .unwrap_or(false);
+    if !attached {
+        UNATTACHED.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -53,7 +53,7 @@ pub enum StoreError {
     },
     /// An append does not continue the tenant's stored chain (caller's fault).
     #[error(
-        "append to tenant {tenant:?} at sequence {found} does not continue its chain at {expected}"
+        "append to tenant {:?} at sequence {found} does not continue its chain at {expected}", .tenant.as_str()
     )]
     SequenceGap {
         /// The tenant.

@@ -166,8 +166,13 @@ pub fn append_leaves(
 ) -> Result<u64, StoreError> {
     let size = w.tree_size(tenant)?;
     if size != start {
+        let how = if size < start {
+            "the tree lags the chain (ai-audit syncs it on start-up)"
+        } else {
+            "the tree is ahead of the chain: receipts were removed from the store"
+        };
         return Err(corrupt(format!(
-            "tenant {:?}: the Merkle tree holds {size} leaves, but receipts are appended at sequence {start}; the tree lags the chain (ai-audit syncs it on start-up)",
+            "tenant {:?}: the Merkle tree holds {size} leaves, but receipts are appended at sequence {start}; {how}",
             tenant.as_str()
         )));
     }

@@ -71,7 +71,7 @@ pub enum TransparencyError {
         id: ReceiptId,
     },
     /// The tenant's tree is empty.
-    #[error("tenant {tenant:?} has no receipts in its tree yet")]
+    #[error("tenant {:?} has no receipts in its tree yet", .tenant.as_str())]
     EmptyTree {
         /// The tenant.
         tenant: TenantId,
@@ -79,7 +79,7 @@ pub enum TransparencyError {
     /// The new checkpoint would not be consistent with the latest stored one: the stored tree
     /// was altered. Nothing was signed.
     #[error(
-        "refusing to sign: the tree of tenant {tenant:?} at size {new_size} is not consistent with its stored checkpoint at size {old_size}; the store was altered"
+        "refusing to sign: the tree of tenant {:?} at size {new_size} is not consistent with its stored checkpoint at size {old_size}; the store was altered", .tenant.as_str()
     )]
     Inconsistent {
         /// The tenant.
@@ -96,7 +96,8 @@ pub enum TransparencyError {
     /// carries a valid signature nor the writer's tag, a leaf without a line, or a tree that
     /// differs from its lines. Nothing was signed; the store was written without the key.
     #[error(
-        "refusing to sign a checkpoint of tenant {tenant:?}: {why}{}",
+        "refusing to sign a checkpoint of tenant {:?}: {why}{}",
+        .tenant.as_str(),
         seq.map(|s| format!(" (sequence {s})")).unwrap_or_default()
     )]
     Unauthenticated {
