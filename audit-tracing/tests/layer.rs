@@ -80,7 +80,7 @@ fn one_receipt_per_audit_span_with_its_checks_and_none_for_other_spans() {
     let r = &spans[0].receipt;
     assert_eq!(r.input_c14n, canonicalize_input("approve loan"));
     assert_eq!(r.action, Action::Escalate);
-    assert_eq!(r.reason_codes, ["needs_human"]);
+    assert_eq!(r.reason_codes, ["decision:decide", "needs_human"]);
     assert_eq!(r.checks.len(), 1);
     assert_eq!(r.checks[0].name, "inner-event");
     assert_eq!(receipts(&store, "").len(), 0, "plain spans leave nothing");
