@@ -71,7 +71,8 @@ pub use config::{AuditConfig, ConfigError, KeySource};
 pub use keys::{KeyError, KeyId, SigningKey, VerifyingKey};
 pub use platform::{CpuFeatures, cpu_features};
 pub use receipt::{
-    Action, CheckRecord, Receipt, ReceiptId, SessionId, TenantId, Timestamp, TimestampError,
+    Action, CheckRecord, Receipt, ReceiptId, SessionId, TenantId, TenantIdError, Timestamp,
+    TimestampError,
     TraceId, UtcOffset,
 };
 pub use seal::{SealError, SealedReceipt, SealingMode, Signer, seal};
