@@ -19,9 +19,9 @@ use ai_audit::canonical::canonicalize_input;
 use ai_audit::sink::AuditSink;
 use ai_audit::store::MemoryStore;
 use ai_audit::{Auditor, SigningKey, TenantId, TenantIdError};
-use axum::{Extension, Router};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use serde_json::Value;
 
 const TOKEN: &str = "a-test-admin-token-0123456789";
@@ -418,7 +418,10 @@ async fn a_tenant_outside_the_allow_list_gets_403_and_only_a_refusal_receipt() {
     assert_eq!(r.status(), 403);
     let text = r.text().await.unwrap();
     assert!(text.contains("not served here"), "{text}");
-    assert!(!text.contains("acme"), "the allow-list is not revealed: {text}");
+    assert!(
+        !text.contains("acme"),
+        "the allow-list is not revealed: {text}"
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 0, "the handler is not called");
 
     let nobody = TenantId::new("nobody");
@@ -479,7 +482,10 @@ async fn a_request_without_a_tenant_gets_400_and_no_default_tenant_is_made() {
         .unwrap();
     assert_eq!(r.status(), 400);
     let text = r.text().await.unwrap();
-    assert!(text.contains("names no tenant; send the x-tenant-id header"), "{text}");
+    assert!(
+        text.contains("names no tenant; send the x-tenant-id header"),
+        "{text}"
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     assert!(receipts(&auditor, "default").is_empty());
     let refusal = one_refusal(&auditor);
@@ -547,7 +553,10 @@ async fn a_resolver_that_refuses_or_names_a_bad_tenant_gets_4xx_without_the_hand
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     let admin = receipts(&auditor, ADMIN_TENANT);
     let why: Vec<&str> = admin.iter().map(|r| reasons(r)[4]).collect();
-    assert_eq!(why, ["tenant_missing", "tenant_not_allowed", "tenant_invalid"]);
+    assert_eq!(
+        why,
+        ["tenant_missing", "tenant_not_allowed", "tenant_invalid"]
+    );
     assert!(receipts(&auditor, "bank-eu").is_empty());
     let r = get(Some("acme")).await.unwrap();
     assert_eq!(r.status(), 200);
@@ -571,7 +580,11 @@ async fn a_single_tenant_layer_records_every_request_under_its_named_tenant() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.text().await.unwrap(), "solo", "the header is not a source");
+    assert_eq!(
+        r.text().await.unwrap(),
+        "solo",
+        "the header is not a source"
+    );
     assert_eq!(receipts(&auditor, "solo").len(), 1);
     assert_eq!(auditor.store().tenants().unwrap(), [TenantId::new("solo")]);
 }
@@ -587,14 +600,21 @@ fn a_layer_whose_tenants_are_not_trusted_does_not_build() {
     assert!(
         matches!(err, AuditLayerError::HeaderWithoutAllowList { ref header } if header == "x-tenant-id")
     );
-    assert!(err.to_string().contains("any client could create a tenant"), "{err}");
+    assert!(
+        err.to_string().contains("any client could create a tenant"),
+        "{err}"
+    );
     let with_header = || AuditLayer::builder(sink.clone()).tenant_header("x-tenant-id");
     assert_eq!(
         build(with_header().allowed_tenants(Vec::<TenantId>::new())),
         AuditLayerError::EmptyAllowList
     );
     assert_eq!(
-        build(with_header().allowed_tenants(["acme"]).default_tenant("default")),
+        build(
+            with_header()
+                .allowed_tenants(["acme"])
+                .default_tenant("default")
+        ),
         AuditLayerError::DefaultNotAllowed {
             tenant: "default".into()
         }
@@ -664,7 +684,10 @@ async fn admin_answers_400_for_an_invalid_tenant_parameter() {
             .unwrap();
         assert_eq!(r.status(), 400, "{route} {tenant:?}");
         let text = r.text().await.unwrap();
-        assert!(text.starts_with("the tenant parameter is invalid: "), "{text}");
+        assert!(
+            text.starts_with("the tenant parameter is invalid: "),
+            "{text}"
+        );
     }
     let admin = receipts(&auditor, ADMIN_TENANT);
     assert_eq!(admin.len(), 4);

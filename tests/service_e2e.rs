@@ -183,7 +183,14 @@ async fn the_openai_sdk_uses_the_gateway_and_the_admin_export_verifies() {
     // The refused tenant, then admin access, which is itself audited: two refusals, two
     // admitted requests.
     let admin = receipts(&auditor, ai_audit::axum::ADMIN_TENANT);
-    assert_eq!(actions(&admin), ["reject", "reject", "reject", "allow", "allow"]);
-    assert!(admin[0]["reason_codes"].to_string().contains("tenant_not_allowed"));
+    assert_eq!(
+        actions(&admin),
+        ["reject", "reject", "reject", "allow", "allow"]
+    );
+    assert!(
+        admin[0]["reason_codes"]
+            .to_string()
+            .contains("tenant_not_allowed")
+    );
     server.abort();
 }

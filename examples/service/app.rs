@@ -60,7 +60,10 @@ fn gateway_tenant(headers: &HeaderMap, served: &BTreeSet<TenantId>) -> Result<Te
         ));
     };
     let tenant = TenantId::parse(text).map_err(|e| {
-        error_response(StatusCode::BAD_REQUEST, &format!("x-tenant-id is invalid: {e}"))
+        error_response(
+            StatusCode::BAD_REQUEST,
+            &format!("x-tenant-id is invalid: {e}"),
+        )
     })?;
     if !served.contains(&tenant) {
         return Err(error_response(

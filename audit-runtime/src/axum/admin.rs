@@ -205,8 +205,12 @@ fn tenant_param(params: &HashMap<String, String>, usage: &str) -> Result<TenantI
     let Some(text) = params.get("tenant") else {
         return Err(plain(StatusCode::BAD_REQUEST, usage));
     };
-    TenantId::parse(text)
-        .map_err(|e| plain(StatusCode::BAD_REQUEST, format!("the tenant parameter is invalid: {e}")))
+    TenantId::parse(text).map_err(|e| {
+        plain(
+            StatusCode::BAD_REQUEST,
+            format!("the tenant parameter is invalid: {e}"),
+        )
+    })
 }
 
 async fn tip(

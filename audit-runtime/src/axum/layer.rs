@@ -190,7 +190,10 @@ impl AuditLayerBuilder {
 
     /// The tenants this service serves; every resolved tenant must be one of them (with a
     /// resolver the list is optional).
-    pub fn allowed_tenants<T: Into<TenantId>>(mut self, tenants: impl IntoIterator<Item = T>) -> Self {
+    pub fn allowed_tenants<T: Into<TenantId>>(
+        mut self,
+        tenants: impl IntoIterator<Item = T>,
+    ) -> Self {
         self.tenants.allowed = Some(tenants.into_iter().map(Into::into).collect());
         self
     }
@@ -246,7 +249,12 @@ impl AuditLayerBuilder {
     pub fn build(self) -> Result<AuditLayer, AuditLayerError> {
         let admin_tenant = TenantId::parse(self.admin_tenant.as_str()).map_err(|source| {
             AuditLayerError::InvalidTenant {
-                tenant: self.admin_tenant.as_str().chars().take(TenantId::MAX_LEN).collect(),
+                tenant: self
+                    .admin_tenant
+                    .as_str()
+                    .chars()
+                    .take(TenantId::MAX_LEN)
+                    .collect(),
                 source,
             }
         })?;

@@ -110,7 +110,9 @@ pub enum AuditLayerError {
         source: TenantIdError,
     },
     /// The default tenant is not in the allow-list.
-    #[error("the default tenant {tenant:?} is not in the allow-list; add it to .allowed_tenants(...)")]
+    #[error(
+        "the default tenant {tenant:?} is not in the allow-list; add it to .allowed_tenants(...)"
+    )]
     DefaultNotAllowed {
         /// The default tenant.
         tenant: String,

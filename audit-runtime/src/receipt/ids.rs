@@ -277,7 +277,14 @@ mod tests {
 
     #[test]
     fn tenant_parse_accepts_ordinary_names_as_given() {
-        for name in ["bank-eu", "acme", "a", "Tenant 7", "bänk/ß.eu", &"x".repeat(128)] {
+        for name in [
+            "bank-eu",
+            "acme",
+            "a",
+            "Tenant 7",
+            "bänk/ß.eu",
+            &"x".repeat(128),
+        ] {
             assert_eq!(TenantId::parse(name).unwrap().as_str(), name);
         }
     }
@@ -302,7 +309,13 @@ mod tests {
 
     #[test]
     fn tenant_parse_rejects_control_characters_and_says_where() {
-        for (text, at) in [("a\nb", 1), ("\0", 0), ("ab\tc", 2), ("ä\u{7f}", 2), ("a\u{85}", 1)] {
+        for (text, at) in [
+            ("a\nb", 1),
+            ("\0", 0),
+            ("ab\tc", 2),
+            ("ä\u{7f}", 2),
+            ("a\u{85}", 1),
+        ] {
             assert_eq!(
                 TenantId::parse(text),
                 Err(TenantIdError::ControlCharacter { at }),
