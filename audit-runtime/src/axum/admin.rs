@@ -200,17 +200,12 @@ async fn admit(
     }
 }
 
-/// The `tenant` query parameter, checked with [`TenantId::parse`]; 400 when absent or invalid.
-fn tenant_param(params: &HashMap<String, String>, usage: &str) -> Result<TenantId, Response> {
+/// The `tenant` query parameter, checked with [`TenantId::parse`]; else what the 400 says.
+fn tenant_param(params: &HashMap<String, String>, usage: &str) -> Result<TenantId, String> {
     let Some(text) = params.get("tenant") else {
-        return Err(plain(StatusCode::BAD_REQUEST, usage));
+        return Err(usage.to_owned());
     };
-    TenantId::parse(text).map_err(|e| {
-        plain(
-            StatusCode::BAD_REQUEST,
-            format!("the tenant parameter is invalid: {e}"),
-        )
-    })
+    TenantId::parse(text).map_err(|e| format!("the tenant parameter is invalid: {e}"))
 }
 
 async fn tip(
@@ -223,7 +218,7 @@ async fn tip(
     }
     let tenant = match tenant_param(&params, "give ?tenant=…") {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(text) => return plain(StatusCode::BAD_REQUEST, text),
     };
     let store = Arc::clone(config.sink.auditor().store());
     let t = tenant.clone();
@@ -346,7 +341,7 @@ async fn export(
     }
     let tenant = match tenant_param(&params, "give ?tenant=…&from=…&to=…") {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(text) => return plain(StatusCode::BAD_REQUEST, text),
     };
     let (from, to) = match (bound(params.get("from")), bound(params.get("to"))) {
         (Ok(f), Ok(t)) => (f, t),

@@ -184,12 +184,12 @@ impl TenantPolicy {
             ),
         };
         let default = s.default.as_ref().map(checked).transpose()?;
-        if let (Some(d), Some(list)) = (&default, &allowed) {
-            if !list.contains(d) {
-                return Err(AuditLayerError::DefaultNotAllowed {
-                    tenant: d.as_str().to_owned(),
-                });
-            }
+        if let (Some(d), Some(list)) = (&default, &allowed)
+            && !list.contains(d)
+        {
+            return Err(AuditLayerError::DefaultNotAllowed {
+                tenant: d.as_str().to_owned(),
+            });
         }
         let source = match (s.header, s.resolver, default) {
             (Some(_), Some(_), _) => return Err(AuditLayerError::HeaderAndResolver),
