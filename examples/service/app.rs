@@ -51,24 +51,27 @@ struct AppState {
 }
 
 /// The gateway's tenant: `x-tenant-id`, a valid tenant id and one this service serves (the
-/// `AuditLayer` checks the same for `/v1/decide`).
-fn gateway_tenant(headers: &HeaderMap, served: &BTreeSet<TenantId>) -> Result<TenantId, Response> {
+/// `AuditLayer` checks the same for `/v1/decide`); else the status and message to answer.
+fn gateway_tenant(
+    headers: &HeaderMap,
+    served: &BTreeSet<TenantId>,
+) -> Result<TenantId, (StatusCode, String)> {
     let Some(text) = headers.get("x-tenant-id").and_then(|v| v.to_str().ok()) else {
-        return Err(error_response(
+        return Err((
             StatusCode::BAD_REQUEST,
-            "send your tenant in the x-tenant-id header",
+            "send your tenant in the x-tenant-id header".into(),
         ));
     };
     let tenant = TenantId::parse(text).map_err(|e| {
-        error_response(
+        (
             StatusCode::BAD_REQUEST,
-            &format!("x-tenant-id is invalid: {e}"),
+            format!("x-tenant-id is invalid: {e}"),
         )
     })?;
     if !served.contains(&tenant) {
-        return Err(error_response(
+        return Err((
             StatusCode::FORBIDDEN,
-            "this tenant is not served here",
+            "this tenant is not served here".into(),
         ));
     }
     Ok(tenant)
@@ -212,7 +215,7 @@ async fn gateway(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
     };
     let ctx = match gateway_tenant(&headers, &state.tenants) {
         Ok(t) => call_context(&headers, t),
-        Err(r) => return r,
+        Err((status, message)) => return error_response(status, &message),
     };
     if req.get("stream").and_then(serde_json::Value::as_bool) != Some(true) {
         return match state.openai.chat_in(&ctx, &req).await {

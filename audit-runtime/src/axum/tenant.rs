@@ -272,3 +272,101 @@ impl fmt::Debug for TenantPolicy {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_map_to_400_or_403_and_their_reason_codes() {
+        let cases = [
+            (TenantRefusal::Missing, 400, "tenant_missing"),
+            (TenantRefusal::Malformed, 400, "tenant_invalid"),
+            (
+                TenantRefusal::Invalid(TenantIdError::Empty),
+                400,
+                "tenant_invalid",
+            ),
+            (TenantRefusal::NotAllowed, 403, "tenant_not_allowed"),
+        ];
+        for (refusal, status, code) in cases {
+            assert_eq!(refusal.status_code(), status, "{refusal:?}");
+            assert_eq!(refusal.reason_code(), code, "{refusal:?}");
+        }
+    }
+
+    fn head_with(headers: &[(&str, &str)]) -> ::http::request::Parts {
+        let mut b = ::http::Request::get("/x");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    fn header_policy(default: Option<&str>) -> TenantPolicy {
+        TenantPolicy::new(TenantSettings {
+            header: Some("x-tenant-id".into()),
+            allowed: Some(vec!["acme".into(), "bank-eu".into()]),
+            default: default.map(TenantId::new),
+            ..TenantSettings::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_header_policy_serves_only_allowed_tenants_and_keeps_what_was_offered() {
+        let policy = header_policy(None);
+        let resolve = |h: &[(&str, &str)]| {
+            let parts = head_with(h);
+            policy
+                .resolve(&RequestHead { parts: &parts })
+                .map_err(|r| (r.refusal, r.offered))
+        };
+        assert_eq!(
+            resolve(&[("x-tenant-id", "acme")]),
+            Ok(TenantId::new("acme"))
+        );
+        assert_eq!(
+            resolve(&[("x-tenant-id", "nobody")]),
+            Err((TenantRefusal::NotAllowed, "nobody".into()))
+        );
+        assert_eq!(resolve(&[]), Err((TenantRefusal::Missing, String::new())));
+        assert_eq!(
+            resolve(&[("x-tenant-id", "")]),
+            Err((TenantRefusal::Invalid(TenantIdError::Empty), String::new()))
+        );
+        let parts = head_with(&[]);
+        assert_eq!(
+            header_policy(Some("bank-eu"))
+                .resolve(&RequestHead { parts: &parts })
+                .ok(),
+            Some(TenantId::new("bank-eu"))
+        );
+    }
+
+    #[test]
+    fn a_resolvers_answer_is_checked_like_a_header() {
+        let policy = TenantPolicy::new(TenantSettings {
+            resolver: Some(Arc::new(|head: &RequestHead<'_>| {
+                Ok(TenantId::new(head.header("x-org").unwrap_or("")))
+            })),
+            ..TenantSettings::default()
+        })
+        .unwrap();
+        let parts = head_with(&[("x-org", "anything-goes")]);
+        assert_eq!(
+            policy.resolve(&RequestHead { parts: &parts }).ok(),
+            Some(TenantId::new("anything-goes")),
+            "without an allow-list the resolver decides"
+        );
+        let parts = head_with(&[]);
+        let refused = policy
+            .resolve(&RequestHead { parts: &parts })
+            .err()
+            .unwrap();
+        assert_eq!(
+            refused.refusal,
+            TenantRefusal::Invalid(TenantIdError::Empty)
+        );
+    }
+}
