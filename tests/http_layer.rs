@@ -1,6 +1,7 @@
 //! The axum `AuditLayer` and the admin router, served on loopback and called with reqwest:
-//! status → action, handler panics, body capture, tenants, fail-closed, and admin exports of a
-//! range that `ai-audit verify --key` passes.
+//! status → action, handler panics, body capture, tenants from an allow-list or a resolver (and
+//! the refusal of any other), fail-closed, and admin exports of a range that
+//! `ai-audit verify --key` passes.
 #![expect(
     clippy::unwrap_used,
     reason = "a broken fixture should fail the test loudly"
@@ -9,15 +10,18 @@
 mod support;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ai_audit::axum::{AdminConfig, AuditLayer, admin_router};
+use ai_audit::axum::{
+    ADMIN_TENANT, AdminConfig, AuditLayer, AuditLayerError, TenantRefusal, admin_router,
+};
 use ai_audit::canonical::canonicalize_input;
 use ai_audit::sink::AuditSink;
 use ai_audit::store::MemoryStore;
-use ai_audit::{Auditor, SigningKey, TenantId};
-use axum::Router;
+use ai_audit::{Auditor, SigningKey, TenantId, TenantIdError};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use serde_json::Value;
 
 const TOKEN: &str = "a-test-admin-token-0123456789";
@@ -41,9 +45,61 @@ fn auditor(key: &SigningKey) -> Auditor {
         .unwrap()
 }
 
-fn app(sink: AuditSink) -> Router {
+/// Tenants from `x-tenant-id`, served only for `acme` and `bank-eu`.
+fn header_layer(sink: AuditSink) -> AuditLayer {
+    AuditLayer::builder(sink)
+        .path_prefix("/api/")
+        .tenant_header("x-tenant-id")
+        .allowed_tenants(["acme", "bank-eu"])
+        .max_body_bytes(8)
+        .build()
+        .unwrap()
+}
+
+/// Tenants from a resolver: partner `p1` is `partner-1`, anyone else names a tenant in
+/// `x-tenant-id`, which the allow-list then checks.
+fn resolver_layer(sink: AuditSink) -> AuditLayer {
+    AuditLayer::builder(sink)
+        .path_prefix("/api/")
+        .allowed_tenants(["acme", "partner-1"])
+        .tenant_fn(|head| {
+            if head.header("x-partner") == Some("p1") {
+                return Ok(TenantId::new("partner-1"));
+            }
+            head.header("x-tenant-id")
+                .map(TenantId::new)
+                .ok_or(TenantRefusal::Missing)
+        })
+        .max_body_bytes(8)
+        .build()
+        .unwrap()
+}
+
+fn app(layer: AuditLayer) -> Router {
+    app_counting(layer, Arc::default())
+}
+
+/// The test routes; `calls` counts the handlers' calls.
+fn app_counting(layer: AuditLayer, calls: Arc<AtomicUsize>) -> Router {
+    let counted = move |n: Arc<AtomicUsize>| {
+        n.fetch_add(1, Ordering::SeqCst);
+    };
+    let (c1, c2) = (Arc::clone(&calls), Arc::clone(&calls));
     Router::new()
-        .route("/api/echo", post(|body: String| async move { body }))
+        .route(
+            "/api/echo",
+            post(move |body: String| async move {
+                counted(c1);
+                body
+            }),
+        )
+        .route(
+            "/api/whoami",
+            get(move |Extension(tenant): Extension<TenantId>| async move {
+                counted(c2);
+                tenant.into_string()
+            }),
+        )
         .route("/api/missing", get(|| async { StatusCode::NOT_FOUND }))
         .route(
             "/api/panic",
@@ -51,22 +107,23 @@ fn app(sink: AuditSink) -> Router {
             get(|| async { std::env::var("AI_AUDIT_TEST_UNSET_VARIABLE").unwrap() }),
         )
         .route("/health", get(|| async { "ok" }))
-        .layer(
-            AuditLayer::new(sink)
-                .path_prefix("/api/")
-                .tenant_header("x-tenant-id")
-                .tenant_fn(|head| {
-                    (head.header("x-partner") == Some("p1")).then(|| TenantId::new("partner-1"))
-                })
-                .max_body_bytes(8),
-        )
+        .layer(layer)
+}
+
+fn reasons(r: &Value) -> Vec<&str> {
+    r["reason_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_audited_request_leaves_one_receipt_with_its_outcome() {
     let key = SigningKey::generate().unwrap();
     let auditor = auditor(&key);
-    let base = serve(app(AuditSink::new(auditor.clone()))).await;
+    let base = serve(app(resolver_layer(AuditSink::new(auditor.clone())))).await;
     let http = reqwest::Client::new();
     let body = "0123456789abcdef";
     let r = http
@@ -146,25 +203,24 @@ async fn a_receipt_that_cannot_be_stored_fails_closed_with_503_or_open_with_a_co
     let key = SigningKey::generate().unwrap();
     let auditor = auditor(&key);
     auditor.shutdown().unwrap();
-    let closed = serve(app(AuditSink::new(auditor.clone()))).await;
+    let closed = serve(app(header_layer(AuditSink::new(auditor.clone())))).await;
     let open_sink = AuditSink::new(auditor).fail_open();
-    let open = serve(app(open_sink.clone())).await;
+    let open = serve(app(header_layer(open_sink.clone()))).await;
     let http = reqwest::Client::new();
-    let r = http
-        .post(format!("{closed}/api/echo"))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 503);
-    let r = http
-        .post(format!("{open}/api/echo"))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(open_sink.emit_failures(), 1);
+    let post = |base: &str, tenant: Option<&str>| {
+        let mut req = http.post(format!("{base}/api/echo")).body("x");
+        if let Some(t) = tenant {
+            req = req.header("x-tenant-id", t);
+        }
+        req.send()
+    };
+    assert_eq!(post(&closed, Some("acme")).await.unwrap().status(), 503);
+    // A refusal that cannot be recorded is not answered as a refusal either.
+    assert_eq!(post(&closed, None).await.unwrap().status(), 503);
+    assert_eq!(post(&closed, Some("nobody")).await.unwrap().status(), 503);
+    assert_eq!(post(&open, Some("acme")).await.unwrap().status(), 200);
+    assert_eq!(post(&open, Some("nobody")).await.unwrap().status(), 403);
+    assert_eq!(open_sink.emit_failures(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,7 +331,7 @@ async fn admin_exports_need_the_token_and_ranges_verify() {
         .unwrap();
     assert_eq!(tip["len"], 10);
     assert_eq!(tip["public_key"], key.verifying_key().to_hex().as_str());
-    let admin = receipts(&auditor, "ai-audit-admin");
+    let admin = receipts(&auditor, ADMIN_TENANT);
     assert_eq!(admin.len(), 4 + 3 + 2 + 1 + 1);
     assert!(admin.iter().all(|r| !r.to_string().contains(TOKEN)));
 }
@@ -293,7 +349,7 @@ async fn a_request_whose_future_is_dropped_still_leaves_one_receipt() {
                 "late"
             }),
         )
-        .layer(AuditLayer::new(AuditSink::new(auditor.clone())).tenant_header("x-tenant-id"));
+        .layer(header_layer(AuditSink::new(auditor.clone())));
     let req = axum::http::Request::get("/api/slow")
         .header("x-tenant-id", "acme")
         .header("x-trace-id", "tr-cancelled")
@@ -334,4 +390,307 @@ fn the_admin_signer_must_be_the_auditors_key() {
         "{err}"
     );
     assert!(AdminConfig::new(sink, Arc::new(key), TOKEN).is_ok());
+}
+
+/// The one refusal receipt in the admin tenant.
+fn one_refusal(auditor: &Auditor) -> Value {
+    let admin = receipts(auditor, ADMIN_TENANT);
+    assert_eq!(admin.len(), 1, "{admin:?}");
+    admin.into_iter().next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_outside_the_allow_list_gets_403_and_only_a_refusal_receipt() {
+    let key = SigningKey::generate().unwrap();
+    let auditor = auditor(&key);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let layer = header_layer(AuditSink::new(auditor.clone()));
+    let base = serve(app_counting(layer, Arc::clone(&calls))).await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{base}/api/echo"))
+        .header("x-tenant-id", "nobody")
+        .header("x-trace-id", "tr-refused")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("not served here"), "{text}");
+    assert!(
+        !text.contains("acme"),
+        "the allow-list is not revealed: {text}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "the handler is not called");
+
+    let nobody = TenantId::new("nobody");
+    assert!(auditor.store().tip(&nobody).unwrap().is_none());
+    assert!(receipts(&auditor, "nobody").is_empty());
+    let refusal = one_refusal(&auditor);
+    assert_eq!(refusal["tenant_id"], ADMIN_TENANT);
+    assert_eq!(refusal["action"], "reject");
+    assert_eq!(refusal["trace_id"], "tr-refused");
+    assert_eq!(
+        reasons(&refusal),
+        [
+            "decision:http",
+            "http.method=POST",
+            "http.path=/api/echo",
+            "tenant_refused",
+            "tenant_not_allowed",
+            "http.status=403"
+        ]
+    );
+    // The offered tenant is there as a hash, never as text.
+    assert_eq!(refusal["input_c14n"], canonicalize_input("nobody").as_str());
+    assert!(!refusal.to_string().contains("nobody"), "{refusal}");
+
+    // An allowed tenant is served, recorded under itself, and visible to the handler.
+    let r = http
+        .get(format!("{base}/api/whoami"))
+        .header("x-tenant-id", "bank-eu")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "bank-eu");
+    let bank = receipts(&auditor, "bank-eu");
+    assert_eq!(bank.len(), 1);
+    assert_eq!(bank[0]["action"], "allow");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let mut tenants = auditor.store().tenants().unwrap();
+    tenants.sort();
+    assert_eq!(
+        tenants,
+        [TenantId::new(ADMIN_TENANT), TenantId::new("bank-eu")]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_a_tenant_gets_400_and_no_default_tenant_is_made() {
+    let key = SigningKey::generate().unwrap();
+    let auditor = auditor(&key);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let layer = header_layer(AuditSink::new(auditor.clone()));
+    let base = serve(app_counting(layer, Arc::clone(&calls))).await;
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/echo"))
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("names no tenant; send the x-tenant-id header"),
+        "{text}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert!(receipts(&auditor, "default").is_empty());
+    let refusal = one_refusal(&auditor);
+    assert_eq!(refusal["action"], "reject");
+    let codes = reasons(&refusal);
+    assert!(codes.contains(&"tenant_refused") && codes.contains(&"tenant_missing"));
+    assert!(codes.contains(&"http.status=400"));
+    assert_eq!(refusal["input_c14n"], canonicalize_input("").as_str());
+    assert_eq!(auditor.store().tenants().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_or_repeated_tenant_header_gets_400_with_what_is_allowed() {
+    let key = SigningKey::generate().unwrap();
+    let auditor = auditor(&key);
+    let base = serve(app(header_layer(AuditSink::new(auditor.clone())))).await;
+    let http = reqwest::Client::new();
+    let long = "a".repeat(129);
+    let r = http
+        .get(format!("{base}/api/whoami"))
+        .header("x-tenant-id", &long)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("at most 128 bytes"), "{text}");
+    let r = http
+        .get(format!("{base}/api/whoami"))
+        .header("x-tenant-id", "acme")
+        .header("x-tenant-id", "bank-eu")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a repeated header is ambiguous");
+    let admin = receipts(&auditor, ADMIN_TENANT);
+    assert_eq!(admin.len(), 2);
+    for r in &admin {
+        assert!(reasons(r).contains(&"tenant_invalid"), "{r}");
+    }
+    assert_eq!(admin[0]["input_c14n"], canonicalize_input(&long).as_str());
+    assert!(receipts(&auditor, "acme").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolver_that_refuses_or_names_a_bad_tenant_gets_4xx_without_the_handler() {
+    let key = SigningKey::generate().unwrap();
+    let auditor = auditor(&key);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let layer = resolver_layer(AuditSink::new(auditor.clone()));
+    let base = serve(app_counting(layer, Arc::clone(&calls))).await;
+    let http = reqwest::Client::new();
+    let get = |tenant: Option<&str>| {
+        let mut req = http.get(format!("{base}/api/whoami"));
+        if let Some(t) = tenant {
+            req = req.header("x-tenant-id", t);
+        }
+        req.send()
+    };
+    // The resolver's own refusal.
+    assert_eq!(get(None).await.unwrap().status(), 400);
+    // The resolver's answer still passes the allow-list and TenantId::parse.
+    assert_eq!(get(Some("bank-eu")).await.unwrap().status(), 403);
+    assert_eq!(get(Some(&"x".repeat(200))).await.unwrap().status(), 400);
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let admin = receipts(&auditor, ADMIN_TENANT);
+    let why: Vec<&str> = admin.iter().map(|r| reasons(r)[4]).collect();
+    assert_eq!(
+        why,
+        ["tenant_missing", "tenant_not_allowed", "tenant_invalid"]
+    );
+    assert!(receipts(&auditor, "bank-eu").is_empty());
+    let r = get(Some("acme")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "acme");
+    assert_eq!(receipts(&auditor, "acme").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_tenant_layer_records_every_request_under_its_named_tenant() {
+    let key = SigningKey::generate().unwrap();
+    let auditor = auditor(&key);
+    let layer = AuditLayer::builder(AuditSink::new(auditor.clone()))
+        .path_prefix("/api/")
+        .default_tenant("solo")
+        .build()
+        .unwrap();
+    let base = serve(app(layer)).await;
+    let r = reqwest::Client::new()
+        .get(format!("{base}/api/whoami"))
+        .header("x-tenant-id", "someone-else")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.text().await.unwrap(),
+        "solo",
+        "the header is not a source"
+    );
+    assert_eq!(receipts(&auditor, "solo").len(), 1);
+    assert_eq!(auditor.store().tenants().unwrap(), [TenantId::new("solo")]);
+}
+
+#[test]
+fn a_layer_whose_tenants_are_not_trusted_does_not_build() {
+    let sink = AuditSink::new(auditor(&SigningKey::generate().unwrap()));
+    let build = |b: ai_audit::axum::AuditLayerBuilder| b.build().unwrap_err();
+    let err = build(AuditLayer::builder(sink.clone()));
+    assert_eq!(err, AuditLayerError::NoTenantSource);
+    assert!(err.to_string().contains(".allowed_tenants"), "{err}");
+    let err = build(AuditLayer::builder(sink.clone()).tenant_header("x-tenant-id"));
+    assert!(
+        matches!(err, AuditLayerError::HeaderWithoutAllowList { ref header } if header == "x-tenant-id")
+    );
+    assert!(
+        err.to_string().contains("any client could create a tenant"),
+        "{err}"
+    );
+    let with_header = || AuditLayer::builder(sink.clone()).tenant_header("x-tenant-id");
+    assert_eq!(
+        build(with_header().allowed_tenants(Vec::<TenantId>::new())),
+        AuditLayerError::EmptyAllowList
+    );
+    assert_eq!(
+        build(
+            with_header()
+                .allowed_tenants(["acme"])
+                .default_tenant("default")
+        ),
+        AuditLayerError::DefaultNotAllowed {
+            tenant: "default".into()
+        }
+    );
+    assert_eq!(
+        build(with_header().allowed_tenants(["acme", " padded"])),
+        AuditLayerError::InvalidTenant {
+            tenant: " padded".into(),
+            source: TenantIdError::SurroundingWhitespace
+        }
+    );
+    assert_eq!(
+        build(
+            with_header()
+                .allowed_tenants(["acme"])
+                .tenant_fn(|_| Err(TenantRefusal::Missing))
+        ),
+        AuditLayerError::HeaderAndResolver
+    );
+    assert!(matches!(
+        build(
+            AuditLayer::builder(sink.clone())
+                .tenant_header("x tenant")
+                .allowed_tenants(["acme"])
+        ),
+        AuditLayerError::InvalidHeaderName { .. }
+    ));
+    assert_eq!(
+        build(
+            AuditLayer::builder(sink.clone())
+                .default_tenant("acme")
+                .tenant_fn(|_| Err(TenantRefusal::Missing))
+        ),
+        AuditLayerError::DefaultWithResolver
+    );
+    // With a default inside the allow-list, a header layer builds.
+    assert!(
+        with_header()
+            .allowed_tenants(["acme"])
+            .default_tenant("acme")
+            .build()
+            .is_ok()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_answers_400_for_an_invalid_tenant_parameter() {
+    let key = SigningKey::generate().unwrap();
+    let auditor = auditor(&key);
+    let sink = AuditSink::new(auditor.clone());
+    let base = serve(admin_router(
+        AdminConfig::new(sink, Arc::new(key), TOKEN).unwrap(),
+    ))
+    .await;
+    let http = reqwest::Client::new();
+    for (route, tenant) in [
+        ("tip", "%20acme"),
+        ("export", "%20acme"),
+        ("tip", "ac%0Ame"),
+        ("tip", ""),
+    ] {
+        let r = http
+            .get(format!("{base}/admin/audit/{route}?tenant={tenant}"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{route} {tenant:?}");
+        let text = r.text().await.unwrap();
+        assert!(
+            text.starts_with("the tenant parameter is invalid: "),
+            "{text}"
+        );
+    }
+    let admin = receipts(&auditor, ADMIN_TENANT);
+    assert_eq!(admin.len(), 4);
+    assert!(reasons(&admin[2]).contains(&"admin.tenant_invalid"));
+    assert!(!admin[2].to_string().contains("ac\\nme"));
 }

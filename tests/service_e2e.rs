@@ -17,7 +17,7 @@ use std::process::Command;
 use ai_audit::llm::{anthropic, openai};
 use ai_audit::sink::AuditSink;
 use ai_audit::store::SqliteStore;
-use ai_audit::{Auditor, SigningKey};
+use ai_audit::{Auditor, SigningKey, TenantId};
 use serde_json::Value;
 use support::aimock::Aimock;
 
@@ -90,6 +90,7 @@ async fn the_openai_sdk_uses_the_gateway_and_the_admin_export_verifies() {
             .build()
             .unwrap(),
         model: "gpt-4o-mini".into(),
+        tenants: vec![TenantId::new("sdk"), TenantId::new("bank")],
     })
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -127,6 +128,25 @@ async fn the_openai_sdk_uses_the_gateway_and_the_admin_export_verifies() {
     assert_eq!(bank.len(), 2);
     assert!(bank.iter().any(|r| r["reason_codes"][0] == "decision:http"));
 
+    // A tenant the service does not serve: refused, recorded only in the admin tenant.
+    let resp = http
+        .post(format!("{base}/v1/decide"))
+        .header("x-tenant-id", "nobody")
+        .json(&serde_json::json!({"application": "hello"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(receipts(&auditor, "nobody").is_empty());
+    let resp = http
+        .post(format!("{base}/v1/chat/completions"))
+        .header("x-tenant-id", "nobody")
+        .json(&serde_json::json!({"model": "gpt-4o-mini", "messages": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403, "the gateway serves the same tenants");
+
     // The admin endpoint: 401 without or with a wrong token, a verifying bundle with it.
     let url = format!("{base}/admin/audit/export?tenant=sdk");
     assert_eq!(http.get(&url).send().await.unwrap().status(), 401);
@@ -160,8 +180,17 @@ async fn the_openai_sdk_uses_the_gateway_and_the_admin_export_verifies() {
         .await
         .unwrap();
     assert_eq!(tip["len"], 4);
-    // Admin access is itself audited: two refusals, two admitted requests.
-    let admin = receipts(&auditor, "ai-audit-admin");
-    assert_eq!(actions(&admin), ["reject", "reject", "allow", "allow"]);
+    // The refused tenant, then admin access, which is itself audited: two refusals, two
+    // admitted requests.
+    let admin = receipts(&auditor, ai_audit::axum::ADMIN_TENANT);
+    assert_eq!(
+        actions(&admin),
+        ["reject", "reject", "reject", "allow", "allow"]
+    );
+    assert!(
+        admin[0]["reason_codes"]
+            .to_string()
+            .contains("tenant_not_allowed")
+    );
     server.abort();
 }

@@ -74,8 +74,8 @@ pub use install::{InstallError, InstallGuard, install};
 pub use keys::{KeyError, KeyId, SigningKey, VerifyingKey};
 pub use platform::{CpuFeatures, cpu_features};
 pub use receipt::{
-    Action, CheckRecord, Receipt, ReceiptId, SessionId, TenantId, Timestamp, TimestampError,
-    TraceId, UtcOffset,
+    Action, CheckRecord, Receipt, ReceiptId, SessionId, TenantId, TenantIdError, Timestamp,
+    TimestampError, TraceId, UtcOffset,
 };
 pub use seal::{SealError, SealedReceipt, SealingMode, Signer, seal};
 pub use verify::{Verdict, VerificationReport};

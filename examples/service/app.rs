@@ -5,8 +5,13 @@
 //!   installed) one for the policy that turns the answer into a decision.
 //! - `POST /v1/chat/completions` — an OpenAI-compatible gateway: forwards to the upstream
 //!   through the audited client, streaming or not, so any OpenAI SDK can sit in front of it.
+//!
+//! Clients name their tenant in `x-tenant-id`; only the configured tenants are served (the
+//! layer refuses any other with 400/403 and a receipt in the admin tenant; the gateway answers
+//! an OpenAI-shaped 400/403).
 //! - `GET /admin/audit/export`, `GET /admin/audit/tip` — the admin router (bearer token).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use ai_audit::axum::{AdminConfig, AuditLayer, admin_router};
@@ -15,7 +20,7 @@ use ai_audit::sink::AuditSink;
 use ai_audit::{SigningKey, TenantId};
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::post;
@@ -34,26 +39,46 @@ pub(crate) struct AppConfig {
     pub(crate) anthropic: Client,
     /// The model the decision endpoint asks.
     pub(crate) model: String,
+    /// The tenants this service serves (named by clients in `x-tenant-id`).
+    pub(crate) tenants: Vec<TenantId>,
 }
 
 struct AppState {
     openai: Client,
     anthropic: Client,
     model: String,
+    tenants: BTreeSet<TenantId>,
 }
 
-/// The tenant of a request: `x-tenant-id`, else `fallback`.
-fn tenant(headers: &HeaderMap, fallback: &str) -> TenantId {
-    TenantId::new(
-        headers
-            .get("x-tenant-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(fallback),
-    )
+/// The gateway's tenant: `x-tenant-id`, a valid tenant id and one this service serves (the
+/// `AuditLayer` checks the same for `/v1/decide`); else the status and message to answer.
+fn gateway_tenant(
+    headers: &HeaderMap,
+    served: &BTreeSet<TenantId>,
+) -> Result<TenantId, (StatusCode, String)> {
+    let Some(text) = headers.get("x-tenant-id").and_then(|v| v.to_str().ok()) else {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "send your tenant in the x-tenant-id header".into(),
+        ));
+    };
+    let tenant = TenantId::parse(text).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("x-tenant-id is invalid: {e}"),
+        )
+    })?;
+    if !served.contains(&tenant) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "this tenant is not served here".into(),
+        ));
+    }
+    Ok(tenant)
 }
 
-fn call_context(headers: &HeaderMap, fallback: &str) -> CallContext {
-    let mut ctx = CallContext::new(tenant(headers, fallback));
+fn call_context(headers: &HeaderMap, tenant: TenantId) -> CallContext {
+    let mut ctx = CallContext::new(tenant);
     if let Some(t) = headers.get("x-trace-id").and_then(|v| v.to_str().ok()) {
         ctx = ctx.with_trace(t);
     }
@@ -70,15 +95,17 @@ pub(crate) fn router(config: AppConfig) -> anyhow::Result<Router> {
         Arc::new(config.key.clone()),
         &config.admin_token,
     )?;
+    let layer = AuditLayer::builder(config.sink)
+        .path_prefix("/v1/decide")
+        .tenant_header("x-tenant-id")
+        .allowed_tenants(config.tenants.iter().cloned())
+        .build()?;
     let state = Arc::new(AppState {
         openai: config.openai,
         anthropic: config.anthropic,
         model: config.model,
+        tenants: config.tenants.into_iter().collect(),
     });
-    let layer = AuditLayer::new(config.sink)
-        .path_prefix("/v1/decide")
-        .tenant_header("x-tenant-id")
-        .default_tenant("demo");
     Ok(Router::new()
         .route("/v1/decide", post(decide))
         .route("/v1/chat/completions", post(gateway))
@@ -119,14 +146,20 @@ fn upstream_error(e: &LlmError) -> Response {
 }
 
 /// `POST /v1/decide` with `{"application": "…", "provider": "openai"|"anthropic"}`.
-async fn decide(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+/// The tenant is the one the `AuditLayer` resolved and checked.
+async fn decide(
+    State(state): State<Arc<AppState>>,
+    Extension(tenant): Extension<TenantId>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Ok(req) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return error_response(StatusCode::BAD_REQUEST, "send a JSON object");
     };
     let Some(application) = req.get("application").and_then(|v| v.as_str()) else {
         return error_response(StatusCode::BAD_REQUEST, "give \"application\"");
     };
-    let ctx = call_context(&headers, "demo");
+    let ctx = call_context(&headers, tenant);
     let anthropic = req.get("provider").and_then(|v| v.as_str()) == Some("anthropic");
     let (client, model) = if anthropic {
         (&state.anthropic, "claude-sonnet-4-5")
@@ -180,7 +213,10 @@ async fn gateway(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
     let Ok(req) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return error_response(StatusCode::BAD_REQUEST, "the body is not JSON");
     };
-    let ctx = call_context(&headers, "gateway");
+    let ctx = match gateway_tenant(&headers, &state.tenants) {
+        Ok(t) => call_context(&headers, t),
+        Err((status, message)) => return error_response(status, &message),
+    };
     if req.get("stream").and_then(serde_json::Value::as_bool) != Some(true) {
         return match state.openai.chat_in(&ctx, &req).await {
             Ok(c) => json_response(StatusCode::OK, c.body().to_vec()),

@@ -14,7 +14,9 @@
 //! (+ `ANTHROPIC_API_KEY`); when neither is set, a small in-process canned endpoint stands in,
 //! and the service says so. Receipts go to SQLite under `AI_AUDIT_DATA_DIR` (default
 //! `./audit-data`), signed with `AI_AUDIT_SIGNING_KEY` (an ephemeral key otherwise, with a
-//! database file of its own). The tracing layer is installed in `main`.
+//! database file of its own). Clients name their tenant in `x-tenant-id`; only the tenants in
+//! `AI_AUDIT_TENANTS` (comma-separated; default `bank-eu`) are served. The tracing layer is
+//! installed in `main`.
 //!
 //! `--demo` starts the service on an ephemeral port, sends decisions and gateway calls (whole
 //! and streamed), exports the tenant's bundle through the admin endpoint (after checking that a
@@ -31,7 +33,7 @@ use ai_audit::llm::{anthropic, openai};
 use ai_audit::sink::AuditSink;
 use ai_audit::store::{self, SqliteStore};
 use ai_audit::verify::{VerifyOptions, verify_bundle};
-use ai_audit::{AuditConfig, Auditor, KeySource};
+use ai_audit::{AuditConfig, Auditor, KeySource, TenantId};
 use anyhow::{Context as _, bail};
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -40,6 +42,14 @@ const TENANT: &str = "bank-eu";
 
 fn random_token() -> anyhow::Result<String> {
     Ok(ai_audit::SigningKey::generate()?.to_seed_hex().to_string())
+}
+
+/// The tenants to serve: `AI_AUDIT_TENANTS` (comma-separated), else the demo's tenant.
+fn tenants(list: Option<&str>) -> anyhow::Result<Vec<TenantId>> {
+    list.unwrap_or(TENANT)
+        .split(',')
+        .map(|t| TenantId::parse(t.trim()).with_context(|| format!("AI_AUDIT_TENANTS: {t:?}")))
+        .collect()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -103,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
         openai: o.build()?,
         anthropic: a.build()?,
         model: env("AI_AUDIT_DEMO_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
+        tenants: tenants(env("AI_AUDIT_TENANTS").as_deref())?,
     })?;
 
     let addr = if demo {

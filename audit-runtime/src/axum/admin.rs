@@ -29,6 +29,10 @@ use crate::sink::AuditSink;
 use crate::store::{self, Bound};
 use crate::transparency::{self, TransparencyError};
 
+/// The tenant whose chain records admin access (and, by default, the requests the
+/// [`AuditLayer`](super::AuditLayer) refuses for their tenant).
+pub const ADMIN_TENANT: &str = "ai-audit-admin";
+
 /// Admin tokens shorter than this are refused.
 pub const MIN_TOKEN_LEN: usize = 16;
 
@@ -74,7 +78,7 @@ impl fmt::Debug for AdminConfig {
 impl AdminConfig {
     /// Exports are read from `sink`'s store and their manifests signed by `signer` (the key that
     /// signed the receipts); requests must carry `Authorization: Bearer <token>`. Admin access is
-    /// audited in tenant `ai-audit-admin`.
+    /// audited in tenant [`ADMIN_TENANT`] (`ai-audit-admin`).
     ///
     /// # Errors
     /// [`AdminConfigError::TokenTooShort`].
@@ -98,7 +102,7 @@ impl AdminConfig {
             sink,
             signer,
             token_hash: Zeroizing::new(Sha256::digest(token.as_bytes()).into()),
-            admin_tenant: TenantId::new("ai-audit-admin"),
+            admin_tenant: TenantId::new(ADMIN_TENANT),
         })
     }
 
@@ -167,14 +171,16 @@ async fn admit(
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join("&");
-    let tenant = params.get("tenant").map_or("", String::as_str);
+    // Only a valid tenant is written out; any other text is in the query's hash alone.
+    let tenant = match params.get("tenant").map(|t| TenantId::parse(t)) {
+        None => "admin.tenant=".to_owned(),
+        Some(Ok(t)) => format!("admin.tenant={t}"),
+        Some(Err(_)) => "admin.tenant_invalid".to_owned(),
+    };
     let mut r = Receipt::new(config.admin_tenant.clone())
         .with_action(if ok { Action::Allow } else { Action::Reject })
         .with_reason(format!("decision:admin.{op}"))
-        .with_reason(format!(
-            "admin.tenant={}",
-            tenant.chars().take(128).collect::<String>()
-        ))
+        .with_reason(tenant)
         .with_reason(if ok { "authorized" } else { "unauthorized" });
     r.input_c14n = canonicalize_input(&query);
     r.output_hash = hash_output(if ok { "status=200" } else { "status=401" });
@@ -194,6 +200,14 @@ async fn admit(
     }
 }
 
+/// The `tenant` query parameter, checked with [`TenantId::parse`]; else what the 400 says.
+fn tenant_param(params: &HashMap<String, String>, usage: &str) -> Result<TenantId, String> {
+    let Some(text) = params.get("tenant") else {
+        return Err(usage.to_owned());
+    };
+    TenantId::parse(text).map_err(|e| format!("the tenant parameter is invalid: {e}"))
+}
+
 async fn tip(
     State(config): State<Arc<AdminConfig>>,
     headers: HeaderMap,
@@ -202,8 +216,9 @@ async fn tip(
     if let Err(r) = admit(&config, &headers, "tip", &params).await {
         return r;
     }
-    let Some(tenant) = params.get("tenant").map(TenantId::new) else {
-        return plain(StatusCode::BAD_REQUEST, "give ?tenant=…");
+    let tenant = match tenant_param(&params, "give ?tenant=…") {
+        Ok(t) => t,
+        Err(text) => return plain(StatusCode::BAD_REQUEST, text),
     };
     let store = Arc::clone(config.sink.auditor().store());
     let t = tenant.clone();
@@ -324,8 +339,9 @@ async fn export(
     if let Err(r) = admit(&config, &headers, "export", &params).await {
         return r;
     }
-    let Some(tenant) = params.get("tenant").map(TenantId::new) else {
-        return plain(StatusCode::BAD_REQUEST, "give ?tenant=…&from=…&to=…");
+    let tenant = match tenant_param(&params, "give ?tenant=…&from=…&to=…") {
+        Ok(t) => t,
+        Err(text) => return plain(StatusCode::BAD_REQUEST, text),
     };
     let (from, to) = match (bound(params.get("from")), bound(params.get("to"))) {
         (Ok(f), Ok(t)) => (f, t),

@@ -13,6 +13,8 @@ use ::axum::response::Response;
 use bytes::Bytes;
 use futures_util::{FutureExt as _, StreamExt as _};
 
+use super::ADMIN_TENANT;
+use super::tenant::{AuditLayerError, Refused, TenantPolicy, TenantRefusal, TenantSettings};
 use crate::canonical::{canonicalize_input, hash_output};
 use crate::receipt::{Action, Receipt, ReceiptId, SessionId, TenantId, TraceId};
 use crate::sink::AuditSink;
@@ -20,10 +22,10 @@ use crate::sink::AuditSink;
 /// Default limit of the request body prefix that is hashed.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// What a tenant closure sees of a request.
+/// What a tenant resolver sees of a request.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestHead<'a> {
-    parts: &'a ::http::request::Parts,
+    pub(super) parts: &'a ::http::request::Parts,
 }
 
 impl RequestHead<'_> {
@@ -39,121 +41,234 @@ impl RequestHead<'_> {
         self.parts.uri.path()
     }
 
-    /// A header's value, if present and text.
+    /// A header's value, if present and visible ASCII text. Text the client sent: check it
+    /// before trusting it (for a tenant, [`TenantId::parse`] and an allow-list).
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {
         self.parts.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// A request extension an earlier layer inserted, such as the principal an authentication
+    /// middleware verified: the usual trusted source of a tenant.
+    #[must_use]
+    pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.parts.extensions.get::<T>()
+    }
 }
 
-type TenantFn = dyn Fn(&RequestHead<'_>) -> Option<TenantId> + Send + Sync;
-
-#[derive(Clone)]
+#[derive(Debug)]
 struct Config {
     sink: AuditSink,
     prefix: String,
-    tenant_header: Option<String>,
-    tenant_fn: Option<Arc<TenantFn>>,
-    default_tenant: TenantId,
+    tenants: TenantPolicy,
+    admin_tenant: TenantId,
     trace_header: String,
     session_header: String,
     max_body: usize,
 }
 
 /// A tower 0.5 layer for axum 0.8 routers: every request whose path starts with the prefix
-/// leaves one receipt when its response is ready.
+/// leaves one receipt when its response is ready. Built with [`AuditLayer::builder`].
+///
+/// **Tenants come from something the service trusts**: a header checked against an
+/// allow-list ([`AuditLayerBuilder::tenant_header`] + [`AuditLayerBuilder::allowed_tenants`]),
+/// a resolver ([`AuditLayerBuilder::tenant_fn`], e.g. from an authenticated principal), or one
+/// tenant for a single-tenant service ([`AuditLayerBuilder::default_tenant`]); anything else is
+/// refused when the layer is built. Every tenant is checked with [`TenantId::parse`].
 ///
 /// | receipt field | value |
 /// |---|---|
-/// | `tenant_id` | the tenant closure's answer, else the tenant header, else the default tenant |
+/// | `tenant_id` | the resolved tenant (also inserted into the request's extensions as a [`TenantId`] for the handler) |
 /// | `trace_id`, `session_id` | the trace header (`x-trace-id`; a random id when absent) and session header (`x-session-id`) |
 /// | `input_c14n` | `canonicalize_input` of the first `max_body_bytes` of the body (UTF-8, invalid bytes replaced), as the Python middleware |
 /// | `output_hash` | `hash_output("status={code}")`, or `"error"` / `"panicked"` |
 /// | `action` | 2xx/3xx `allow`, 4xx/5xx `reject`; the handler's error or panic `fail_retry` |
 /// | `reason_codes` | `decision:http`, `http.method=…`, `http.path=…`, `http.status=…`, `error` / `panicked` |
 ///
-/// When the receipt cannot be stored and the sink is fail-closed, the client gets `503 Service
-/// Unavailable` instead of the handler's response. A panic is re-raised after its receipt.
-#[derive(Clone)]
+/// **A refused tenant** (missing, malformed, invalid, or not allowed; see [`TenantRefusal`])
+/// gets `400` or `403` with a plain-text reason, the handler is not called, nothing is stored
+/// under the requested tenant, and the admin tenant ([`ADMIN_TENANT`] unless
+/// [`AuditLayerBuilder::admin_tenant`] says otherwise) gets one `reject` receipt with reason
+/// codes `decision:http`, `http.method=…`, `http.path=…`, `tenant_refused`, `tenant_missing` /
+/// `tenant_invalid` / `tenant_not_allowed`, `http.status=…`, and as `input_c14n` the hash of
+/// the tenant the request offered (never the text).
+///
+/// When a receipt (of a request or of a refusal) cannot be stored and the sink is
+/// fail-closed, the client gets `503 Service Unavailable` instead. A panic is re-raised after
+/// its receipt.
+///
+/// # Examples
+/// ```
+/// use audit_runtime::axum::{AuditLayer, AuditLayerError, TenantRefusal};
+/// use audit_runtime::sink::AuditSink;
+/// use audit_runtime::{store::MemoryStore, Auditor, SigningKey, TenantId};
+///
+/// let auditor = Auditor::builder().signer(SigningKey::generate()?).store(MemoryStore::new()).build()?;
+/// let sink = AuditSink::new(auditor);
+///
+/// // Clients name their tenant in a header; only these two are served.
+/// let layer = AuditLayer::builder(sink.clone())
+///     .path_prefix("/v1/")
+///     .tenant_header("x-tenant-id")
+///     .allowed_tenants(["bank-eu", "acme"])
+///     .build()?;
+///
+/// // Or a resolver decides, here from the host name a proxy vouches for.
+/// let layer = AuditLayer::builder(sink.clone())
+///     .tenant_fn(|head| match head.header("x-forwarded-host") {
+///         Some("eu.bank.example") => Ok(TenantId::new("bank-eu")),
+///         Some(_) => Err(TenantRefusal::NotAllowed),
+///         None => Err(TenantRefusal::Missing),
+///     })
+///     .build()?;
+///
+/// // A header without an allow-list would let any client create a tenant.
+/// let err = AuditLayer::builder(sink).tenant_header("x-tenant-id").build().unwrap_err();
+/// assert!(matches!(err, AuditLayerError::HeaderWithoutAllowList { .. }));
+/// # drop(layer);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
 #[must_use]
 pub struct AuditLayer {
     config: Arc<Config>,
 }
 
-impl fmt::Debug for AuditLayer {
+/// Builds an [`AuditLayer`]; [`AuditLayerBuilder::build`] checks the tenant policy.
+#[must_use]
+pub struct AuditLayerBuilder {
+    sink: AuditSink,
+    prefix: String,
+    tenants: TenantSettings,
+    admin_tenant: TenantId,
+    trace_header: String,
+    session_header: String,
+    max_body: usize,
+}
+
+impl fmt::Debug for AuditLayerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuditLayer")
-            .field("prefix", &self.config.prefix)
-            .field("tenant_header", &self.config.tenant_header)
-            .field("default_tenant", &self.config.default_tenant)
-            .field("max_body", &self.config.max_body)
+        f.debug_struct("AuditLayerBuilder")
+            .field("prefix", &self.prefix)
+            .field("tenants", &self.tenants)
+            .field("admin_tenant", &self.admin_tenant)
+            .field("max_body", &self.max_body)
             .finish_non_exhaustive()
     }
 }
 
 impl AuditLayer {
-    /// Audits every path, for tenant `"default"`, hashing at most 64 KiB of each body.
-    pub fn new(sink: AuditSink) -> Self {
-        Self {
-            config: Arc::new(Config {
-                sink,
-                prefix: "/".into(),
-                tenant_header: None,
-                tenant_fn: None,
-                default_tenant: TenantId::new("default"),
-                trace_header: "x-trace-id".into(),
-                session_header: "x-session-id".into(),
-                max_body: DEFAULT_MAX_BODY_BYTES,
-            }),
+    /// A builder that audits every path, hashing at most 64 KiB of each body; it needs a tenant
+    /// source before it builds.
+    pub fn builder(sink: AuditSink) -> AuditLayerBuilder {
+        AuditLayerBuilder {
+            sink,
+            prefix: "/".into(),
+            tenants: TenantSettings::default(),
+            admin_tenant: TenantId::new(ADMIN_TENANT),
+            trace_header: "x-trace-id".into(),
+            session_header: "x-session-id".into(),
+            max_body: DEFAULT_MAX_BODY_BYTES,
         }
     }
+}
 
-    fn with(mut self, f: impl FnOnce(&mut Config)) -> Self {
-        f(Arc::make_mut(&mut self.config));
+impl AuditLayerBuilder {
+    /// Audits only paths starting with `prefix` (default `/`).
+    pub fn path_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
         self
     }
 
-    /// Audits only paths starting with `prefix`.
-    pub fn path_prefix(self, prefix: impl Into<String>) -> Self {
-        let prefix = prefix.into();
-        self.with(|c| c.prefix = prefix)
+    /// Clients name their tenant in this header; the value must be in
+    /// [`AuditLayerBuilder::allowed_tenants`]. Without the header the request is refused
+    /// (`tenant_missing`) unless a [`AuditLayerBuilder::default_tenant`] is set.
+    pub fn tenant_header(mut self, name: impl Into<String>) -> Self {
+        self.tenants.header = Some(name.into());
+        self
     }
 
-    /// Takes the tenant from this header when present.
-    pub fn tenant_header(self, name: impl Into<String>) -> Self {
-        let name = name.into();
-        self.with(|c| c.tenant_header = Some(name))
-    }
-
-    /// Takes the tenant from this closure (before the header); `None` falls through.
-    pub fn tenant_fn(
-        self,
-        f: impl Fn(&RequestHead<'_>) -> Option<TenantId> + Send + Sync + 'static,
+    /// The tenants this service serves; every resolved tenant must be one of them (with a
+    /// resolver the list is optional).
+    pub fn allowed_tenants<T: Into<TenantId>>(
+        mut self,
+        tenants: impl IntoIterator<Item = T>,
     ) -> Self {
-        self.with(|c| c.tenant_fn = Some(Arc::new(f)))
+        self.tenants.allowed = Some(tenants.into_iter().map(Into::into).collect());
+        self
     }
 
-    /// The tenant when neither closure nor header gives one.
-    pub fn default_tenant(self, tenant: impl Into<TenantId>) -> Self {
-        let tenant = tenant.into();
-        self.with(|c| c.default_tenant = tenant)
+    /// A resolver decides each request's tenant, or refuses it with a [`TenantRefusal`]. Its
+    /// answer is still checked with [`TenantId::parse`] and, if set, against the allow-list.
+    pub fn tenant_fn(
+        mut self,
+        f: impl Fn(&RequestHead<'_>) -> Result<TenantId, TenantRefusal> + Send + Sync + 'static,
+    ) -> Self {
+        self.tenants.resolver = Some(Arc::new(f));
+        self
+    }
+
+    /// With a tenant header: the tenant of requests without it (it must be in the allow-list).
+    /// Alone: the one tenant of a single-tenant service.
+    pub fn default_tenant(mut self, tenant: impl Into<TenantId>) -> Self {
+        self.tenants.default = Some(tenant.into());
+        self
+    }
+
+    /// The tenant that records refused requests (default [`ADMIN_TENANT`], as the admin router).
+    pub fn admin_tenant(mut self, tenant: impl Into<TenantId>) -> Self {
+        self.admin_tenant = tenant.into();
+        self
     }
 
     /// The trace header (default `x-trace-id`).
-    pub fn trace_header(self, name: impl Into<String>) -> Self {
-        let name = name.into();
-        self.with(|c| c.trace_header = name)
+    pub fn trace_header(mut self, name: impl Into<String>) -> Self {
+        self.trace_header = name.into();
+        self
     }
 
     /// The session header (default `x-session-id`).
-    pub fn session_header(self, name: impl Into<String>) -> Self {
-        let name = name.into();
-        self.with(|c| c.session_header = name)
+    pub fn session_header(mut self, name: impl Into<String>) -> Self {
+        self.session_header = name.into();
+        self
     }
 
     /// How much of the body is hashed (default 64 KiB); the handler still gets all of it.
-    pub fn max_body_bytes(self, n: usize) -> Self {
-        self.with(|c| c.max_body = n)
+    pub fn max_body_bytes(mut self, n: usize) -> Self {
+        self.max_body = n;
+        self
+    }
+
+    /// Checks the tenant policy and builds the layer.
+    ///
+    /// # Errors
+    /// An [`AuditLayerError`] when tenants would not come from something the service trusts:
+    /// no tenant source, a header without an allow-list, a header and a resolver together, an
+    /// empty allow-list, a default outside the allow-list, or a configured tenant that
+    /// [`TenantId::parse`] refuses.
+    pub fn build(self) -> Result<AuditLayer, AuditLayerError> {
+        let admin_tenant = TenantId::parse(self.admin_tenant.as_str()).map_err(|source| {
+            AuditLayerError::InvalidTenant {
+                tenant: self
+                    .admin_tenant
+                    .as_str()
+                    .chars()
+                    .take(TenantId::MAX_LEN)
+                    .collect(),
+                source,
+            }
+        })?;
+        Ok(AuditLayer {
+            config: Arc::new(Config {
+                sink: self.sink,
+                prefix: self.prefix,
+                tenants: TenantPolicy::new(self.tenants)?,
+                admin_tenant,
+                trace_header: self.trace_header,
+                session_header: self.session_header,
+                max_body: self.max_body,
+            }),
+        })
     }
 }
 
@@ -184,19 +299,9 @@ impl<S> fmt::Debug for AuditService<S> {
 }
 
 impl Config {
-    fn receipt_for(&self, parts: &::http::request::Parts) -> Receipt {
+    /// The receipt of a request in `tenant`, before its outcome is known.
+    fn receipt_for(&self, parts: &::http::request::Parts, tenant: TenantId) -> Receipt {
         let head = RequestHead { parts };
-        let tenant = self
-            .tenant_fn
-            .as_ref()
-            .and_then(|f| f(&head))
-            .or_else(|| {
-                self.tenant_header
-                    .as_deref()
-                    .and_then(|h| head.header(h))
-                    .map(TenantId::new)
-            })
-            .unwrap_or_else(|| self.default_tenant.clone());
         let trace = head.header(&self.trace_header).map_or_else(
             || TraceId::new(ReceiptId::random().into_string()),
             TraceId::new,
@@ -213,6 +318,39 @@ impl Config {
             r = r.with_session(SessionId::new(s));
         }
         r
+    }
+
+    /// Records a refused request in the admin tenant and answers it, without the handler.
+    async fn refuse(&self, parts: &::http::request::Parts, refused: Refused) -> Response {
+        let Refused { refusal, offered } = refused;
+        let status = refusal.status_code();
+        let mut r = self
+            .receipt_for(parts, self.admin_tenant.clone())
+            .with_action(Action::Reject)
+            .with_reason("tenant_refused")
+            .with_reason(refusal.reason_code())
+            .with_reason(format!("http.status={status}"));
+        // The offered tenant is stored only as its hash: it may be anything a client sent.
+        r.input_c14n = canonicalize_input(&offered);
+        r.output_hash = hash_output(&format!("status={status}"));
+        if Owed::new(self.sink.clone(), r).emit().await.is_err() {
+            return unavailable();
+        }
+        let mut text = refusal.to_string();
+        if let Some(source) = std::error::Error::source(&refusal) {
+            text = format!("{text}: {source}");
+        }
+        if let (TenantRefusal::Missing, Some(h)) = (&refusal, self.tenants.header()) {
+            text = format!("{text}; send the {h} header");
+        }
+        let mut resp = Response::new(Body::from(text));
+        *resp.status_mut() =
+            ::http::StatusCode::from_u16(status).unwrap_or(::http::StatusCode::BAD_REQUEST);
+        resp.headers_mut().insert(
+            ::http::header::CONTENT_TYPE,
+            ::http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        resp
     }
 }
 
@@ -335,10 +473,16 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = Arc::clone(&self.config);
         Box::pin(async move {
-            let (parts, body) = req.into_parts();
+            let (mut parts, body) = req.into_parts();
+            let tenant = match config.tenants.resolve(&RequestHead { parts: &parts }) {
+                Ok(t) => t,
+                // The handler is not called and the body is not read.
+                Err(refused) => return Ok(config.refuse(&parts, refused).await),
+            };
+            parts.extensions.insert(tenant.clone());
             // Owed from here on: if this future is dropped before the request ends (the client
             // disconnected, an outer timeout fired), the guard still stores the receipt.
-            let mut owed = Owed::new(config.sink.clone(), config.receipt_for(&parts));
+            let mut owed = Owed::new(config.sink.clone(), config.receipt_for(&parts, tenant));
             let (captured, body) = capture(body, config.max_body).await;
             owed.receipt_mut().input_c14n = canonicalize_input(&String::from_utf8_lossy(&captured));
             let outcome = AssertUnwindSafe(inner.call(Request::from_parts(parts, body)))

@@ -12,7 +12,13 @@
 //! let sink = AuditSink::new(auditor);
 //! let app = axum::Router::new()
 //!     .route("/decide", axum::routing::post(|body: String| async move { format!("ok: {}", body.len()) }))
-//!     .layer(AuditLayer::new(sink.clone()).path_prefix("/decide").tenant_header("x-tenant-id"))
+//!     .layer(
+//!         AuditLayer::builder(sink.clone())
+//!             .path_prefix("/decide")
+//!             .tenant_header("x-tenant-id")
+//!             .allowed_tenants(["bank-eu", "acme"])
+//!             .build()?,
+//!     )
 //!     .merge(admin_router(AdminConfig::new(sink, Arc::new(key), "a-long-random-admin-token")?));
 //! # drop(app);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -20,6 +26,8 @@
 
 mod admin;
 mod layer;
+mod tenant;
 
-pub use admin::{AdminConfig, AdminConfigError, MIN_TOKEN_LEN, admin_router};
-pub use layer::{AuditLayer, AuditService, DEFAULT_MAX_BODY_BYTES, RequestHead};
+pub use admin::{ADMIN_TENANT, AdminConfig, AdminConfigError, MIN_TOKEN_LEN, admin_router};
+pub use layer::{AuditLayer, AuditLayerBuilder, AuditService, DEFAULT_MAX_BODY_BYTES, RequestHead};
+pub use tenant::{AuditLayerError, TenantRefusal};

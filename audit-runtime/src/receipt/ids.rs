@@ -131,6 +131,84 @@ impl ReceiptId {
     }
 }
 
+/// Why a text is not a tenant id that may enter from outside ([`TenantId::parse`]).
+///
+/// The messages say what is wrong and what is allowed; they never repeat the offered text,
+/// which came from outside and may be anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TenantIdError {
+    /// The text is empty.
+    #[error(
+        "a tenant id must not be empty; use 1 to {max} bytes of text without control characters",
+        max = TenantId::MAX_LEN
+    )]
+    Empty,
+    /// The text is longer than [`TenantId::MAX_LEN`] bytes.
+    #[error(
+        "a tenant id is at most {max} bytes of UTF-8, this one has {len}",
+        max = TenantId::MAX_LEN
+    )]
+    TooLong {
+        /// The text's length in bytes.
+        len: usize,
+    },
+    /// The text holds a control character (a newline, a tab, `U+0000`, …).
+    #[error(
+        "a tenant id must not contain control characters (newlines, tabs, NUL, …); found one at byte {at}"
+    )]
+    ControlCharacter {
+        /// The byte offset of the first control character.
+        at: usize,
+    },
+    /// The text starts or ends with whitespace.
+    #[error("a tenant id must not start or end with whitespace; trim it")]
+    SurroundingWhitespace,
+}
+
+impl TenantId {
+    /// The longest tenant id [`TenantId::parse`] accepts, in bytes of UTF-8.
+    pub const MAX_LEN: usize = 128;
+
+    /// Checks a tenant id that enters from outside (an HTTP header, a query parameter, a
+    /// configuration file): 1 to [`TenantId::MAX_LEN`] bytes, no control characters, no leading
+    /// or trailing whitespace. Anything else, including spaces inside and any other Unicode, is
+    /// kept exactly as given.
+    ///
+    /// [`TenantId::new`] accepts any string, because stored v1 receipts (from the Python
+    /// library too) may carry any tenant, even `""`; use `parse` wherever a tenant is named by
+    /// someone the service does not control.
+    ///
+    /// # Errors
+    /// A [`TenantIdError`] that says which rule the text breaks.
+    ///
+    /// # Examples
+    /// ```
+    /// use audit_runtime::receipt::{TenantId, TenantIdError};
+    ///
+    /// assert_eq!(TenantId::parse("bank-eu")?.as_str(), "bank-eu");
+    /// assert_eq!(TenantId::parse(""), Err(TenantIdError::Empty));
+    /// assert_eq!(TenantId::parse(" acme"), Err(TenantIdError::SurroundingWhitespace));
+    /// assert_eq!(TenantId::parse("ac\nme"), Err(TenantIdError::ControlCharacter { at: 2 }));
+    /// # Ok::<(), TenantIdError>(())
+    /// ```
+    pub fn parse(text: &str) -> Result<Self, TenantIdError> {
+        if text.is_empty() {
+            return Err(TenantIdError::Empty);
+        }
+        if text.len() > Self::MAX_LEN {
+            return Err(TenantIdError::TooLong { len: text.len() });
+        }
+        if let Some((at, _)) = text.char_indices().find(|(_, c)| c.is_control()) {
+            return Err(TenantIdError::ControlCharacter { at });
+        }
+        if text.starts_with(char::is_whitespace) || text.ends_with(char::is_whitespace) {
+            return Err(TenantIdError::SurroundingWhitespace);
+        }
+        Ok(Self(text.to_owned()))
+    }
+}
+
 fn fallback_entropy() -> [u8; 16] {
     use sha2::{Digest, Sha256};
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -195,5 +273,80 @@ mod tests {
             all.extend(h.join().unwrap());
         }
         assert_eq!(all.len(), 50_000);
+    }
+
+    #[test]
+    fn tenant_parse_accepts_ordinary_names_as_given() {
+        for name in [
+            "bank-eu",
+            "acme",
+            "a",
+            "Tenant 7",
+            "bänk/ß.eu",
+            &"x".repeat(128),
+        ] {
+            assert_eq!(TenantId::parse(name).unwrap().as_str(), name);
+        }
+    }
+
+    #[test]
+    fn tenant_parse_rejects_empty_text() {
+        assert_eq!(TenantId::parse(""), Err(TenantIdError::Empty));
+    }
+
+    #[test]
+    fn tenant_parse_rejects_more_than_128_bytes_counting_utf8() {
+        assert_eq!(
+            TenantId::parse(&"x".repeat(129)),
+            Err(TenantIdError::TooLong { len: 129 })
+        );
+        // 65 two-byte characters are 130 bytes.
+        assert_eq!(
+            TenantId::parse(&"ä".repeat(65)),
+            Err(TenantIdError::TooLong { len: 130 })
+        );
+    }
+
+    #[test]
+    fn tenant_parse_rejects_control_characters_and_says_where() {
+        for (text, at) in [
+            ("a\nb", 1),
+            ("\0", 0),
+            ("ab\tc", 2),
+            ("ä\u{7f}", 2),
+            ("a\u{85}", 1),
+        ] {
+            assert_eq!(
+                TenantId::parse(text),
+                Err(TenantIdError::ControlCharacter { at }),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tenant_parse_rejects_leading_or_trailing_whitespace() {
+        for text in [" acme", "acme ", "\u{a0}acme", "acme\u{3000}", " "] {
+            assert_eq!(
+                TenantId::parse(text),
+                Err(TenantIdError::SurroundingWhitespace),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tenant_parse_errors_say_what_is_allowed_without_repeating_the_text() {
+        let e = TenantId::parse(&format!("secret{}", "x".repeat(200))).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("at most 128 bytes"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+        assert!(TenantIdError::Empty.to_string().contains("1 to 128 bytes"));
+    }
+
+    #[test]
+    fn tenant_new_still_accepts_any_string() {
+        assert_eq!(TenantId::new("").as_str(), "");
+        assert_eq!(TenantId::new(" a\n").as_str(), " a\n");
     }
 }

@@ -9,7 +9,7 @@ mod timestamp;
 use std::fmt;
 use std::str::FromStr;
 
-pub use ids::{ReceiptId, SessionId, TenantId, TraceId};
+pub use ids::{ReceiptId, SessionId, TenantId, TenantIdError, TraceId};
 pub use timestamp::{Timestamp, TimestampError, UtcOffset};
 
 use crate::canonical::Object;
