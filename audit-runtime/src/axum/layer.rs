@@ -79,7 +79,7 @@ struct Config {
 /// | receipt field | value |
 /// |---|---|
 /// | `tenant_id` | the resolved tenant (also inserted into the request's extensions as a [`TenantId`] for the handler) |
-/// | `trace_id`, `session_id` | the trace header (`x-trace-id`; a random id when absent) and session header (`x-session-id`) |
+/// | `trace_id`, `session_id` | the trace header (`x-trace-id`; a random id when absent) and session header (`x-session-id`); audited calls, traced spans and LLM calls the handler makes take the same trace id ([`crate::capture::in_trace`]) |
 /// | `input_c14n` | `canonicalize_input` of the first `max_body_bytes` of the body (UTF-8, invalid bytes replaced), as the Python middleware |
 /// | `output_hash` | `hash_output("status={code}")`, or `"error"` / `"panicked"` |
 /// | `action` | 2xx/3xx `allow`, 4xx/5xx `reject`; the handler's error or panic `fail_retry` |
@@ -485,9 +485,12 @@ where
             let mut owed = Owed::new(config.sink.clone(), config.receipt_for(&parts, tenant));
             let (captured, body) = capture(body, config.max_body).await;
             owed.receipt_mut().input_c14n = canonicalize_input(&String::from_utf8_lossy(&captured));
-            let outcome = AssertUnwindSafe(inner.call(Request::from_parts(parts, body)))
-                .catch_unwind()
-                .await;
+            // Audited calls, traced spans and LLM calls made by the handler take the
+            // request's trace id.
+            let trace = owed.receipt_mut().trace_id.clone();
+            let handled =
+                crate::capture::in_trace(trace, inner.call(Request::from_parts(parts, body)));
+            let outcome = AssertUnwindSafe(handled).catch_unwind().await;
             let receipt = owed.receipt_mut();
             match outcome {
                 Ok(Ok(resp)) => {
