@@ -8,15 +8,19 @@
 //! Routes: `POST /v1/decide` (an audited decision that asks an LLM), `POST /v1/chat/completions`
 //! (an auditing OpenAI-compatible gateway: point any OpenAI SDK at `http://ADDR/v1`), and the
 //! admin router (`GET /admin/audit/export?tenant=…&from=…&to=…`, `GET /admin/audit/tip?tenant=…`,
-//! `Authorization: Bearer $AI_AUDIT_ADMIN_TOKEN`).
+//! `Authorization: Bearer $AI_AUDIT_ADMIN_TOKEN`), and `GET /metrics` (a Prometheus scrape of
+//! the auditor's counters: receipts stored and lost by cause, commit latency, queue depth,
+//! checkpoint lag; bind the service to an internal address, the route has no token).
 //!
 //! The upstream is `OPENAI_BASE_URL` (+ `OPENAI_API_KEY`) and `ANTHROPIC_BASE_URL`
 //! (+ `ANTHROPIC_API_KEY`); when neither is set, a small in-process canned endpoint stands in,
 //! and the service says so. Receipts go to SQLite under `AI_AUDIT_DATA_DIR` (default
 //! `./audit-data`), signed with `AI_AUDIT_SIGNING_KEY` (an ephemeral key otherwise, with a
 //! database file of its own). Clients name their tenant in `x-tenant-id`; only the tenants in
-//! `AI_AUDIT_TENANTS` (comma-separated; default `bank-eu`) are served. The tracing layer is
-//! installed in `main`.
+//! `AI_AUDIT_TENANTS` (comma-separated; default `bank-eu`) are served. The auditor is installed
+//! with `ai_audit::install` and ended through its guard, which stores everything still queued;
+//! the tracing layer is installed in `main` beside a warnings log whose field formatter masks
+//! `audit.input` and `audit.output`.
 //!
 //! `--demo` starts the service on an ephemeral port, sends decisions and gateway calls (whole
 //! and streamed), exports the tenant's bundle through the admin endpoint (after checking that a
@@ -35,6 +39,7 @@ use ai_audit::store::{self, SqliteStore};
 use ai_audit::verify::{VerifyOptions, verify_bundle};
 use ai_audit::{AuditConfig, Auditor, KeySource, TenantId};
 use anyhow::{Context as _, bail};
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 const DECISIONS: usize = 200;
@@ -64,15 +69,24 @@ async fn main() -> anyhow::Result<()> {
     } else {
         dir.join("audit.db")
     };
+    // Before the auditor exists, so that every counter it publishes is seen.
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
     let auditor = Auditor::builder()
         .signer(key.clone())
         .store(SqliteStore::open(&db)?)
         .build()?;
+    // The process's auditor, ended by `audit` (on return, or `audit.shutdown()?` below).
+    let audit = ai_audit::install(auditor.clone())?;
     let sink = AuditSink::from_env(auditor.clone())?;
 
-    // The tracing layer: audit spans become receipts too.
+    // The tracing layer: audit spans become receipts too. The log beside it prints warnings,
+    // with the decision's content masked.
     let (layer, guard) = ai_audit::tracing::AuditLayer::new(auditor.clone());
-    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))?;
+    let log = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .fmt_fields(ai_audit::tracing::MaskAuditFields::default())
+        .with_filter(tracing_subscriber::filter::LevelFilter::WARN);
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer).with(log))?;
 
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let (openai_url, anthropic_url) = match (env("OPENAI_BASE_URL"), env("ANTHROPIC_BASE_URL")) {
@@ -114,7 +128,11 @@ async fn main() -> anyhow::Result<()> {
         anthropic: a.build()?,
         model: env("AI_AUDIT_DEMO_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
         tenants: tenants(env("AI_AUDIT_TENANTS").as_deref())?,
-    })?;
+    })?
+    .route(
+        "/metrics",
+        axum::routing::get(move || std::future::ready(metrics.render())),
+    );
 
     let addr = if demo {
         "127.0.0.1:0".to_owned()
@@ -134,23 +152,42 @@ async fn main() -> anyhow::Result<()> {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await?;
+        audit.shutdown()?;
         drop(guard);
-        auditor.shutdown()?;
         return Ok(());
     }
     tokio::spawn(async move { axum::serve(listener, router).await });
     let result = run_demo(&format!("http://{local}"), &admin_token, &key, &db).await;
+    let scrape = reqwest::get(format!("http://{local}/metrics"))
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    // Stores everything queued, fails if any receipt was lost, and truncates the log.
+    audit.shutdown()?;
     let stats = guard.finish();
-    auditor.shutdown()?;
     let (decisions_per_s, p50, size, verify_ms, n) = result?;
+    let stored = scrape
+        .lines()
+        .find_map(|l| l.strip_prefix("ai_audit_receipts_stored_total "))
+        .context("the /metrics scrape has no ai_audit_receipts_stored_total")?
+        .trim()
+        .to_owned();
+    let wal = std::fs::metadata(db.with_extension("db-wal")).map_or(0, |m| m.len());
+    if wal >= 4 << 20 {
+        bail!("the store's write-ahead log is {wal} bytes after shutdown");
+    }
     println!(
         "PASS: {DECISIONS} audited decisions ({decisions_per_s:.0}/s, p50 {p50:.2} ms, 3 receipts each: request, LLM call, policy span), \
          2 gateway calls (whole and streamed); admin export refused without or with a wrong token; \
          bundle of {n} receipts ({size} bytes) downloaded and verified in {verify_ms:.1} ms under pinned key {}; \
-         tracing layer: {} receipts, {} lost",
+         tracing layer: {} receipts, {} lost; /metrics: {stored} receipts stored; auditor: {} stored, {} lost; \
+         write-ahead log after shutdown: {wal} bytes",
         key.verifying_key().fingerprint(),
         stats.emitted,
-        stats.lost()
+        stats.lost(),
+        auditor.stats().emitted,
+        auditor.stats().lost.total(),
     );
     Ok(())
 }
