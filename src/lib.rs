@@ -5,7 +5,7 @@
 //! the `tracing` feature) the tracing layer.
 //!
 //! ```
-//! use ai_audit::{audited, capture, store::MemoryStore, Auditor, SigningKey};
+//! use ai_audit::{audited, store::MemoryStore, Auditor, SigningKey};
 //!
 //! #[audited(tenant = "bank-eu", capture(application), model = "credit-scorer-7")]
 //! fn decide(application: &str, risk: f64) -> Result<&'static str, String> {
@@ -16,14 +16,15 @@
 //!     Ok("approve")
 //! }
 //!
-//! capture::set_default(
+//! // In main: the auditor `#[audited]` uses, until `audit` is dropped or shut down.
+//! let audit = ai_audit::install(
 //!     Auditor::builder().signer(SigningKey::generate()?).store(MemoryStore::new()).build()?,
-//! );
+//! )?;
 //! assert_eq!(decide("Loan #42: income 52k, asking 18k", 0.31), Ok("approve"));
 //! assert!(decide("Loan #43: income 20k, asking 90k", 0.93).is_err());
-//! // Two receipts are on their way to the store: `allow` and `reject`.
-//! # capture::flush();
-//! # capture::default().expect("set").flush()?;
+//! // Two receipts are on their way to the store: `allow` and `reject`. Shutting down (or
+//! // dropping `audit` at the end of main) stores them, and fails if any was lost.
+//! audit.shutdown()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -38,6 +39,7 @@
 //! | `anthropic` | no | `llm::anthropic`: the audited Anthropic Messages client |
 //! | `reqwest-middleware` | no | `llm::middleware::AuditMiddleware` for clients built on `reqwest-middleware` |
 //! | `axum` | no | `axum::AuditLayer` (tower 0.5 / axum 0.8) and `axum::admin_router`, the authenticated export endpoint |
+//! | `metrics` | no | the auditor's counters through the `metrics` facade (see [`metrics`]) |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -110,3 +110,31 @@ fn drop_key_record(path: &Path) -> bool {
     let conn = rusqlite::Connection::open(path).unwrap();
     conn.execute_batch("DROP TABLE signing_keys").is_ok()
 }
+
+#[test]
+fn of_two_auditors_starting_at_once_on_a_new_store_only_one_key_wins() {
+    for _ in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        drop(SqliteStore::open(&path).unwrap()); // the file exists; no key is recorded yet
+        let barrier = std::sync::Barrier::new(2);
+        let built: Vec<bool> = std::thread::scope(|s| {
+            let starts: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        let store = SqliteStore::open(&path).unwrap();
+                        barrier.wait();
+                        Auditor::builder()
+                            .signer(SigningKey::generate().unwrap())
+                            .store(store)
+                            .build()
+                            .map(|a| a.shutdown().unwrap())
+                            .is_ok()
+                    })
+                })
+                .collect();
+            starts.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert_eq!(built.iter().filter(|ok| **ok).count(), 1, "{built:?}");
+    }
+}

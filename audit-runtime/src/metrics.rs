@@ -12,9 +12,9 @@
 //! | `ai_audit_commit_seconds` | histogram | time of one group commit (store transaction and fsync) |
 //! | `ai_audit_commit_receipts` | histogram | receipts in one group commit |
 //! | `ai_audit_queue_depth` | gauge | receipts waiting for the writer, after it took a batch |
-//! | `ai_audit_checkpoints_signed_total` | counter | checkpoints signed and stored |
+//! | `ai_audit_checkpoints_signed_total` | counter | checkpoints the writer signed and stored on its schedule (not those of `Auditor::checkpoint`, export or start-up) |
 //! | `ai_audit_checkpoint_failures_total` | counter | checkpoints that could not be signed or stored (retried) |
-//! | `ai_audit_checkpoint_lag_receipts` | gauge | receipts appended by this process and not yet under a signed checkpoint |
+//! | `ai_audit_checkpoint_lag_receipts` | gauge | receipts the writer appended and not yet under a signed checkpoint (one gauge per process: with several auditors, the one that committed last sets it) |
 
 use std::time::Duration;
 

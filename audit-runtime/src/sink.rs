@@ -47,6 +47,10 @@ pub enum OnEmitError {
 pub const ON_EMIT_ERROR_VAR: &str = "AI_AUDIT_ON_EMIT_ERROR";
 
 /// Told about every receipt that could not be stored, in both modes.
+///
+/// It runs on the thread that met the failure — for receipts stored in the background (a
+/// dropped stream, a cancelled request) the process's detached-receipt thread — so keep it
+/// short: count, log or alert; do not block, and do not flush or shut down the auditor from it.
 pub trait EmitObserver: Send + Sync + fmt::Debug {
     /// `receipt` of `tenant` was not stored because of `error`.
     fn emit_failed(&self, tenant: &TenantId, receipt: &ReceiptId, error: &EmitError);
@@ -240,15 +244,29 @@ pub(crate) mod detached {
 
     static TX: OnceLock<Option<Mutex<Sender<Msg>>>> = OnceLock::new();
 
+    thread_local! {
+        /// Set on the detached thread itself.
+        static ON_THIS_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
     fn sender() -> Option<&'static Mutex<Sender<Msg>>> {
         TX.get_or_init(|| {
             let (tx, rx) = channel::<Msg>();
             std::thread::Builder::new()
                 .name("ai-audit-detached".into())
                 .spawn(move || {
+                    ON_THIS_THREAD.with(|on| on.set(true));
                     for msg in rx {
                         match msg {
-                            Msg::Job(job) => settle(job),
+                            // An observer that panics must not end the thread (and with it
+                            // every later detached receipt): the panic is its own.
+                            Msg::Job(job) => {
+                                let settled =
+                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                        settle(job);
+                                    }));
+                                drop(settled);
+                            }
                             Msg::Flush(done) => {
                                 let _ = done.send(());
                             }
@@ -264,6 +282,10 @@ pub(crate) mod detached {
     /// Waits until every detached receipt queued before this call is stored or counted (if
     /// the thread was ever started): the auditor's flush and shutdown call it.
     pub(crate) fn drain() {
+        // An observer on this thread that flushes its auditor would wait for itself.
+        if ON_THIS_THREAD.with(std::cell::Cell::get) {
+            return;
+        }
         let Some(Some(tx)) = TX.get() else { return };
         let (done_tx, done_rx) = channel();
         let sent = tx
@@ -299,9 +321,10 @@ pub(crate) mod detached {
             Detached::Submit(r) => sink.auditor.submit(*r),
         };
         if let Err(e) = pending.and_then(super::PendingEmit::wait) {
-            sink.failed(&tenant, &id, &e);
-            // Nobody waits for a detached receipt: the auditor counts it as lost.
+            // Nobody waits for a detached receipt: the auditor counts it as lost (first, in
+            // case the observer panics).
             sink.auditor.report_lost(1, e.loss_cause());
+            sink.failed(&tenant, &id, &e);
         }
     }
 }

@@ -20,8 +20,15 @@
 //! Events inside an audit span with a field `audit.check` (the check's name) and `score`,
 //! `threshold` and optionally `fired` add a check to the innermost enclosing audit span.
 //! Fields declared `tracing::field::Empty` and recorded later (also with
-//! `#[tracing::instrument(fields(audit.output))]`) count as well. Other spans and events cost
-//! one field scan and are otherwise ignored; the layer filters nothing for other layers.
+//! `#[tracing::instrument(skip_all, fields(audit.output))]`) count as well. Other spans and
+//! events cost one field scan and are otherwise ignored; the layer filters nothing for other
+//! layers.
+//!
+//! **Clear text.** `audit.input` and `audit.output` hold the decision's content, which the
+//! receipt keeps only as hashes. Any other layer that prints span fields prints them too:
+//! give every `fmt` layer [`MaskAuditFields`], and use `#[instrument(skip_all, …)]` (without
+//! `skip_all`, `instrument` records every argument under its own name, which no mask by field
+//! name can know).
 //!
 //! No I/O happens on the application's thread: closing a span puts the receipt on a bounded
 //! queue, and a worker thread hashes it and hands it to the `Auditor`. A full queue makes the

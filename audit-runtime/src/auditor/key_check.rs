@@ -7,6 +7,7 @@
 use crate::canonical;
 use crate::keys::VerifyingKey;
 use crate::receipt::TenantId;
+use crate::seal::Signer;
 use crate::store::{Store, StoreError};
 use crate::transparency;
 
@@ -29,48 +30,54 @@ impl std::fmt::Display for StoreKey {
             Self::Recorded(fps) => write!(f, "key {}", fps.join(", key ")),
             Self::Unrecorded { tenant } => write!(
                 f,
-                "another key (not recorded in the store; tenant {:?}'s newest signed receipt or checkpoint does not verify under the signer's key)",
+                "another key (not recorded in the store; tenant {:?}'s newest checkpoint or receipt does not verify under the signer's key)",
                 tenant.as_str()
             ),
         }
     }
 }
 
-/// Checks that `key` is the store's key; records it for a store that has none.
-pub(super) fn check(store: &dyn Store, key: &VerifyingKey) -> Result<Option<StoreKey>, StoreError> {
+/// Checks that the signer's key is the store's key; records it for a store that has none.
+pub(super) fn check(
+    store: &dyn Store,
+    signer: &dyn Signer,
+) -> Result<Option<StoreKey>, StoreError> {
+    let key = signer.verifying_key();
     let bytes = key.to_bytes();
-    let recorded = store.signing_keys()?;
-    if !recorded.is_empty() {
-        if recorded.contains(&bytes) {
-            return Ok(None);
-        }
-        let fps = recorded
-            .iter()
-            .map(|k| VerifyingKey::from_bytes(k).map_or_else(|_| hex_of(k), |v| v.fingerprint()))
-            .collect();
-        return Ok(Some(StoreKey::Recorded(fps)));
-    }
-    if let Some(tenant) = foreign_evidence(store, key)? {
+    if store.signing_keys()?.is_empty()
+        && let Some(tenant) = foreign_evidence(store, signer)?
+    {
         return Ok(Some(StoreKey::Unrecorded { tenant }));
     }
-    // Best effort: a store that cannot take the record now (full, read-only) still gets the
-    // evidence check above at every start until it can.
-    let _ = store.record_signing_key(&bytes);
-    Ok(None)
+    // Atomic: of two auditors starting at once on a new store, one key wins.
+    let recorded = store.claim_signing_key(&bytes)?;
+    if recorded.is_empty() || recorded.contains(&bytes) {
+        return Ok(None);
+    }
+    let fps = recorded
+        .iter()
+        .map(|k| {
+            VerifyingKey::from_bytes(k).map_or_else(|_| canonical::to_hex(k), |v| v.fingerprint())
+        })
+        .collect();
+    Ok(Some(StoreKey::Recorded(fps)))
 }
 
-fn hex_of(k: &[u8; 32]) -> String {
-    canonical::to_hex(k)
-}
-
-/// The first tenant whose newest checkpoint, or else whose tip receipt's signature, does not
-/// verify under `key`. Only stores without recorded keys pay for it, once.
-fn foreign_evidence(store: &dyn Store, key: &VerifyingKey) -> Result<Option<TenantId>, StoreError> {
+/// The first tenant whose newest checkpoint, or else whose tip receipt (its signature, or for
+/// an unsigned Checkpointed line the writer's tag), does not verify under the signer's key.
+/// Only stores without recorded keys pay for it, once.
+fn foreign_evidence(
+    store: &dyn Store,
+    signer: &dyn Signer,
+) -> Result<Option<TenantId>, StoreError> {
+    let key = signer.verifying_key();
+    let mut line_key = None;
     for tenant in store.tenants()? {
         if let Some(read) = store.tree()
             && let Some(cp) = read.latest_checkpoint(&tenant)?
+            && cp.size == read.tree_size(&tenant)?
         {
-            if transparency::verify_note(&cp.note, key).is_err() {
+            if transparency::verify_note(&cp.note, &key).is_err() {
                 return Ok(Some(tenant));
             }
             continue;
@@ -78,22 +85,31 @@ fn foreign_evidence(store: &dyn Store, key: &VerifyingKey) -> Result<Option<Tena
         let Some(tip) = store.tip(&tenant)? else {
             continue;
         };
-        let Some(last) = crate::store::receipts(store, &tenant, tip.len.saturating_sub(1)..tip.len)
+        let seq = tip.len.saturating_sub(1);
+        let Some(last) = crate::store::receipts(store, &tenant, seq..tip.len)
             .next()
             .transpose()?
         else {
             continue;
         };
-        let Ok(parsed) = last.parse() else { continue };
-        // Checkpointed lines carry no signature; their checkpoint (above) is the evidence.
-        if parsed.signature.is_empty() {
-            continue;
-        }
-        let signed = canonical::seal_payload(&parsed.receipt)
-            .ok()
-            .zip(decode_signature(&parsed.signature))
-            .is_some_and(|(payload, sig)| key.verify_strict(&payload, &sig));
-        if !signed {
+        let authentic = match last.parse() {
+            Err(_) => false,
+            // Checkpointed lines carry no signature but the writer's tag, keyed by the signer.
+            Ok(parsed) if parsed.signature.is_empty() => {
+                if line_key.is_none() {
+                    line_key = transparency::LineKey::derive(signer).ok();
+                }
+                line_key.as_ref().zip(last.tag).is_some_and(|(k, tag)| {
+                    tag == k.tag(&tenant, last.seq, &last.receipt_hash)
+                        || tag == k.line_tag_v1(&tenant, last.seq, &last.line)
+                })
+            }
+            Ok(parsed) => canonical::seal_payload(&parsed.receipt)
+                .ok()
+                .zip(decode_signature(&parsed.signature))
+                .is_some_and(|(payload, sig)| key.verify_strict(&payload, &sig)),
+        };
+        if !authentic {
             return Ok(Some(tenant));
         }
     }

@@ -357,11 +357,10 @@ impl AuditorBuilder {
         if self.sealing == SealingMode::Checkpointed && store.tree().is_none() {
             return Err(AuditorError::CheckpointedWithoutTree);
         }
-        let key = signer.verifying_key();
-        if let Some(foreign) = key_check::check(store.as_ref(), &key)? {
+        if let Some(foreign) = key_check::check(store.as_ref(), signer.as_ref())? {
             return Err(AuditorError::ForeignKey {
                 store: foreign,
-                signer: key.fingerprint(),
+                signer: signer.verifying_key().fingerprint(),
             });
         }
         store.set_durability(self.durability)?;
@@ -477,12 +476,13 @@ struct Inner {
 impl Inner {
     fn stop(&self) {
         self.queue.close();
-        let handle = self
+        // Held until the writer is joined: a second caller returns only once everything is
+        // stored.
+        let mut writer = self
             .writer
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(h) = handle {
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(h) = writer.take() {
             // The writer answers every job before it exits; a panic there was already reported
             // to the emitters as EmitError::Internal.
             let _ = h.join();
@@ -649,7 +649,7 @@ impl Auditor {
     /// As [`Auditor::emit`].
     #[cfg(feature = "tokio")]
     pub async fn emit_async(&self, receipt: Receipt) -> Result<Emitted, EmitError> {
-        let slot = Arc::new(ReplySlot::default());
+        let slot = self.counted_slot();
         let mut job = Some(Job::Emit(Box::new(receipt), Arc::clone(&slot)));
         std::future::poll_fn(|cx| {
             let Some(j) = job.take() else {
@@ -665,11 +665,15 @@ impl Auditor {
             }
         })
         .await?;
+        // Queued: if this future is dropped before the answer, the receipt is still stored, and
+        // a failure nobody reads is counted as lost (PendingEmit's drop).
+        let mut pending = PendingEmit::new(Arc::clone(&slot));
         let reply = std::future::poll_fn(|cx| match slot.poll(cx.waker()) {
             Some(r) => std::task::Poll::Ready(r),
             None => std::task::Poll::Pending,
         })
         .await;
+        pending.slot = None; // read here
         into_emitted(reply)
     }
 

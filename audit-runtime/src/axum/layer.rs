@@ -41,11 +41,17 @@ impl RequestHead<'_> {
         self.parts.uri.path()
     }
 
-    /// A header's value, if present and visible ASCII text. Text the client sent: check it
-    /// before trusting it (for a tenant, [`TenantId::parse`] and an allow-list).
+    /// A header's value, if present exactly once and visible ASCII text (`None` for a
+    /// repeated header: a proxy that appends leaves the client's own value first). Text the
+    /// client sent: check it before trusting it (for a tenant, [`TenantId::parse`] and an
+    /// allow-list).
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.parts.headers.get(name).and_then(|v| v.to_str().ok())
+        let mut values = self.parts.headers.get_all(name).iter();
+        match (values.next(), values.next()) {
+            (Some(v), None) => v.to_str().ok(),
+            _ => None,
+        }
     }
 
     /// A request extension an earlier layer inserted, such as the principal an authentication
@@ -79,7 +85,7 @@ struct Config {
 /// | receipt field | value |
 /// |---|---|
 /// | `tenant_id` | the resolved tenant (also inserted into the request's extensions as a [`TenantId`] for the handler) |
-/// | `trace_id`, `session_id` | the trace header (`x-trace-id`; a random id when absent) and session header (`x-session-id`); audited calls, traced spans and LLM calls the handler makes take the same trace id ([`crate::capture::in_trace`]) |
+/// | `trace_id`, `session_id` | the trace header (`x-trace-id`; a random id when absent or repeated) and session header (`x-session-id`), each cut to 128 characters; audited calls, traced spans and LLM calls the handler makes take the same trace id ([`crate::capture::in_trace`]). A refused request's receipt keeps neither. |
 /// | `input_c14n` | `canonicalize_input` of the first `max_body_bytes` of the body (UTF-8, invalid bytes replaced), as the Python middleware |
 /// | `output_hash` | `hash_output("status={code}")`, or `"error"` / `"panicked"` |
 /// | `action` | 2xx/3xx `allow`, 4xx/5xx `reject`; the handler's error or panic `fail_retry` |
@@ -174,7 +180,10 @@ impl AuditLayer {
 }
 
 impl AuditLayerBuilder {
-    /// Audits only paths starting with `prefix` (default `/`).
+    /// Audits only paths starting with `prefix` (default `/`), as the router the layer is on
+    /// sees them: on a router given to `Router::nest("/api", …)` the nested router sees paths
+    /// without `/api`, so put the layer on the outer router, or give the prefix without the
+    /// nest's part. Requests outside the prefix pass through unaudited and unchecked.
     pub fn path_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -262,7 +271,7 @@ impl AuditLayerBuilder {
             config: Arc::new(Config {
                 sink: self.sink,
                 prefix: self.prefix,
-                tenants: TenantPolicy::new(self.tenants)?,
+                tenants: TenantPolicy::new(self.tenants, admin_tenant.clone())?,
                 admin_tenant,
                 trace_header: self.trace_header,
                 session_header: self.session_header,
@@ -298,11 +307,26 @@ impl<S> fmt::Debug for AuditService<S> {
     }
 }
 
+/// Trace and session ids taken from a request are cut to this many characters.
+const MAX_ID_CHARS: usize = 128;
+
 impl Config {
-    /// The receipt of a request in `tenant`, before its outcome is known.
-    fn receipt_for(&self, parts: &::http::request::Parts, tenant: TenantId) -> Receipt {
+    /// The receipt of a request in `tenant`, before its outcome is known. A refused request
+    /// (`admitted` false) keeps neither the client's trace nor its session: its receipt goes
+    /// into the admin chain, which no client text should shape.
+    fn receipt_for(
+        &self,
+        parts: &::http::request::Parts,
+        tenant: TenantId,
+        admitted: bool,
+    ) -> Receipt {
         let head = RequestHead { parts };
-        let trace = head.header(&self.trace_header).map_or_else(
+        let client = |name: &str| {
+            head.header(name)
+                .filter(|_| admitted)
+                .map(|v| v.chars().take(MAX_ID_CHARS).collect::<String>())
+        };
+        let trace = client(&self.trace_header).map_or_else(
             || TraceId::new(ReceiptId::random().into_string()),
             TraceId::new,
         );
@@ -314,7 +338,7 @@ impl Config {
                 "http.path={}",
                 head.path().chars().take(256).collect::<String>()
             ));
-        if let Some(s) = head.header(&self.session_header) {
+        if let Some(s) = client(&self.session_header) {
             r = r.with_session(SessionId::new(s));
         }
         r
@@ -325,7 +349,7 @@ impl Config {
         let Refused { refusal, offered } = refused;
         let status = refusal.status_code();
         let mut r = self
-            .receipt_for(parts, self.admin_tenant.clone())
+            .receipt_for(parts, self.admin_tenant.clone(), false)
             .with_action(Action::Reject)
             .with_reason("tenant_refused")
             .with_reason(refusal.reason_code())
@@ -482,7 +506,10 @@ where
             parts.extensions.insert(tenant.clone());
             // Owed from here on: if this future is dropped before the request ends (the client
             // disconnected, an outer timeout fired), the guard still stores the receipt.
-            let mut owed = Owed::new(config.sink.clone(), config.receipt_for(&parts, tenant));
+            let mut owed = Owed::new(
+                config.sink.clone(),
+                config.receipt_for(&parts, tenant, true),
+            );
             let (captured, body) = capture(body, config.max_body).await;
             owed.receipt_mut().input_c14n = canonicalize_input(&String::from_utf8_lossy(&captured));
             // Audited calls, traced spans and LLM calls made by the handler take the

@@ -109,6 +109,15 @@ pub enum AuditLayerError {
         #[source]
         source: TenantIdError,
     },
+    /// The admin tenant is among the tenants served: clients could write into the chain that
+    /// records admin access and refusals.
+    #[error(
+        "the admin tenant {tenant:?} cannot be served to clients (it records admin access and refused requests); remove it from the allowed or default tenants"
+    )]
+    AdminTenantServed {
+        /// The admin tenant.
+        tenant: String,
+    },
     /// The default tenant is not in the allow-list.
     #[error(
         "the default tenant {tenant:?} is not in the allow-list; add it to .allowed_tenants(...)"
@@ -156,6 +165,8 @@ enum Source {
 pub(super) struct TenantPolicy {
     source: Source,
     allowed: Option<BTreeSet<TenantId>>,
+    /// Never served: its chain records admin access and refusals.
+    admin: TenantId,
 }
 
 /// A refused request: why, and the text it offered as its tenant (hashed into the refusal
@@ -173,7 +184,13 @@ fn checked(tenant: &TenantId) -> Result<TenantId, AuditLayerError> {
 }
 
 impl TenantPolicy {
-    pub(super) fn new(s: TenantSettings) -> Result<Self, AuditLayerError> {
+    pub(super) fn new(s: TenantSettings, admin: TenantId) -> Result<Self, AuditLayerError> {
+        let served = s.allowed.iter().flatten().chain(&s.default);
+        if served.into_iter().any(|t| *t == admin) {
+            return Err(AuditLayerError::AdminTenantServed {
+                tenant: admin.into_string(),
+            });
+        }
         let allowed = match s.allowed {
             None => None,
             Some(list) if list.is_empty() => return Err(AuditLayerError::EmptyAllowList),
@@ -206,7 +223,11 @@ impl TenantPolicy {
             (None, None, Some(d)) => Source::Single(d),
             (None, None, None) => return Err(AuditLayerError::NoTenantSource),
         };
-        Ok(Self { source, allowed })
+        Ok(Self {
+            source,
+            allowed,
+            admin,
+        })
     }
 
     /// The request's tenant, checked against the allow-list.
@@ -243,6 +264,7 @@ impl TenantPolicy {
         let tenant = TenantId::parse(candidate.as_str())
             .map_err(|e| refuse(e.into(), candidate.as_str()))?;
         match &self.allowed {
+            _ if tenant == self.admin => Err(refuse(TenantRefusal::NotAllowed, tenant.as_str())),
             Some(list) if !list.contains(&tenant) => {
                 Err(refuse(TenantRefusal::NotAllowed, tenant.as_str()))
             }
@@ -304,13 +326,20 @@ mod tests {
     }
 
     fn header_policy(default: Option<&str>) -> TenantPolicy {
-        TenantPolicy::new(TenantSettings {
-            header: Some("x-tenant-id".into()),
-            allowed: Some(vec!["acme".into(), "bank-eu".into()]),
-            default: default.map(TenantId::new),
-            ..TenantSettings::default()
-        })
+        TenantPolicy::new(
+            TenantSettings {
+                header: Some("x-tenant-id".into()),
+                allowed: Some(vec!["acme".into(), "bank-eu".into()]),
+                default: default.map(TenantId::new),
+                ..TenantSettings::default()
+            },
+            admin(),
+        )
         .unwrap()
+    }
+
+    fn admin() -> TenantId {
+        TenantId::new(super::super::ADMIN_TENANT)
     }
 
     #[test]
@@ -346,12 +375,15 @@ mod tests {
 
     #[test]
     fn a_resolvers_answer_is_checked_like_a_header() {
-        let policy = TenantPolicy::new(TenantSettings {
-            resolver: Some(Arc::new(|head: &RequestHead<'_>| {
-                Ok(TenantId::new(head.header("x-org").unwrap_or("")))
-            })),
-            ..TenantSettings::default()
-        })
+        let policy = TenantPolicy::new(
+            TenantSettings {
+                resolver: Some(Arc::new(|head: &RequestHead<'_>| {
+                    Ok(TenantId::new(head.header("x-org").unwrap_or("")))
+                })),
+                ..TenantSettings::default()
+            },
+            admin(),
+        )
         .unwrap();
         let parts = head_with(&[("x-org", "anything-goes")]);
         assert_eq!(
@@ -368,5 +400,32 @@ mod tests {
             refused.refusal,
             TenantRefusal::Invalid(TenantIdError::Empty)
         );
+        let parts = head_with(&[("x-org", super::super::ADMIN_TENANT)]);
+        let refused = policy.resolve(&RequestHead { parts: &parts }).err();
+        assert_eq!(
+            refused.map(|r| r.refusal),
+            Some(TenantRefusal::NotAllowed),
+            "no resolver can put a client into the admin chain"
+        );
+    }
+
+    #[test]
+    fn a_layer_that_would_serve_the_admin_tenant_does_not_build() {
+        for settings in [
+            TenantSettings {
+                header: Some("x-tenant-id".into()),
+                allowed: Some(vec!["acme".into(), admin()]),
+                ..TenantSettings::default()
+            },
+            TenantSettings {
+                default: Some(admin()),
+                ..TenantSettings::default()
+            },
+        ] {
+            assert!(matches!(
+                TenantPolicy::new(settings, admin()),
+                Err(AuditLayerError::AdminTenantServed { .. })
+            ));
+        }
     }
 }

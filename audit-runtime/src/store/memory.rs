@@ -228,12 +228,12 @@ impl Store for MemoryStore {
         Ok(self.lock().keys.clone())
     }
 
-    fn record_signing_key(&self, key: &[u8; 32]) -> Result<(), StoreError> {
+    fn claim_signing_key(&self, key: &[u8; 32]) -> Result<Vec<[u8; 32]>, StoreError> {
         let mut state = self.lock();
-        if !state.keys.contains(key) {
+        if state.keys.is_empty() {
             state.keys.push(*key);
         }
-        Ok(())
+        Ok(state.keys.clone())
     }
 
     fn write(

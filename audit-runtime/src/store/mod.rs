@@ -341,14 +341,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Ok(())
     }
 
-    /// Records `key` as a key that signs this store's receipts (recording it again does
-    /// nothing). The `Auditor` builder calls it before anything is appended.
+    /// Records `key` as the key that signs this store's receipts unless a key is recorded
+    /// already, atomically (two writers starting at once cannot both record theirs), and
+    /// returns the keys recorded afterwards. The `Auditor` builder calls it before anything is
+    /// appended and refuses a signer whose key is not among them. Backends that keep no keys
+    /// return an empty list.
     ///
     /// # Errors
     /// Backend failures.
-    fn record_signing_key(&self, key: &[u8; 32]) -> Result<(), StoreError> {
+    fn claim_signing_key(&self, key: &[u8; 32]) -> Result<Vec<[u8; 32]>, StoreError> {
         let _ = key;
-        Ok(())
+        Ok(Vec::new())
     }
 }
 

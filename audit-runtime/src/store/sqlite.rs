@@ -70,6 +70,13 @@ fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// A recorded public key.
+fn key_of(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| StoreError::Corrupt {
+        what: format!("a recorded signing key is {} bytes, not 32", bytes.len()),
+    })
+}
+
 fn connect(path: &Path) -> Result<Connection, StoreError> {
     let c = Connection::open(path).map_err(backend("open"))?;
     c.busy_timeout(Duration::from_secs(60))
@@ -908,44 +915,62 @@ impl Store for SqliteStore {
         let rows = s
             .query_map([], |r| r.get::<_, Vec<u8>>(0))
             .map_err(backend("read signing keys"))?;
-        let mut keys = Vec::new();
-        for row in rows {
-            let bytes = row.map_err(backend("read signing keys"))?;
-            let key = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| StoreError::Backend {
-                operation: "read signing keys",
-                source: format!("a recorded public key is {} bytes, not 32", bytes.len()).into(),
-            })?;
-            keys.push(key);
-        }
-        Ok(keys)
+        rows.map(|r| r.map_err(backend("read signing keys")).and_then(key_of))
+            .collect()
     }
 
     fn compact_log(&self) -> Result<(), StoreError> {
-        // A reader in the middle of a long read (an export) makes SQLite copy what it can and
-        // leave the rest; the log is then truncated at the next writer's start instead.
-        lock(&self.writer)
+        // A reader in the middle of a long read (an export) makes this give up after 200 ms;
+        // the log is then cut back at the next writer's start instead (journal_size_limit).
+        let c = lock(&self.writer);
+        // Do not wait for long readers: whatever they hold is copied at the next open.
+        c.busy_timeout(Duration::from_millis(200))
+            .map_err(backend("set busy timeout"))?;
+        let done = c
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            .map_err(backend("truncate the write-ahead log"))
+            .map_err(backend("truncate the write-ahead log"));
+        c.busy_timeout(Duration::from_secs(60))
+            .map_err(backend("set busy timeout"))?;
+        done
     }
 
-    fn record_signing_key(&self, key: &[u8; 32]) -> Result<(), StoreError> {
-        let c = lock(&self.writer);
-        c.execute_batch(
+    fn claim_signing_key(&self, key: &[u8; 32]) -> Result<Vec<[u8; 32]>, StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend("record the signing key"))?;
+        tx.execute_batch(
             "CREATE TABLE IF NOT EXISTS signing_keys (
                  public_key BLOB PRIMARY KEY,
                  recorded   TEXT NOT NULL
              )",
         )
         .map_err(backend("record the signing key"))?;
-        c.execute(
-            "INSERT OR IGNORE INTO signing_keys (public_key, recorded) VALUES (?1, ?2)",
+        // Under the write lock: of two writers starting at once, the second sees the first's.
+        tx.execute(
+            "INSERT INTO signing_keys (public_key, recorded)
+             SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
             rusqlite::params![
                 key.as_slice(),
                 crate::receipt::Timestamp::now_utc().to_string()
             ],
         )
         .map_err(backend("record the signing key"))?;
-        Ok(())
+        let keys = {
+            let mut s = tx
+                .prepare("SELECT public_key FROM signing_keys ORDER BY rowid")
+                .map_err(backend("record the signing key"))?;
+            let rows = s
+                .query_map([], |r| r.get::<_, Vec<u8>>(0))
+                .map_err(backend("record the signing key"))?;
+            rows.map(|r| {
+                r.map_err(backend("record the signing key"))
+                    .and_then(key_of)
+            })
+            .collect::<Result<Vec<_>, _>>()?
+        };
+        tx.commit().map_err(backend("record the signing key"))?;
+        Ok(keys)
     }
 
     fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
