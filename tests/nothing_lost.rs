@@ -192,3 +192,36 @@ fn a_second_install_is_refused_while_the_first_guard_lives() {
     first.shutdown().unwrap();
     ai_audit::install(build()).unwrap().shutdown().unwrap();
 }
+
+#[audited(tenant = tenant)]
+fn decide_for(tenant: &str) -> bool {
+    true
+}
+
+#[test]
+fn a_decision_without_a_valid_tenant_is_counted_not_filed_under_an_empty_tenant() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let auditor = Auditor::builder()
+        .signer(SigningKey::generate().unwrap())
+        .shared_store(Arc::clone(&store))
+        .build()
+        .unwrap();
+    let audit = ai_audit::install(auditor.clone()).unwrap();
+    for tenant in ["", "bank-eu\n", " bank-eu", "bank-eu"] {
+        assert!(decide_for(tenant));
+    }
+    let (layer, layer_guard) = AuditLayer::new(auditor.clone());
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        tracing::info_span!(target: "audit", "no_tenant").in_scope(|| {});
+    });
+
+    let e = audit.shutdown().unwrap_err();
+    assert_eq!(auditor.stats().lost.invalid_tenant, 4);
+    assert!(
+        e.to_string().contains("4 named an invalid tenant id"),
+        "{e}"
+    );
+    assert_eq!(store.tenants().unwrap(), [TenantId::new("bank-eu")]);
+    drop(layer_guard);
+}

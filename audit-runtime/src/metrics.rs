@@ -8,7 +8,7 @@
 //! | `ai_audit_receipts_stored_total` | counter | receipts appended to a chain |
 //! | `ai_audit_receipts_duplicate_total` | counter | emits answered with an earlier receipt of the same id |
 //! | `ai_audit_receipts_failed_total` | counter | emits answered with an error (signer or store failed, invalid receipt, shut down) |
-//! | `ai_audit_receipts_lost_total{cause}` | counter | receipts lost without anyone told at the time; `cause` is `dropped`, `refused` or `not_stored` (see [`LossCause`](crate::LossCause)) |
+//! | `ai_audit_receipts_lost_total{cause}` | counter | receipts lost without anyone told at the time; `cause` is `dropped`, `refused`, `not_stored` or `invalid_tenant` (see [`LossCause`](crate::LossCause)) |
 //! | `ai_audit_commit_seconds` | histogram | time of one group commit (store transaction and fsync) |
 //! | `ai_audit_commit_receipts` | histogram | receipts in one group commit |
 //! | `ai_audit_queue_depth` | gauge | receipts waiting for the writer, after it took a batch |
@@ -41,6 +41,7 @@ mod imp {
             LossCause::Dropped => "dropped",
             LossCause::Refused => "refused",
             LossCause::NotStored => "not_stored",
+            LossCause::InvalidTenant => "invalid_tenant",
         };
         metrics::counter!("ai_audit_receipts_lost_total", "cause" => cause).increment(n);
     }

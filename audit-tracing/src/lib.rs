@@ -8,7 +8,7 @@
 //!
 //! | span field | receipt field |
 //! |---|---|
-//! | `audit.tenant` | `tenant_id` (default: empty tenant) |
+//! | `audit.tenant` | `tenant_id`; required, and a valid [`TenantId`](audit_runtime::TenantId) (a span without one is not written: it counts in `Auditor::stats().lost.invalid_tenant` and is reported once on standard error) |
 //! | `audit.input` | `input_c14n` = `canonicalize_input` of the text |
 //! | `audit.output` | `output_hash` = `hash_output` of the text |
 //! | `audit.model` | `model_id` |

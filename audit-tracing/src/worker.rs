@@ -10,6 +10,10 @@ use audit_runtime::canonical::{canonicalize_input, hash_output};
 use audit_runtime::capture::recycle_text;
 use audit_runtime::{Auditor, LossCause, PendingEmit, Receipt};
 
+/// Set once the worker has said that a span's tenant was not valid.
+static WARNED_INVALID_TENANT: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// A closed audit span: the receipt and the texts still to hash.
 pub(crate) struct Job {
     pub(crate) receipt: Receipt,
@@ -113,6 +117,19 @@ fn run(auditor: &Auditor, rx: &Receiver<Msg>, counters: &Counters) {
                         input,
                         output,
                     } = span.into_job();
+                    if let Err(e) = audit_runtime::TenantId::check(receipt.tenant_id.as_str()) {
+                        // No implicit tenant: a span without a valid `audit.tenant` is not
+                        // written into a chain nobody would look for; it is counted and said.
+                        counters.failed.fetch_add(1, Ordering::Relaxed);
+                        auditor.report_lost(1, LossCause::InvalidTenant);
+                        if !WARNED_INVALID_TENANT.swap(true, Ordering::Relaxed) {
+                            eprintln!(
+                                "audit-tracing: an audit span had no valid audit.tenant, so its receipt was not written: {e}. Further ones are counted in Auditor::stats().lost.invalid_tenant"
+                            );
+                        }
+                        next = rx.try_recv().ok();
+                        continue;
+                    }
                     if let Some(i) = input {
                         receipt.input_c14n = canonicalize_input(&i);
                         recycle_text(i);

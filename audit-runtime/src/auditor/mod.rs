@@ -211,8 +211,8 @@ pub struct AuditorStats {
 pub enum ShutdownError {
     /// Receipts were lost during this auditor's life (the counts are in [`AuditorStats::lost`]).
     #[error(
-        "{} receipt(s) were not stored: {} failed in the signer or store with nobody waiting for the answer, {} arrived after shutdown, {} were dropped by a lossy queue (Auditor::stats().lost has the counts; fix the store or signer, and shut the auditor down only after the application stops producing receipts)",
-        lost.total(), lost.not_stored, lost.refused, lost.dropped
+        "{} receipt(s) were not stored: {} failed in the signer or store with nobody waiting for the answer, {} arrived after shutdown, {} were dropped by a lossy queue, {} named an invalid tenant id (Auditor::stats().lost has the counts; fix the store or signer, shut the auditor down only after the application stops producing receipts, and give every decision a valid tenant)",
+        lost.total(), lost.not_stored, lost.refused, lost.dropped, lost.invalid_tenant
     )]
     Lost {
         /// The counts by cause.

@@ -39,6 +39,10 @@ pub enum LossCause {
     /// The signer or the store failed and nobody was waiting for the answer (or a fail-open
     /// caller went on without it).
     NotStored,
+    /// Its tenant id is not a valid tenant id ([`TenantId::parse`](crate::TenantId::parse)):
+    /// an `#[audited]` or traced decision whose tenant came out empty, too long or with
+    /// control characters is not written into a chain nobody would look for.
+    InvalidTenant,
 }
 
 /// Receipts lost, by cause (in [`AuditorStats::lost`](super::AuditorStats::lost)).
@@ -51,13 +55,15 @@ pub struct Lost {
     pub refused: u64,
     /// Not stored (signer or store failure) with nobody told at the time.
     pub not_stored: u64,
+    /// Not written because their tenant id is not valid.
+    pub invalid_tenant: u64,
 }
 
 impl Lost {
     /// All receipts lost.
     #[must_use]
     pub fn total(&self) -> u64 {
-        self.dropped + self.refused + self.not_stored
+        self.dropped + self.refused + self.not_stored + self.invalid_tenant
     }
 }
 
@@ -67,6 +73,7 @@ pub(crate) struct Upstreams {
     list: Mutex<Vec<Weak<dyn Upstream>>>,
     pub(crate) dropped: AtomicU64,
     pub(crate) refused: AtomicU64,
+    pub(crate) invalid_tenant: AtomicU64,
     /// Error answers nobody read (counted by the reply slots) and failures reported by
     /// upstreams.
     pub(crate) not_stored: Arc<AtomicU64>,
@@ -114,6 +121,7 @@ impl Upstreams {
             LossCause::Dropped => &self.dropped,
             LossCause::Refused => &self.refused,
             LossCause::NotStored => &*self.not_stored,
+            LossCause::InvalidTenant => &self.invalid_tenant,
         };
         counter.fetch_add(n, Ordering::Relaxed);
         crate::metrics::lost(n, cause);
@@ -124,6 +132,7 @@ impl Upstreams {
             dropped: self.dropped.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
             not_stored: self.not_stored.load(Ordering::Relaxed),
+            invalid_tenant: self.invalid_tenant.load(Ordering::Relaxed),
         }
     }
 }

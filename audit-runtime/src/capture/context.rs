@@ -140,6 +140,8 @@ pub(super) static WARNED_NO_AUDITOR: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 pub(super) static WARNED_REFUSED: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
+pub(super) static WARNED_INVALID_TENANT: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 /// Says `what` on standard error, the first time only (the runtime has no logger; this is the
 /// one place that can tell anyone). The counters in [`super::stats`] keep counting.

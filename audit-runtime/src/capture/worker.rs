@@ -149,6 +149,16 @@ fn finish(job: Job) {
         outcome,
     } = job;
     let (mut receipt, input, output) = super::assemble(scope, timestamp, frame, outcome);
+    if let Err(e) = crate::TenantId::check(receipt.tenant_id.as_str()) {
+        auditor.report_lost(1, crate::LossCause::InvalidTenant);
+        context::warn_once(
+            &context::WARNED_INVALID_TENANT,
+            &format!(
+                "an #[audited] call named an invalid tenant id, so its receipt was not written: {e}. Further ones are counted in Auditor::stats().lost.invalid_tenant"
+            ),
+        );
+        return;
+    }
     receipt.input_c14n = input.hash();
     receipt.output_hash = output.hash();
     match auditor.submit(receipt) {

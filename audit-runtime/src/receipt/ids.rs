@@ -164,6 +164,20 @@ pub enum TenantIdError {
     /// The text starts or ends with whitespace.
     #[error("a tenant id must not start or end with whitespace; trim it")]
     SurroundingWhitespace,
+    /// The text holds an invisible formatting character (zero-width, bidirectional override,
+    /// soft hyphen, byte-order mark), which would let two tenant ids look alike.
+    #[error(
+        "a tenant id must not contain invisible formatting characters (zero-width, bidirectional controls, soft hyphen, BOM); found one at byte {at}"
+    )]
+    InvisibleCharacter {
+        /// The byte offset of the first such character.
+        at: usize,
+    },
+}
+
+/// Characters that print as nothing, or reorder what follows, in most renderings.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 impl TenantId {
@@ -193,6 +207,15 @@ impl TenantId {
     /// # Ok::<(), TenantIdError>(())
     /// ```
     pub fn parse(text: &str) -> Result<Self, TenantIdError> {
+        Self::check(text)?;
+        Ok(Self(text.to_owned()))
+    }
+
+    /// What [`TenantId::parse`] checks, without making a tenant id.
+    ///
+    /// # Errors
+    /// As [`TenantId::parse`].
+    pub fn check(text: &str) -> Result<(), TenantIdError> {
         if text.is_empty() {
             return Err(TenantIdError::Empty);
         }
@@ -205,7 +228,10 @@ impl TenantId {
         if text.starts_with(char::is_whitespace) || text.ends_with(char::is_whitespace) {
             return Err(TenantIdError::SurroundingWhitespace);
         }
-        Ok(Self(text.to_owned()))
+        if let Some((at, _)) = text.char_indices().find(|(_, c)| is_invisible(*c)) {
+            return Err(TenantIdError::InvisibleCharacter { at });
+        }
+        Ok(())
     }
 }
 
@@ -333,6 +359,24 @@ mod tests {
                 "{text:?}"
             );
         }
+    }
+
+    #[test]
+    fn tenant_parse_rejects_invisible_characters_that_make_lookalikes() {
+        for (text, at) in [
+            ("ac\u{200B}me", 2),
+            ("acme\u{202E}x", 4),
+            ("a\u{2066}cme", 1),
+            ("\u{FEFF}x", 0),
+            ("ac\u{00AD}me", 2),
+        ] {
+            assert_eq!(
+                TenantId::parse(text),
+                Err(TenantIdError::InvisibleCharacter { at }),
+                "{text:?}"
+            );
+        }
+        assert!(TenantId::parse("Zürich-Bank").is_ok());
     }
 
     #[test]
