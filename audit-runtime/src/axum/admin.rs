@@ -201,6 +201,23 @@ async fn admit(
 }
 
 /// The `tenant` query parameter, checked with [`TenantId::parse`]; else what the 400 says.
+/// A 500 that says what failed, to the client and on standard error (with the cause and its
+/// sources, which the client does not get: the operator needs them, nobody else does).
+fn server_error(tenant: &TenantId, what: &str, error: &dyn std::error::Error) -> Response {
+    let mut cause = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        cause.push_str(": ");
+        cause.push_str(&s.to_string());
+        source = s.source();
+    }
+    eprintln!(
+        "ai-audit admin: {what} (tenant {:?}): {cause}",
+        tenant.as_str()
+    );
+    plain(StatusCode::INTERNAL_SERVER_ERROR, what)
+}
+
 fn tenant_param(params: &HashMap<String, String>, usage: &str) -> Result<TenantId, String> {
     let Some(text) = params.get("tenant") else {
         return Err(usage.to_owned());
@@ -225,7 +242,8 @@ async fn tip(
     let tip = tokio::task::spawn_blocking(move || store.tip(&t)).await;
     let tip = match tip {
         Ok(Ok(t)) => t,
-        _ => return plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the store"),
+        Ok(Err(e)) => return server_error(&tenant, "cannot read the store", &e),
+        Err(e) => return server_error(&tenant, "cannot read the store", &e),
     };
     let mut o = Object::new();
     o.insert("tenant", Value::from(tenant.as_str()));
@@ -352,17 +370,14 @@ async fn export(
     let planned = tokio::task::spawn_blocking(move || plan(&c, &t, from, to)).await;
     let (range, meta) = match planned {
         Ok(Ok(p)) => p,
-        Ok(Err(Refused::Range(store::RangeError::Store(_)))) => {
-            return plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the store");
+        Ok(Err(Refused::Range(store::RangeError::Store(e)))) => {
+            return server_error(&tenant, "cannot read the store", &e);
         }
         Ok(Err(Refused::Range(e))) => return plain(StatusCode::NOT_FOUND, e.to_string()),
         Ok(Err(Refused::Checkpoint(e))) => {
-            return plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot sign the bundle's checkpoint: {e}"),
-            );
+            return server_error(&tenant, "cannot sign the bundle's checkpoint", &e);
         }
-        Err(_) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "export failed"),
+        Err(e) => return server_error(&tenant, "export failed", &e),
     };
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let c = Arc::clone(&config);
