@@ -53,11 +53,13 @@ fn bench(c: &mut Criterion) {
     let http = reqwest::Client::new();
     let o = openai::client(sink.clone())
         .base_url(format!("{base}/v1"))
+        .tenant("bench")
         .http_client(http.clone())
         .build()
         .unwrap();
     let a = anthropic::client(sink)
         .base_url(&base)
+        .tenant("bench")
         .http_client(http.clone())
         .build()
         .unwrap();

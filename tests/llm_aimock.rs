@@ -536,6 +536,7 @@ async fn emit_failures_fail_the_call_by_default_and_are_counted_when_fail_open()
     let url = format!("{}/v1", mock.base());
     let c = openai::client(closed.clone())
         .base_url(&url)
+        .tenant("emit-failures")
         .build()
         .unwrap();
     let err = c.chat(&body("openai", "hello")).await.unwrap_err();
@@ -548,7 +549,11 @@ async fn emit_failures_fail_the_call_by_default_and_are_counted_when_fail_open()
     assert!(matches!(last, Some(Err(LlmError::Emit(_)))), "{last:?}");
     assert_eq!(closed.emit_failures(), 2);
 
-    let c = openai::client(open.clone()).base_url(&url).build().unwrap();
+    let c = openai::client(open.clone())
+        .base_url(&url)
+        .tenant("emit-failures")
+        .build()
+        .unwrap();
     let got = c.chat(&body("openai", "hello")).await.unwrap();
     assert_eq!(got.text(), "Hello from aimock.");
     assert!(got.receipt().is_none());
@@ -863,4 +868,41 @@ fn keyed_client(api: &str, sink: &AuditSink, base: &str, key: &str) -> Client {
             .build()
             .unwrap()
     }
+}
+
+#[tokio::test]
+async fn a_call_that_names_no_tenant_fails_before_it_is_sent() {
+    let auditor = Auditor::builder()
+        .signer(SigningKey::generate().unwrap())
+        .store(MemoryStore::new())
+        .build()
+        .unwrap();
+    let sink = AuditSink::new(auditor.clone());
+    // Nothing listens here: a call that were sent would fail as a transport error instead.
+    let c = openai::client(sink.clone())
+        .base_url("http://127.0.0.1:9/v1")
+        .build()
+        .unwrap();
+    let err = c.chat(&body("openai", "hello")).await.unwrap_err();
+    assert!(matches!(err, LlmError::NoTenant), "{err:?}");
+    assert!(err.to_string().contains(".tenant("), "{err}");
+    assert!(matches!(
+        c.chat_stream(&body("openai", "hello")).await.err(),
+        Some(LlmError::NoTenant)
+    ));
+    let mw = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(ai_audit::llm::middleware::AuditMiddleware::new(sink))
+        .build();
+    let err = mw
+        .post("http://127.0.0.1:9/v1/chat/completions")
+        .json(&body("openai", "hello"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("names no tenant"), "{err}");
+    auditor.shutdown().unwrap();
+    assert!(
+        auditor.store().tenants().unwrap().is_empty(),
+        "no receipt under any tenant"
+    );
 }

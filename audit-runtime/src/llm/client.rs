@@ -31,7 +31,7 @@ pub struct ClientBuilder {
     base_url: String,
     api_key: Option<Zeroizing<String>>,
     http: Option<reqwest::Client>,
-    tenant: TenantId,
+    tenant: Option<TenantId>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -53,7 +53,7 @@ impl ClientBuilder {
             base_url: base_url.to_owned(),
             api_key: None,
             http: None,
-            tenant: TenantId::new("default"),
+            tenant: None,
         }
     }
 
@@ -77,10 +77,11 @@ impl ClientBuilder {
         self
     }
 
-    /// The tenant of [`Client::chat`] and [`Client::chat_stream`] calls without a context
-    /// (default `"default"`).
+    /// The tenant of [`Client::chat`] and [`Client::chat_stream`] calls. There is no implicit
+    /// one: without it those calls fail with [`LlmError::NoTenant`] (calls with a
+    /// [`CallContext`] name their own).
     pub fn tenant(mut self, tenant: impl Into<TenantId>) -> Self {
-        self.tenant = tenant.into();
+        self.tenant = Some(tenant.into());
         self
     }
 
@@ -105,7 +106,7 @@ impl ClientBuilder {
                 sink: self.sink,
                 api_key: self.api_key,
                 http,
-                ctx: CallContext::new(self.tenant),
+                ctx: self.tenant.map(CallContext::new),
             }),
         })
     }
@@ -117,7 +118,8 @@ struct Inner {
     url: String,
     api_key: Option<Zeroizing<String>>,
     http: reqwest::Client,
-    ctx: CallContext,
+    /// The context of calls without one ([`ClientBuilder::tenant`]).
+    ctx: Option<CallContext>,
 }
 
 /// An audited OpenAI or Anthropic client. Cheap to clone.
@@ -294,7 +296,8 @@ impl Client {
         &self,
         body: &(impl serde::Serialize + ?Sized),
     ) -> Result<Completion, LlmError> {
-        self.chat_in(&self.inner.ctx.clone(), body).await
+        let ctx = self.inner.ctx.clone().ok_or(LlmError::NoTenant)?;
+        self.chat_in(&ctx, body).await
     }
 
     /// A non-streaming call (`stream` is removed from the body). The receipt is durable (or
@@ -355,7 +358,8 @@ impl Client {
         &self,
         body: &(impl serde::Serialize + ?Sized),
     ) -> Result<CompletionStream, LlmError> {
-        self.chat_stream_in(&self.inner.ctx.clone(), body).await
+        let ctx = self.inner.ctx.clone().ok_or(LlmError::NoTenant)?;
+        self.chat_stream_in(&ctx, body).await
     }
 
     /// A streaming call (`stream: true`; OpenAI also gets `stream_options.include_usage`).

@@ -64,18 +64,20 @@ pub struct ResponseTooLarge {
 #[derive(Clone, Debug)]
 pub struct AuditMiddleware {
     sink: AuditSink,
-    ctx: CallContext,
+    /// The context of requests without a [`CallContext`] extension.
+    ctx: Option<CallContext>,
     max_response: usize,
 }
 
 impl AuditMiddleware {
-    /// Receipts go to `sink`, for tenant `"default"` unless a request carries a
-    /// [`CallContext`] extension.
+    /// Receipts go to `sink`, for the tenant of the request's [`CallContext`] extension, else
+    /// [`AuditMiddleware::tenant`]. There is no implicit tenant: a request to an LLM endpoint
+    /// with neither fails before it is sent ([`LlmError::NoTenant`](super::LlmError::NoTenant)).
     #[must_use]
     pub fn new(sink: AuditSink) -> Self {
         Self {
             sink,
-            ctx: CallContext::new("default"),
+            ctx: None,
             max_response: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
@@ -91,7 +93,7 @@ impl AuditMiddleware {
     /// The tenant of requests without a [`CallContext`] extension.
     #[must_use]
     pub fn tenant(mut self, tenant: impl Into<TenantId>) -> Self {
-        self.ctx = CallContext::new(tenant);
+        self.ctx = Some(CallContext::new(tenant));
         self
     }
 }
@@ -141,10 +143,13 @@ impl Middleware for AuditMiddleware {
         let Some(api) = api_of(req.url().path()) else {
             return next.run(req, extensions).await;
         };
-        let ctx = extensions
+        let Some(ctx) = extensions
             .get::<CallContext>()
             .cloned()
-            .unwrap_or_else(|| self.ctx.clone());
+            .or_else(|| self.ctx.clone())
+        else {
+            return Err(reqwest_middleware::Error::middleware(LlmError::NoTenant));
+        };
         let body = req
             .body()
             .and_then(reqwest::Body::as_bytes)

@@ -194,6 +194,13 @@ pub enum LlmError {
     /// The request body is not a JSON object (caller's fault; nothing was sent or audited).
     #[error("the request body must serialize to a JSON object")]
     Request(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The call names no tenant: the client was built without
+    /// [`ClientBuilder::tenant`] and the call has no
+    /// [`CallContext`] (nothing was sent; there is no implicit tenant).
+    #[error(
+        "the call names no tenant: build the client with .tenant(\"…\") or call chat_in / chat_stream_in with a CallContext"
+    )]
+    NoTenant,
     /// The upstream answered with an error status; the receipt says `fail_retry`.
     #[error("the upstream answered HTTP {status}")]
     Status {
@@ -253,7 +260,7 @@ impl LlmError {
             | Self::StreamIncomplete { receipt, .. }
             | Self::StreamError { receipt, .. }
             | Self::InvalidResponse { receipt } => receipt.as_deref(),
-            Self::Request(_) | Self::Emit(_) => None,
+            Self::Request(_) | Self::NoTenant | Self::Emit(_) => None,
         }
     }
 
