@@ -8,7 +8,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let auditor = Auditor::builder().signer(SigningKey::generate()?).store(MemoryStore::new()).build()?;
 //! let client = openai::client(AuditSink::new(auditor))
-//!     .tenant(\"bank-eu\") // for calls without a CallContext; there is no implicit tenant
+//!     .tenant("bank-eu") // for calls without a CallContext; there is no implicit tenant
 //!     .base_url("http://127.0.0.1:4010/v1")
 //!     .api_key(std::env::var("OPENAI_API_KEY")?)
 //!     .build()?;
