@@ -872,11 +872,7 @@ fn keyed_client(api: &str, sink: &AuditSink, base: &str, key: &str) -> Client {
 
 #[tokio::test]
 async fn a_call_that_names_no_tenant_fails_before_it_is_sent() {
-    let auditor = Auditor::builder()
-        .signer(SigningKey::generate().unwrap())
-        .store(MemoryStore::new())
-        .build()
-        .unwrap();
+    let (auditor, _store) = support::memory_auditor();
     let sink = AuditSink::new(auditor.clone());
     // Nothing listens here: a call that were sent would fail as a transport error instead.
     let c = openai::client(sink.clone())

@@ -201,12 +201,7 @@ fn decide_for(tenant: &str) -> bool {
 #[test]
 fn a_decision_without_a_valid_tenant_is_counted_not_filed_under_an_empty_tenant() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let auditor = Auditor::builder()
-        .signer(SigningKey::generate().unwrap())
-        .shared_store(Arc::clone(&store))
-        .build()
-        .unwrap();
+    let (auditor, store) = support::memory_auditor();
     let audit = ai_audit::install(auditor.clone()).unwrap();
     for tenant in ["", "bank-eu\n", " bank-eu", "bank-eu"] {
         assert!(decide_for(tenant));

@@ -10,13 +10,11 @@
 ))]
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
-use std::sync::Arc;
-
 use ai_audit::axum::AuditLayer;
 use ai_audit::llm::{CallContext, Client, LlmError, openai};
 use ai_audit::sink::AuditSink;
-use ai_audit::store::{self, MemoryStore, Store};
-use ai_audit::{Auditor, SigningKey, TraceId, audited};
+use ai_audit::store::{self, Store};
+use ai_audit::{TraceId, audited};
 use axum::Router;
 use axum::extract::State;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -60,12 +58,7 @@ async fn a_request_an_audited_call_a_span_and_an_llm_call_share_one_trace_id() {
     let Some(mock) = Aimock::start(None) else {
         return;
     };
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let auditor = Auditor::builder()
-        .signer(SigningKey::generate().unwrap())
-        .shared_store(Arc::clone(&store))
-        .build()
-        .unwrap();
+    let (auditor, store) = support::memory_auditor();
     let audit = ai_audit::install(auditor.clone()).unwrap();
     let (spans, _span_guard) = ai_audit::tracing::AuditLayer::new(auditor.clone());
     // Global: the handler runs on the runtime's worker threads.

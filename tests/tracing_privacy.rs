@@ -7,10 +7,12 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+mod support;
+
+use ai_audit::TenantId;
 use ai_audit::canonical;
-use ai_audit::store::{self, MemoryStore, Store};
+use ai_audit::store;
 use ai_audit::tracing::{AuditLayer, MASK, MaskAuditFields};
-use ai_audit::{Auditor, SigningKey, TenantId};
 use tracing_subscriber::layer::SubscriberExt as _;
 
 /// The application's log, in memory.
@@ -32,12 +34,7 @@ const OUTPUT: &str = "decline: pre-existing condition";
 
 #[test]
 fn an_fmt_layer_with_mask_audit_fields_prints_no_input_or_output() {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let auditor = Auditor::builder()
-        .signer(SigningKey::generate().unwrap())
-        .shared_store(Arc::clone(&store))
-        .build()
-        .unwrap();
+    let (auditor, store) = support::memory_auditor();
     let (audit, guard) = AuditLayer::new(auditor);
     let log = Log::default();
     let writer = log.clone();

@@ -12,6 +12,21 @@ pub(crate) mod aimock;
 pub(crate) mod failing_store;
 pub(crate) mod python;
 
+/// An auditor with a fresh key on a new in-memory store, and the store.
+pub(crate) fn memory_auditor() -> (
+    ai_audit::Auditor,
+    std::sync::Arc<dyn ai_audit::store::Store>,
+) {
+    let store: std::sync::Arc<dyn ai_audit::store::Store> =
+        std::sync::Arc::new(ai_audit::store::MemoryStore::new());
+    let auditor = ai_audit::Auditor::builder()
+        .signer(ai_audit::SigningKey::generate().unwrap())
+        .shared_store(std::sync::Arc::clone(&store))
+        .build()
+        .unwrap();
+    (auditor, store)
+}
+
 /// The genuine public key of the vectors (seed 01×32).
 pub(crate) const VECTOR_PK: &str =
     "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c";
