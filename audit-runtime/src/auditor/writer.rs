@@ -422,23 +422,22 @@ impl Committer {
     fn answer(&self, pending: Vec<Pending>, result: Result<Vec<Emitted>, EmitError>) {
         match result {
             Ok(outcomes) => {
+                // Counted once per batch (this is the committer's hot loop), and before anyone
+                // is answered, so that stats read after an emit returns include it.
+                let stored = outcomes.iter().filter(|o| !o.duplicate).count() as u64;
+                let replies: u64 = pending.iter().map(|p| p.replies.len() as u64).sum();
+                let duplicates = replies.saturating_sub(stored);
+                self.counters.emitted.fetch_add(stored, Ordering::Relaxed);
+                self.counters
+                    .duplicates
+                    .fetch_add(duplicates, Ordering::Relaxed);
+                crate::metrics::stored(stored);
+                crate::metrics::duplicates(duplicates);
                 for (p, o) in pending.into_iter().zip(outcomes) {
-                    let counter = if o.duplicate {
-                        crate::metrics::duplicates(1);
-                        &self.counters.duplicates
-                    } else {
-                        crate::metrics::stored(1);
-                        &self.counters.emitted
-                    };
-                    counter.fetch_add(1, Ordering::Relaxed);
                     let mut spent = Some(p.receipt);
                     for (i, r) in p.replies.iter().enumerate() {
                         let mut o = o.clone();
                         o.duplicate |= i > 0;
-                        if i > 0 {
-                            self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
-                            crate::metrics::duplicates(1);
-                        }
                         r.send_returning(Ok(Some(o)), spent.take());
                     }
                 }
