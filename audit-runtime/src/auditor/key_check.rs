@@ -4,11 +4,12 @@
 //! such a tenant would fail ("a stored checkpoint does not verify under the signer's key").
 //! Until key rotation is a supported operation, the mix is refused before anything is written.
 
+use super::AuditorError;
 use crate::canonical;
 use crate::keys::VerifyingKey;
 use crate::receipt::TenantId;
 use crate::seal::Signer;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use crate::transparency;
 
 /// Whose key the store holds, when it is not the signer's.
@@ -41,7 +42,7 @@ impl std::fmt::Display for StoreKey {
 pub(super) fn check(
     store: &dyn Store,
     signer: &dyn Signer,
-) -> Result<Option<StoreKey>, StoreError> {
+) -> Result<Option<StoreKey>, AuditorError> {
     let key = signer.verifying_key();
     let bytes = key.to_bytes();
     if store.signing_keys()?.is_empty()
@@ -69,7 +70,7 @@ pub(super) fn check(
 fn foreign_evidence(
     store: &dyn Store,
     signer: &dyn Signer,
-) -> Result<Option<TenantId>, StoreError> {
+) -> Result<Option<TenantId>, AuditorError> {
     let key = signer.verifying_key();
     let mut line_key = None;
     for tenant in store.tenants()? {
@@ -92,32 +93,11 @@ fn foreign_evidence(
         else {
             continue;
         };
-        let authentic = match last.parse() {
-            Err(_) => false,
-            // Checkpointed lines carry no signature but the writer's tag, keyed by the signer.
-            Ok(parsed) if parsed.signature.is_empty() => {
-                if line_key.is_none() {
-                    line_key = transparency::LineKey::derive(signer).ok();
-                }
-                line_key.as_ref().zip(last.tag).is_some_and(|(k, tag)| {
-                    tag == k.tag(&tenant, last.seq, &last.receipt_hash)
-                        || tag == k.line_tag_v1(&tenant, last.seq, &last.line)
-                })
-            }
-            Ok(parsed) => canonical::seal_payload(&parsed.receipt)
-                .ok()
-                .zip(decode_signature(&parsed.signature))
-                .is_some_and(|(payload, sig)| key.verify_strict(&payload, &sig)),
-        };
-        if !authentic {
+        if !transparency::is_authentic(&last, &key, signer, &mut line_key)
+            .map_err(AuditorError::Signer)?
+        {
             return Ok(Some(tenant));
         }
     }
     Ok(None)
-}
-
-fn decode_signature(text: &str) -> Option<[u8; 64]> {
-    let mut out = [0u8; 64];
-    hex::decode_to_slice(text, &mut out).ok()?;
-    Some(out)
 }

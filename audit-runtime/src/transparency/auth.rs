@@ -23,7 +23,7 @@ use crate::merkle::{Frontier, Hash};
 use crate::receipt::TenantId;
 use crate::seal::{SealError, Signer};
 use crate::store::tree::{StoredCheckpoint, TileNodes};
-use crate::store::{self, Store};
+use crate::store::{self, Store, StoredEntry};
 
 /// What the signer signs to derive the line key (never signed for anything else, never stored).
 const LINE_KEY_CONTEXT: &[u8] = b"ai-audit line-tag key v1\n";
@@ -142,6 +142,35 @@ impl Known {
     }
 }
 
+/// Whether a stored line was written with `signer`'s key: a signed line's signature verifies
+/// under `key`; an unsigned line passes on its parse, spelling and self-hash and must then
+/// carry this writer's tag (`line_key` is derived on first need and kept for the next lines).
+///
+/// # Errors
+/// The signer failed while deriving the tag key.
+pub(crate) fn is_authentic(
+    entry: &StoredEntry,
+    key: &VerifyingKey,
+    signer: &dyn Signer,
+    line_key: &mut Option<LineKey>,
+) -> Result<bool, SealError> {
+    // One strict check. A strictly parsed line is canonical, so `signature` is its last field.
+    let checked = crate::verify::verify_covered_line(&entry.line, key).ok();
+    let unsigned = entry.line.ends_with(br#""signature":""}"#);
+    Ok(match (&checked, unsigned, entry.tag) {
+        (None, _, _) | (Some(_), true, None) => false,
+        (Some(_), false, _) => true,
+        (Some(v), true, Some(t)) => {
+            let lk = match line_key {
+                Some(k) => k,
+                None => line_key.insert(LineKey::derive(signer)?),
+            };
+            t == lk.tag(&entry.tenant, entry.seq, &v.receipt_hash())
+                || t == lk.line_tag_v1(&entry.tenant, entry.seq, &entry.line)
+        }
+    })
+}
+
 /// The root of the first `size` leaves, from authenticated data only (see the module docs),
 /// given the latest stored checkpoint (already verified under the signer's key) and `size`
 /// beyond it.
@@ -193,24 +222,7 @@ pub(crate) fn authenticated_root(
         let Some(entry) = entry.filter(|e| e.seq == seq) else {
             return Err(refuse(Some(seq), "the tree has a leaf with no stored line"));
         };
-        // One strict check: a signed line's signature is verified; an unsigned line passes on
-        // its parse, spelling and self-hash, and must then carry this writer's tag. A strictly
-        // parsed line is canonical, so `signature` is its last field.
-        let checked = crate::verify::verify_covered_line(&entry.line, &key).ok();
-        let unsigned = entry.line.ends_with(br#""signature":""}"#);
-        let authentic = match (&checked, unsigned, entry.tag) {
-            (None, _, _) | (Some(_), true, None) => false,
-            (Some(_), false, _) => true,
-            (Some(v), true, Some(t)) => {
-                let lk = match &line_key {
-                    Some(k) => k,
-                    None => line_key.insert(LineKey::derive(signer)?),
-                };
-                t == lk.tag(tenant, seq, &v.receipt_hash())
-                    || t == lk.line_tag_v1(tenant, seq, &entry.line)
-            }
-        };
-        if !authentic {
+        if !is_authentic(&entry, &key, signer, &mut line_key)? {
             return Err(refuse(
                 Some(seq),
                 "the stored line carries neither a valid signature nor this writer's tag: it was not written with this key",

@@ -29,7 +29,7 @@ mod bundle;
 mod prefix;
 mod proof;
 
-pub(crate) use auth::{Known, LineKey};
+pub(crate) use auth::{Known, LineKey, is_authentic};
 
 pub use bundle::bundle_meta;
 pub use prefix::{PrefixError, TreePrefix};
