@@ -45,34 +45,15 @@ fn a_prometheus_scrape_shows_what_the_auditor_did() {
     assert_eq!(broken.shutdown().unwrap_err().count(), 7);
 
     let scrape = handle.render();
-    assert_eq!(
-        sample(&scrape, "ai_audit_receipts_stored_total"),
-        Some(100.0),
-        "{scrape}"
-    );
-    assert_eq!(
-        sample(&scrape, "ai_audit_receipts_failed_total"),
-        Some(7.0),
-        "{scrape}"
-    );
-    assert_eq!(
-        sample(
-            &scrape,
-            "ai_audit_receipts_lost_total{cause=\"not_stored\"}"
-        ),
-        Some(7.0),
-        "{scrape}"
-    );
-    assert_eq!(
-        sample(&scrape, "ai_audit_checkpoints_signed_total"),
-        Some(4.0),
-        "{scrape}"
-    );
-    assert_eq!(
-        sample(&scrape, "ai_audit_checkpoint_lag_receipts"),
-        Some(0.0),
-        "{scrape}"
-    );
+    for (name, want) in [
+        ("ai_audit_receipts_stored_total", 100.0),
+        ("ai_audit_receipts_failed_total", 7.0),
+        ("ai_audit_receipts_lost_total{cause=\"not_stored\"}", 7.0),
+        ("ai_audit_checkpoints_signed_total", 4.0),
+        ("ai_audit_checkpoint_lag_receipts", 0.0),
+    ] {
+        assert_eq!(sample(&scrape, name), Some(want), "{name}: {scrape}");
+    }
     assert!(
         sample(&scrape, "ai_audit_commit_seconds_count").unwrap() >= 1.0,
         "{scrape}"

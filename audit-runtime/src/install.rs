@@ -57,7 +57,8 @@ pub fn install(auditor: Auditor) -> Result<InstallGuard, InstallError> {
         return Err(InstallError::AlreadyInstalled);
     }
     Ok(InstallGuard {
-        auditor: Some(auditor),
+        auditor,
+        ended: false,
     })
 }
 
@@ -66,21 +67,16 @@ pub fn install(auditor: Auditor) -> Result<InstallGuard, InstallError> {
 #[must_use = "dropping the guard at once shuts the auditor down; keep it until the end of main"]
 #[derive(Debug)]
 pub struct InstallGuard {
-    auditor: Option<Auditor>,
+    auditor: Auditor,
+    /// Set by [`InstallGuard::shutdown`], so that the drop after it does nothing.
+    ended: bool,
 }
 
 impl InstallGuard {
     /// The installed auditor.
-    ///
-    /// # Panics
-    /// Never: the auditor is only taken by `shutdown`, which consumes the guard.
     #[must_use]
-    #[expect(
-        clippy::expect_used,
-        reason = "the auditor is present until shutdown or drop, both of which consume the guard"
-    )]
     pub fn auditor(&self) -> &Auditor {
-        self.auditor.as_ref().expect("present until the guard ends")
+        &self.auditor
     }
 
     /// Stores everything queued, shuts the auditor down and uninstalls it.
@@ -88,10 +84,8 @@ impl InstallGuard {
     /// # Errors
     /// As [`Auditor::shutdown`]: the receipts that were lost, by cause.
     pub fn shutdown(mut self) -> Result<(), ShutdownError> {
-        match self.auditor.take() {
-            Some(a) => end(&a),
-            None => Ok(()),
-        }
+        self.ended = true;
+        end(&self.auditor)
     }
 }
 
@@ -105,8 +99,8 @@ fn end(auditor: &Auditor) -> Result<(), ShutdownError> {
 
 impl Drop for InstallGuard {
     fn drop(&mut self) {
-        if let Some(a) = self.auditor.take()
-            && let Err(e) = end(&a)
+        if !self.ended
+            && let Err(e) = end(&self.auditor)
         {
             // A drop cannot return the error; this is the last place that can tell anyone.
             eprintln!("ai-audit: {e}");

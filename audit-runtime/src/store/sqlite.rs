@@ -70,11 +70,21 @@ fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A recorded public key.
-fn key_of(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
-    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| StoreError::Corrupt {
-        what: format!("a recorded signing key is {} bytes, not 32", bytes.len()),
+/// The public keys in the `signing_keys` table, in the order recorded.
+fn recorded_keys(c: &Connection) -> Result<Vec<[u8; 32]>, StoreError> {
+    let mut s = c
+        .prepare_cached("SELECT public_key FROM signing_keys ORDER BY rowid")
+        .map_err(backend("read signing keys"))?;
+    let rows = s
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .map_err(backend("read signing keys"))?;
+    rows.map(|r| {
+        let bytes = r.map_err(backend("read signing keys"))?;
+        <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| StoreError::Corrupt {
+            what: format!("a recorded signing key is {} bytes, not 32", bytes.len()),
+        })
     })
+    .collect()
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -909,14 +919,7 @@ impl Store for SqliteStore {
         if !exists {
             return Ok(Vec::new());
         }
-        let mut s = c
-            .prepare_cached("SELECT public_key FROM signing_keys ORDER BY rowid")
-            .map_err(backend("read signing keys"))?;
-        let rows = s
-            .query_map([], |r| r.get::<_, Vec<u8>>(0))
-            .map_err(backend("read signing keys"))?;
-        rows.map(|r| r.map_err(backend("read signing keys")).and_then(key_of))
-            .collect()
+        recorded_keys(&c)
     }
 
     fn compact_log(&self) -> Result<(), StoreError> {
@@ -956,19 +959,7 @@ impl Store for SqliteStore {
             ],
         )
         .map_err(backend("record the signing key"))?;
-        let keys = {
-            let mut s = tx
-                .prepare("SELECT public_key FROM signing_keys ORDER BY rowid")
-                .map_err(backend("record the signing key"))?;
-            let rows = s
-                .query_map([], |r| r.get::<_, Vec<u8>>(0))
-                .map_err(backend("record the signing key"))?;
-            rows.map(|r| {
-                r.map_err(backend("record the signing key"))
-                    .and_then(key_of)
-            })
-            .collect::<Result<Vec<_>, _>>()?
-        };
+        let keys = recorded_keys(&tx)?;
         tx.commit().map_err(backend("record the signing key"))?;
         Ok(keys)
     }
