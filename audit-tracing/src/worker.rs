@@ -102,6 +102,35 @@ fn next(rx: &Receiver<Msg>) -> Option<Msg> {
     rx.recv().ok()
 }
 
+/// The span's receipt with its input and output hashed, or `None` (counted and said once) when
+/// its tenant is not valid: no implicit tenant, and no chain nobody would look for.
+fn hashed(span: crate::AuditSpan, auditor: &Auditor, counters: &Counters) -> Option<Receipt> {
+    let Job {
+        mut receipt,
+        input,
+        output,
+    } = span.into_job();
+    if let Err(e) = audit_runtime::TenantId::check(receipt.tenant_id.as_str()) {
+        counters.failed.fetch_add(1, Ordering::Relaxed);
+        auditor.report_lost(1, LossCause::InvalidTenant);
+        if !WARNED_INVALID_TENANT.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "audit-tracing: an audit span had no valid audit.tenant, so its receipt was not written: {e}. Further ones are counted in Auditor::stats().lost.invalid_tenant"
+            );
+        }
+        return None;
+    }
+    if let Some(i) = input {
+        receipt.input_c14n = canonicalize_input(&i);
+        recycle_text(i);
+    }
+    if let Some(o) = output {
+        receipt.output_hash = hash_output(&o);
+        recycle_text(o);
+    }
+    Some(receipt)
+}
+
 fn run(auditor: &Auditor, rx: &Receiver<Msg>, counters: &Counters) {
     let mut in_flight: Vec<PendingEmit> = Vec::new();
     let mut waiting: Vec<Sender<()>> = Vec::new();
@@ -112,38 +141,13 @@ fn run(auditor: &Auditor, rx: &Receiver<Msg>, counters: &Counters) {
         while let Some(msg) = next.take() {
             match msg {
                 Msg::Receipt(span) => {
-                    let Job {
-                        mut receipt,
-                        input,
-                        output,
-                    } = span.into_job();
-                    if let Err(e) = audit_runtime::TenantId::check(receipt.tenant_id.as_str()) {
-                        // No implicit tenant: a span without a valid `audit.tenant` is not
-                        // written into a chain nobody would look for; it is counted and said.
-                        counters.failed.fetch_add(1, Ordering::Relaxed);
-                        auditor.report_lost(1, LossCause::InvalidTenant);
-                        if !WARNED_INVALID_TENANT.swap(true, Ordering::Relaxed) {
-                            eprintln!(
-                                "audit-tracing: an audit span had no valid audit.tenant, so its receipt was not written: {e}. Further ones are counted in Auditor::stats().lost.invalid_tenant"
-                            );
-                        }
-                        next = rx.try_recv().ok();
-                        continue;
-                    }
-                    if let Some(i) = input {
-                        receipt.input_c14n = canonicalize_input(&i);
-                        recycle_text(i);
-                    }
-                    if let Some(o) = output {
-                        receipt.output_hash = hash_output(&o);
-                        recycle_text(o);
-                    }
-                    match auditor.submit(receipt) {
-                        Ok(p) => in_flight.push(p),
-                        Err(_) => {
+                    match hashed(span, auditor, counters).map(|r| auditor.submit(r)) {
+                        Some(Ok(p)) => in_flight.push(p),
+                        Some(Err(_)) => {
                             counters.failed.fetch_add(1, Ordering::Relaxed);
                             auditor.report_lost(1, LossCause::Refused);
                         }
+                        None => {}
                     }
                 }
                 Msg::Flush(done) => waiting.push(done),
