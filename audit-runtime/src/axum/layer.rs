@@ -14,7 +14,9 @@ use bytes::Bytes;
 use futures_util::{FutureExt as _, StreamExt as _};
 
 use super::ADMIN_TENANT;
-use super::tenant::{AuditLayerError, Refused, TenantPolicy, TenantRefusal, TenantSettings};
+use super::tenant::{
+    AuditLayerError, Refused, TenantPolicy, TenantRefusal, TenantSettings, checked,
+};
 use crate::canonical::{canonicalize_input, hash_output};
 use crate::receipt::{Action, Receipt, ReceiptId, SessionId, TenantId, TraceId};
 use crate::sink::AuditSink;
@@ -256,17 +258,7 @@ impl AuditLayerBuilder {
     /// empty allow-list, a default outside the allow-list, or a configured tenant that
     /// [`TenantId::parse`] refuses.
     pub fn build(self) -> Result<AuditLayer, AuditLayerError> {
-        let admin_tenant = TenantId::parse(self.admin_tenant.as_str()).map_err(|source| {
-            AuditLayerError::InvalidTenant {
-                tenant: self
-                    .admin_tenant
-                    .as_str()
-                    .chars()
-                    .take(TenantId::MAX_LEN)
-                    .collect(),
-                source,
-            }
-        })?;
+        let admin_tenant = checked(&self.admin_tenant)?;
         Ok(AuditLayer {
             config: Arc::new(Config {
                 sink: self.sink,

@@ -176,7 +176,8 @@ pub(super) struct Refused {
     pub(super) offered: String,
 }
 
-fn checked(tenant: &TenantId) -> Result<TenantId, AuditLayerError> {
+/// A configured tenant, checked as a client's would be.
+pub(super) fn checked(tenant: &TenantId) -> Result<TenantId, AuditLayerError> {
     TenantId::parse(tenant.as_str()).map_err(|source| AuditLayerError::InvalidTenant {
         tenant: tenant.as_str().chars().take(TenantId::MAX_LEN).collect(),
         source,
