@@ -44,6 +44,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod config;
 pub mod export;
+pub mod gap;
 mod install;
 pub mod keys;
 #[cfg(feature = "llm")]

@@ -13,6 +13,7 @@ macro_rules! out {
 }
 
 mod bench;
+mod db;
 mod export;
 mod info;
 mod keygen;
@@ -70,6 +71,9 @@ enum Command {
     /// Check a tlog-proof offline against a pinned public key.
     #[command(after_help = EXIT_CODES)]
     VerifyProof(transparency::VerifyProofArgs),
+    /// Operate on a store: check its health, record a loss of acknowledged receipts.
+    #[command(subcommand)]
+    Db(db::DbCommand),
 }
 
 /// Longest `--key-file` read: a hex key and some whitespace.
@@ -171,6 +175,7 @@ pub(crate) fn run() -> ExitCode {
         Command::Checkpoint(args) => transparency::run_checkpoint(&args),
         Command::Prove(args) => transparency::run_prove(&args),
         Command::VerifyProof(args) => transparency::run_verify_proof(&args),
+        Command::Db(cmd) => db::run(&cmd),
     };
     ExitCode::from(code)
 }

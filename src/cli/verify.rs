@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use audit_runtime::canonical::{Object, Value, write_ordered_value};
 use audit_runtime::verify::{
-    BundleReport, ChainOrder, Progress, VerifyError, VerifyOptions, verify_bundle_with_progress,
-    verify_jsonl,
+    BundleReport, ChainOrder, GapNotice, Progress, VerifyError, VerifyOptions,
+    verify_bundle_with_progress, verify_jsonl,
 };
 use audit_runtime::{Verdict, VerificationReport, VerifyingKey};
 
@@ -343,6 +343,7 @@ fn report_json(file: &str, r: &VerificationReport) -> Value {
                 },
             )
             .with("findings_total", r.findings_total)
+            .with("gaps", gaps_json(&r.gaps))
             .with("findings_by_check", counts)
             .with("findings", Value::Array(findings))
             .with(
@@ -350,6 +351,40 @@ fn report_json(file: &str, r: &VerificationReport) -> Value {
                 r.findings_total > r.findings.len() as u64,
             ),
     )
+}
+
+fn gaps_json(gaps: &[GapNotice]) -> Value {
+    Value::Array(
+        gaps.iter()
+            .map(|n| {
+                Value::from(
+                    Object::new()
+                        .with("index", n.index)
+                        .with("receipt_id", n.receipt_id.as_str())
+                        .with("fault", n.gap.fault.as_str())
+                        .with("at", n.gap.at)
+                        .with("lost", n.gap.lost())
+                        .with("acknowledged", n.gap.acknowledged)
+                        .with("acknowledged_hash", n.gap.acknowledged_hash.as_str())
+                        .with("stored", n.gap.stored)
+                        .with("note", n.gap.note.as_str()),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Lists the chain's gap receipts (losses the operator recorded), whatever the verdict.
+fn print_gaps(gaps: &[GapNotice]) {
+    if !gaps.is_empty() {
+        out!(
+            "  GAPS: the chain records {} loss(es) of acknowledged receipts:",
+            gaps.len()
+        );
+    }
+    for g in gaps {
+        out!("  gap at {g}");
+    }
 }
 
 fn print_human(file: &str, r: &VerificationReport, verbose: bool) {
@@ -400,6 +435,7 @@ fn print_human(file: &str, r: &VerificationReport, verbose: bool) {
             }
         }
     }
+    print_gaps(&r.gaps);
 }
 
 fn run_bundle(args: &VerifyArgs, file: File, opts: &VerifyOptions) -> u8 {
@@ -586,6 +622,7 @@ fn print_bundle(file: &str, r: &BundleReport, verbose: bool, since: bool) {
             }
         }
     }
+    print_gaps(&c.gaps);
 }
 
 /// Largest `--max-line-bytes`: a line is read into memory whole, so the limit is memory.

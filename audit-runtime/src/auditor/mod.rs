@@ -25,6 +25,7 @@
 
 mod checkpointer;
 mod key_check;
+mod quarantine;
 mod queue;
 mod upstream;
 mod writer;
@@ -45,7 +46,7 @@ use writer::{Counters, Writer};
 use crate::canonical::CanonicalError;
 use crate::receipt::{Receipt, ReceiptId, TenantId};
 use crate::seal::{SealError, SealingMode, Signer};
-use crate::store::{Durability, Store, StoreError, StoredCheckpoint, tree};
+use crate::store::{Durability, Store, StoreError, StoredCheckpoint};
 use crate::transparency::{self, DEFAULT_LOG_NAME, TransparencyError};
 
 /// Default bound of the emit queue.
@@ -103,6 +104,19 @@ pub enum EmitError {
     /// The writer hit a bug; the receipt may not be stored.
     #[error("internal error in the audit writer; the receipt may not be stored")]
     Internal,
+    /// The tenant is quarantined: its stored chain is damaged or rolled back, so nothing is
+    /// appended to it until the store is repaired (`ai-audit db check`). Other tenants are not
+    /// affected.
+    #[error(
+        "tenant {:?} is quarantined: the store cannot append to its chain (other tenants are not affected; run `ai-audit db check`)", .tenant.as_str()
+    )]
+    Quarantined {
+        /// The tenant.
+        tenant: TenantId,
+        /// What the store found.
+        #[source]
+        reason: Arc<StoreError>,
+    },
 }
 
 impl EmitError {
@@ -113,7 +127,9 @@ impl EmitError {
             Self::Full => true,
             Self::Sign(e) => e.is_retryable(),
             Self::Store(e) => e.is_retryable(),
-            Self::Closed | Self::InvalidReceipt(_) | Self::Internal => false,
+            Self::Closed | Self::InvalidReceipt(_) | Self::Internal | Self::Quarantined { .. } => {
+                false
+            }
         }
     }
 
@@ -364,12 +380,8 @@ impl AuditorBuilder {
             });
         }
         store.set_durability(self.durability)?;
-        // Trees lag chains only in stores written before trees were kept: catch them up.
-        if store.tree().is_some() {
-            for tenant in store.tenants()? {
-                tree::sync_from_lines(store.as_ref(), &tenant)?;
-            }
-        }
+        let quarantine = Arc::new(quarantine::Quarantine::default());
+        quarantine::check_on_build(store.as_ref(), &quarantine)?;
         let log_name = self.log_name.unwrap_or_else(|| DEFAULT_LOG_NAME.to_owned());
         let checkpoint_failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
         // A signer that is down at startup must not stop the auditor: the failure is counted
@@ -401,6 +413,7 @@ impl AuditorBuilder {
             sign_threads: self.sign_threads.unwrap_or_else(|| {
                 std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
             }),
+            quarantine: Arc::clone(&quarantine),
             checkpointer: Some(checkpointer::Checkpointer::new(
                 checkpointer::Policy {
                     log_name: log_name.clone(),
@@ -427,6 +440,7 @@ impl AuditorBuilder {
                 log_name,
                 checkpoint_failures,
                 sealing: self.sealing,
+                quarantine,
             }),
         })
     }
@@ -471,6 +485,7 @@ struct Inner {
     log_name: String,
     checkpoint_failures: Arc<std::sync::atomic::AtomicU64>,
     sealing: SealingMode,
+    quarantine: Arc<quarantine::Quarantine>,
 }
 
 impl Inner {
@@ -783,6 +798,15 @@ impl Auditor {
             lost: self.inner.upstreams.lost(),
             upstream_pending: self.inner.upstreams.pending(),
         }
+    }
+
+    /// The tenants this auditor refuses to append to, and what the store found (see
+    /// [`EmitError::Quarantined`]): found when it was built (a chain behind its high-water
+    /// record, tips, receipts and tree that disagree) or by a commit that failed for that tenant
+    /// alone. Empty when every tenant is healthy.
+    #[must_use]
+    pub fn quarantined(&self) -> Vec<(TenantId, Arc<StoreError>)> {
+        self.inner.quarantine.list()
     }
 
     /// How this auditor authenticates receipts.

@@ -18,6 +18,7 @@ use std::sync::{Arc, mpsc};
 use sha2::{Digest, Sha256};
 
 use super::checkpointer::Checkpointer;
+use super::quarantine::Quarantine;
 use super::queue::{Job, Queue, ReplySlot};
 use super::{EmitError, Emitted};
 use crate::canonical;
@@ -56,6 +57,8 @@ pub(crate) struct Writer {
     /// Tags unsigned lines ([`SealingMode::Checkpointed`] only).
     pub(crate) line_key: Option<Arc<LineKey>>,
     pub(crate) checkpointer: Option<Checkpointer>,
+    /// Tenants whose emits are refused at once.
+    pub(crate) quarantine: Arc<Quarantine>,
 }
 
 /// A unique receipt of a batch and everyone waiting for it.
@@ -115,6 +118,7 @@ impl Writer {
             signer: Arc::clone(&self.signer),
             counters: Arc::clone(&self.counters),
             resync: Arc::clone(&resync),
+            quarantine: Arc::clone(&self.quarantine),
             sealing: self.sealing,
             line_key: self.line_key.clone(),
             checkpointer: std::cell::RefCell::new(self.checkpointer.take()),
@@ -186,6 +190,15 @@ impl Writer {
                     if let Err(e) = canonical::check_finite(&receipt) {
                         self.counters.count_failed(1);
                         slot.send(Err(EmitError::InvalidReceipt(e)));
+                        continue;
+                    }
+                    if let Some(reason) = self.quarantine.get(&receipt.tenant_id) {
+                        self.counters.count_failed(1);
+                        let tenant = receipt.tenant_id.clone();
+                        slot.send_returning(
+                            Err(EmitError::Quarantined { tenant, reason }),
+                            Some(receipt),
+                        );
                         continue;
                     }
                     match index.entry(receipt.receipt_id.clone()) {
@@ -325,6 +338,7 @@ struct Committer {
     signer: Arc<dyn Signer>,
     counters: Arc<Counters>,
     resync: Arc<AtomicBool>,
+    quarantine: Arc<Quarantine>,
     sealing: SealingMode,
     line_key: Option<Arc<LineKey>>,
     /// Signs checkpoints after commits, on idle timeouts and at the end.
@@ -403,19 +417,74 @@ impl Committer {
             };
             self.counters.batches.fetch_add(1, Ordering::Relaxed);
             crate::metrics::commit(started.elapsed(), pending.len());
-            let committed = super::checkpointer::appended(&result);
-            if let Ok(outcomes) = &result {
-                for (o, leaf) in outcomes.iter().zip(&leaves) {
-                    if let (false, Some(leaf)) = (o.duplicate, leaf) {
-                        self.checkpoints(|c| c.appended(&o.tenant, o.seq, *leaf));
-                    }
-                }
+            match result {
+                Err(e) if tenant_fault(&e).is_some() => self.isolate(pending),
+                result => self.settle(pending, result, &leaves),
             }
-            self.answer(pending, result);
-            self.checkpoints(|c| c.committed(&committed));
         }
         for b in barriers {
             b.send(Ok(None));
+        }
+    }
+
+    /// Tells the checkpointer what a commit appended and answers its emitters.
+    fn settle(
+        &self,
+        pending: Vec<Pending>,
+        result: Result<Vec<Emitted>, EmitError>,
+        leaves: &[Option<Hash>],
+    ) {
+        let committed = super::checkpointer::appended(&result);
+        if let Ok(outcomes) = &result {
+            for (o, leaf) in outcomes.iter().zip(leaves) {
+                if let (false, Some(leaf)) = (o.duplicate, leaf) {
+                    self.checkpoints(|c| c.appended(&o.tenant, o.seq, *leaf));
+                }
+            }
+        }
+        self.answer(pending, result);
+        self.checkpoints(|c| c.committed(&committed));
+    }
+
+    /// A batch failed for a reason retrying cannot fix: commits it again tenant by tenant, so
+    /// that the tenants that are fine are stored, and quarantines those whose own commit still
+    /// fails that way.
+    fn isolate(&self, pending: Vec<Pending>) {
+        let mut groups: Vec<Vec<Pending>> = Vec::new();
+        let mut at: HashMap<TenantId, usize> = HashMap::new();
+        for p in pending {
+            match at.entry(p.receipt.tenant_id.clone()) {
+                Entry::Occupied(o) => {
+                    if let Some(g) = groups.get_mut(*o.get()) {
+                        g.push(p);
+                    }
+                }
+                Entry::Vacant(v) => {
+                    v.insert(groups.len());
+                    groups.push(vec![p]);
+                }
+            }
+        }
+        for group in groups {
+            let mut leaves = Vec::new();
+            let result = self.reseal(&group, &mut leaves);
+            if let Err(e) = &result
+                && let Some(cause) = tenant_fault(e)
+                && let Some(first) = group.first()
+            {
+                self.quarantine
+                    .insert(first.receipt.tenant_id.clone(), cause);
+            }
+            let result = result.map_err(|e| match (&e, group.first()) {
+                (EmitError::Store(cause), Some(first)) if tenant_fault(&e).is_some() => {
+                    EmitError::Quarantined {
+                        tenant: first.receipt.tenant_id.clone(),
+                        reason: Arc::clone(cause),
+                    }
+                }
+                _ => e,
+            });
+            self.settle(group, result, &leaves);
         }
     }
 
@@ -565,6 +634,19 @@ impl Committer {
         }
         res.map_err(|e| EmitError::Store(Arc::new(e)))?;
         Ok(outcomes)
+    }
+}
+
+/// The store's error, if `e` is a store failure that retrying cannot fix and that may be one
+/// tenant's fault (damaged or refused rows), rather than the whole store's.
+fn tenant_fault(e: &EmitError) -> Option<Arc<StoreError>> {
+    match e {
+        EmitError::Store(s)
+            if !s.is_retryable() && !matches!(**s, StoreError::DuplicateId { .. }) =>
+        {
+            Some(Arc::clone(s))
+        }
+        _ => None,
     }
 }
 

@@ -10,6 +10,8 @@
 //!
 //! Reads stream: [`receipts`] and friends page through a store with bounded memory.
 
+pub mod check;
+mod fault;
 mod memory;
 mod range;
 #[cfg(feature = "sqlite")]
@@ -19,6 +21,7 @@ pub mod tree;
 use std::collections::VecDeque;
 use std::ops::Range;
 
+pub use fault::TenantFault;
 pub use memory::MemoryStore;
 pub use range::{Bound, RangeError, anchor_hash, select_range};
 #[cfg(feature = "sqlite")]
@@ -90,8 +93,17 @@ pub enum StoreError {
         /// What it is instead.
         why: String,
     },
-    /// Creating the store's directory or file failed.
-    #[error("cannot create the store at {path}")]
+    /// The store refuses to append to this tenant until an operator acts (see
+    /// [`TenantFault`]); the store's other tenants are not affected.
+    #[error("tenant {:?} is refused for appending: {fault}", .tenant.as_str())]
+    Refused {
+        /// The tenant.
+        tenant: TenantId,
+        /// Why.
+        fault: TenantFault,
+    },
+    /// Creating or writing one of the store's files failed.
+    #[error("cannot write the store's file {path}")]
     Io {
         /// The path.
         path: std::path::PathBuf,
@@ -352,6 +364,33 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn claim_signing_key(&self, key: &[u8; 32]) -> Result<Vec<[u8; 32]>, StoreError> {
         let _ = key;
         Ok(Vec::new())
+    }
+
+    /// The tenants this store refuses to append to, and why (found when it was opened: for
+    /// SQLite, a chain behind or different from its high-water record). Appends to them fail
+    /// with [`StoreError::Refused`]; the `Auditor` quarantines them. Empty for backends that
+    /// keep no such record.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn faults(&self) -> Result<Vec<(TenantId, TenantFault)>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Runs `f` like [`Store::write`], allowing appends to `tenant` although it has a fault:
+    /// the operator's way to continue a chain that lost acknowledged receipts, by appending a
+    /// signed receipt that records the loss (see [`crate::gap`]). Once committed, the tenant's
+    /// new tip replaces what was acknowledged and the fault is lifted.
+    ///
+    /// # Errors
+    /// As [`Store::write`].
+    fn accept_loss(
+        &self,
+        tenant: &TenantId,
+        f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let _ = tenant;
+        self.write(f)
     }
 }
 

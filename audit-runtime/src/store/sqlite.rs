@@ -8,17 +8,21 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+mod highwater;
 mod segment;
 mod tree;
 mod wal;
 
 use super::tree::{TreeRead, TreeWrite};
-use super::{Durability, NewEntry, Page, Selector, Store, StoreError, StoredEntry, Tip, WriteTxn};
+use super::{
+    Durability, NewEntry, Page, Selector, Store, StoreError, StoredEntry, TenantFault, Tip,
+    WriteTxn,
+};
 use crate::receipt::{ReceiptId, SessionId, TenantId, TraceId};
 use segment::{Builder, Segment};
 
@@ -62,6 +66,10 @@ pub struct SqliteStore {
     /// Copies the log into the database file off the writer's thread (`None` if it could not
     /// be started: the writer's automatic checkpoint then does all of it).
     wal: Option<wal::WalCopier>,
+    /// What this store acknowledged, per tenant (see [`highwater`]).
+    highwater: highwater::HighWater,
+    /// Tenants refused for appending (found on open, see [`TenantFault`]).
+    faults: RwLock<HashMap<TenantId, TenantFault>>,
 }
 
 fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
@@ -234,6 +242,7 @@ impl SqliteStore {
             tx.commit().map_err(backend("commit schema"))?;
         }
         tree::create_schema(&writer)?;
+        let (highwater, faults) = open_highwater(&mut writer, &path)?;
         let reader = connect(&path)?;
         let wal = wal::WalCopier::start(&path).ok();
         Ok(Self {
@@ -242,7 +251,130 @@ impl SqliteStore {
             reader: Mutex::new(reader),
             spare: Mutex::default(),
             wal,
+            highwater,
+            faults: RwLock::new(faults.into_iter().collect()),
         })
+    }
+
+    /// The high-water record beside the database (see the `highwater` module docs:
+    /// `audit.db-highwater` for `audit.db`).
+    #[must_use]
+    pub fn highwater_path(&self) -> &Path {
+        self.highwater.path()
+    }
+
+    /// SQLite's `PRAGMA integrity_check`: every page, index and constraint of the file (a full
+    /// read). Returns the problems it lists; empty when the file is sound. It cannot see
+    /// committed transactions that SQLite itself dropped (a damaged write-ahead log): the
+    /// high-water record catches those.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
+        let c = lock(&self.reader);
+        let fail = backend("run integrity_check");
+        let mut s = c.prepare("PRAGMA integrity_check").map_err(fail)?;
+        let rows = s.query_map([], |r| r.get::<_, String>(0)).map_err(fail)?;
+        let mut out = Vec::new();
+        for r in rows {
+            let line = r.map_err(fail)?;
+            if line != "ok" {
+                out.push(line);
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`Store::write`], or with `gap` [`Store::accept_loss`] for that tenant: its fault is
+    /// lifted for this transaction, and once the transaction commits its new tip replaces the
+    /// acknowledged one and the fault is cleared.
+    fn write_as(
+        &self,
+        gap: Option<&TenantId>,
+        f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend("begin transaction"))?;
+        let mut txn = SqlTxn::new(&tx);
+        txn.faults = Some(&self.faults);
+        txn.allowed = gap;
+        txn.spare = std::mem::take(&mut *self.spare.lock().unwrap_or_else(PoisonError::into_inner));
+        f(&mut txn)?;
+        txn.flush_all()?;
+        if txn.failed {
+            return Err(StoreError::Backend {
+                operation: "write segment",
+                source: "a segment of this transaction could not be written".into(),
+            });
+        }
+        txn.index_segments(false)?;
+        // In tenant order: one pass over the tips table's pages.
+        let mut tips: Vec<_> = std::mem::take(&mut txn.tips).into_iter().collect();
+        tips.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let spare = std::mem::take(&mut txn.spare);
+        drop(txn);
+        {
+            let mut s = tx
+                .prepare_cached(
+                    "INSERT INTO tips (tenant, len, hash) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (tenant) DO UPDATE SET len = excluded.len, hash = excluded.hash",
+                )
+                .map_err(backend("update tip"))?;
+            for (tenant, tip) in &tips {
+                s.execute(params![tenant.as_str(), to_i64(tip.len), &tip.hash[..]])
+                    .map_err(backend("update tip"))?;
+            }
+        }
+        tx.commit().map_err(backend("commit"))?;
+        drop(conn);
+        if let Some(w) = &self.wal {
+            w.committed();
+        }
+        *self.spare.lock().unwrap_or_else(PoisonError::into_inner) = spare;
+        self.acknowledge(gap, &tips)
+    }
+
+    /// Adds a commit's tips to the high-water record, before the writer answers anyone.
+    fn acknowledge(
+        &self,
+        gap: Option<&TenantId>,
+        tips: &[(TenantId, Tip)],
+    ) -> Result<(), StoreError> {
+        let kind = |t: &TenantId| {
+            if Some(t) == gap {
+                highwater::Kind::Gap
+            } else {
+                highwater::Kind::Ack
+            }
+        };
+        let mut failed = None;
+        for group in [highwater::Kind::Gap, highwater::Kind::Ack] {
+            let these = tips
+                .iter()
+                .filter(|(t, _)| kind(t) == group)
+                .map(|(t, tip)| (t, tip));
+            if let Err(e) = self.highwater.record(group, these) {
+                failed = Some(e);
+            }
+        }
+        if let Some(tenant) = gap {
+            self.faults
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(tenant);
+        }
+        match failed {
+            // The receipts are committed: answering with an error would make callers retry
+            // what is stored. The record is written with the next commit.
+            Some(_) if gap.is_none() => Ok(()),
+            Some(source) => Err(StoreError::Io {
+                path: self.highwater.path().to_owned(),
+                source,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The database file.
@@ -250,6 +382,95 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Reads the high-water record beside `path` (creating it from the current tips if there is
+/// none) and compares it with the stored chains, under the write lock, so that no other process
+/// appends meanwhile.
+fn open_highwater(
+    writer: &mut Connection,
+    path: &Path,
+) -> Result<(highwater::HighWater, Vec<(TenantId, TenantFault)>), StoreError> {
+    let hw_path = highwater::path_for(path);
+    let io = |source| StoreError::Io {
+        path: hw_path.clone(),
+        source,
+    };
+    let tx = writer
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend("check the high-water record"))?;
+    let loaded = highwater::load(&hw_path).map_err(io)?;
+    let (hw, faults) = match loaded {
+        Some(loaded) => {
+            let faults = highwater::compare(
+                &loaded.tips,
+                |t| tip_of(&tx, t),
+                |t, seq| hash_at(&tx, t, seq),
+            )?;
+            (
+                highwater::HighWater::open(&hw_path, &loaded).map_err(io)?,
+                faults,
+            )
+        }
+        None => {
+            let tips = all_tips(&tx)?;
+            (
+                highwater::HighWater::create(&hw_path, &tips).map_err(io)?,
+                Vec::new(),
+            )
+        }
+    };
+    tx.commit()
+        .map_err(backend("check the high-water record"))?;
+    Ok((hw, faults))
+}
+
+/// Every tenant's tip.
+fn all_tips(c: &Connection) -> Result<HashMap<TenantId, Tip>, StoreError> {
+    let fail = backend("read tips");
+    let mut s = c
+        .prepare("SELECT tenant, len, hash FROM tips")
+        .map_err(fail)?;
+    let mut rows = s.query([]).map_err(fail)?;
+    let mut out = HashMap::new();
+    while let Some(r) = rows.next().map_err(fail)? {
+        let tenant: String = r.get(0).map_err(fail)?;
+        let len: i64 = r.get(1).map_err(fail)?;
+        let hash: Vec<u8> = r.get(2).map_err(fail)?;
+        out.insert(
+            TenantId::new(tenant),
+            Tip {
+                len: to_u64(len),
+                hash: hash32(&hash)?,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// The `receipt_hash` stored at `seq` in the tenant's chain.
+fn hash_at(c: &Connection, tenant: &TenantId, seq: u64) -> Result<Option<[u8; 32]>, StoreError> {
+    let fail = backend("read a receipt");
+    let mut stmt = c
+        .prepare_cached(&format!(
+            "SELECT {SEGMENT_COLUMNS} FROM segments s WHERE s.tenant = ?1 AND s.first_seq <= ?2
+             ORDER BY s.first_seq DESC LIMIT 1"
+        ))
+        .map_err(fail)?;
+    let mut rows = stmt
+        .query(params![tenant.as_str(), to_i64(seq)])
+        .map_err(fail)?;
+    let Some(r) = rows.next().map_err(fail)? else {
+        return Ok(None);
+    };
+    let seg = segment_at(r, 0)?;
+    for rec in seg.records() {
+        let rec = rec?;
+        if rec.seq == seq {
+            return Ok(Some(rec.receipt_hash));
+        }
+    }
+    Ok(None)
 }
 
 /// The schema of a new database (version 3). Receipts live in `segments` (see [`segment`]);
@@ -537,6 +758,9 @@ struct SqlTxn<'a> {
     /// A segment failed to be written: its receipts' ids and tips are in this transaction
     /// anyway, so it must not commit (even if the caller handled the error).
     failed: bool,
+    /// Tenants refused for appending, except `allowed` (recording a gap).
+    faults: Option<&'a RwLock<HashMap<TenantId, TenantFault>>>,
+    allowed: Option<&'a TenantId>,
 }
 
 /// Segment builders kept for reuse.
@@ -552,6 +776,26 @@ impl<'a> SqlTxn<'a> {
             spare: Vec::new(),
             insert_id: None,
             failed: false,
+            faults: None,
+            allowed: None,
+        }
+    }
+
+    /// Refuses appends to a tenant with a fault (other than `allowed`).
+    fn refused(&self, tenant: &TenantId) -> Result<(), StoreError> {
+        let Some(faults) = self.faults else {
+            return Ok(());
+        };
+        if self.allowed == Some(tenant) {
+            return Ok(());
+        }
+        let faults = faults.read().unwrap_or_else(PoisonError::into_inner);
+        match faults.get(tenant) {
+            Some(fault) => Err(StoreError::Refused {
+                tenant: tenant.clone(),
+                fault: fault.clone(),
+            }),
+            None => Ok(()),
         }
     }
 
@@ -769,6 +1013,10 @@ impl WriteTxn for SqlTxn<'_> {
     }
 
     fn append(&mut self, e: &NewEntry<'_>) -> Result<(), StoreError> {
+        if !self.tips.contains_key(e.tenant) {
+            // Once per tenant and transaction.
+            self.refused(e.tenant)?;
+        }
         let expected = self.tip(e.tenant)?.map_or(0, |t| t.len);
         if e.seq != expected {
             return Err(StoreError::SequenceGap {
@@ -849,6 +1097,7 @@ impl Store for SqliteStore {
             Durability::Durable => "FULL",
             Durability::Relaxed => "NORMAL",
         };
+        self.highwater.set_sync(durability == Durability::Durable);
         lock(&self.writer)
             .pragma_update(None, "synchronous", level)
             .map_err(backend("set synchronous"))
@@ -858,45 +1107,22 @@ impl Store for SqliteStore {
         &self,
         f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut conn = lock(&self.writer);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend("begin transaction"))?;
-        let mut txn = SqlTxn::new(&tx);
-        txn.spare = std::mem::take(&mut *self.spare.lock().unwrap_or_else(PoisonError::into_inner));
-        f(&mut txn)?;
-        txn.flush_all()?;
-        if txn.failed {
-            return Err(StoreError::Backend {
-                operation: "write segment",
-                source: "a segment of this transaction could not be written".into(),
-            });
-        }
-        txn.index_segments(false)?;
-        // In tenant order: one pass over the tips table's pages.
-        let mut tips: Vec<_> = std::mem::take(&mut txn.tips).into_iter().collect();
-        tips.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let spare = std::mem::take(&mut txn.spare);
-        drop(txn);
-        {
-            let mut s = tx
-                .prepare_cached(
-                    "INSERT INTO tips (tenant, len, hash) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (tenant) DO UPDATE SET len = excluded.len, hash = excluded.hash",
-                )
-                .map_err(backend("update tip"))?;
-            for (tenant, tip) in &tips {
-                s.execute(params![tenant.as_str(), to_i64(tip.len), &tip.hash[..]])
-                    .map_err(backend("update tip"))?;
-            }
-        }
-        tx.commit().map_err(backend("commit"))?;
-        drop(conn);
-        if let Some(w) = &self.wal {
-            w.committed();
-        }
-        *self.spare.lock().unwrap_or_else(PoisonError::into_inner) = spare;
-        Ok(())
+        self.write_as(None, f)
+    }
+
+    fn faults(&self) -> Result<Vec<(TenantId, TenantFault)>, StoreError> {
+        let faults = self.faults.read().unwrap_or_else(PoisonError::into_inner);
+        let mut out: Vec<_> = faults.iter().map(|(t, f)| (t.clone(), f.clone())).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    fn accept_loss(
+        &self,
+        tenant: &TenantId,
+        f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.write_as(Some(tenant), f)
     }
 
     fn tip(&self, tenant: &TenantId) -> Result<Option<Tip>, StoreError> {

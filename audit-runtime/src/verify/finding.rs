@@ -226,6 +226,32 @@ pub struct VerificationReport {
     pub findings_total: u64,
     /// Findings per kind.
     pub counts: BTreeMap<FindingKind, u64>,
+    /// Gap receipts in the chain: losses of acknowledged receipts that the store's operator
+    /// recorded (see [`crate::gap`]). They are not findings: the chain is intact and says
+    /// what it lost; a report shows them beside the verdict.
+    pub gaps: Vec<GapNotice>,
+}
+
+/// A gap receipt found in a verified chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GapNotice {
+    /// 0-based position of the gap receipt in the input.
+    pub index: u64,
+    /// Its id.
+    pub receipt_id: String,
+    /// What it states.
+    pub gap: crate::gap::Gap,
+}
+
+impl fmt::Display for GapNotice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "index {}, receipt {}: {}",
+            self.index, self.receipt_id, self.gap
+        )
+    }
 }
 
 impl VerificationReport {

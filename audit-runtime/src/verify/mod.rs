@@ -32,7 +32,7 @@ use std::io::BufRead;
 use sha2::{Digest, Sha256};
 
 pub use bundle::{BundleReport, Progress, verify_bundle, verify_bundle_with_progress};
-pub use finding::{ChainOrder, Finding, FindingKind, Verdict, VerificationReport};
+pub use finding::{ChainOrder, Finding, FindingKind, GapNotice, Verdict, VerificationReport};
 pub use lines::{LineRead, read_line_bounded};
 
 use crate::canonical::{self, ParsedLine};
@@ -348,12 +348,16 @@ struct Summary {
     tenant: TenantId,
     prev: String,
     receipt_hash: String,
+    /// What a gap receipt states (see [`crate::gap`]).
+    gap: Option<Box<crate::gap::Gap>>,
 }
 
 impl From<Box<ParsedLine>> for Summary {
     fn from(p: Box<ParsedLine>) -> Self {
+        let gap = crate::gap::Gap::from_receipt(&p.receipt).map(Box::new);
         let r = p.receipt;
         Self {
+            gap,
             timestamp: r.timestamp,
             tenant: r.tenant_id,
             prev: r.prev_receipt_hash,
@@ -676,6 +680,7 @@ impl ChainVerifier {
             findings: Vec::new(),
             findings_total: 0,
             counts: BTreeMap::new(),
+            gaps: Vec::new(),
         };
         Self {
             opts,
@@ -808,6 +813,13 @@ impl ChainVerifier {
         }
         self.report.last_receipt_id = Some(rid.clone());
         self.report.last_timestamp = Some(summary.timestamp);
+        if let Some(gap) = summary.gap {
+            self.report.gaps.push(GapNotice {
+                index,
+                receipt_id: rid.clone(),
+                gap: *gap,
+            });
+        }
         match &self.report.tenant {
             None => self.report.tenant = Some(summary.tenant.clone()),
             Some(t) if *t != summary.tenant => {

@@ -1,0 +1,276 @@
+//! Signed gap receipts: how a chain that lost acknowledged receipts continues honestly.
+//!
+//! When a store finds a tenant's chain behind (or different from) what it acknowledged — a
+//! damaged write-ahead log rolled it back, a backup was restored, the database was emptied — it
+//! refuses to append to that tenant ([`TenantFault`]). If the receipts cannot be restored, an
+//! operator records the loss: [`record_gap`] appends, at the stored tip, an ordinary v1 receipt
+//! signed by the store's key that says what was lost (how many receipts had been acknowledged,
+//! the hash of the last, how many are stored), and the chain continues after it. Every
+//! verifier accepts the receipt (it is a valid v1 receipt); ours also lists it in
+//! [`VerificationReport::gaps`](crate::VerificationReport::gaps), so an auditor sees the loss
+//! instead of a silently shorter history. Checkpoints signed before the loss do not extend to
+//! the chain after it (`--since` them fails): that, too, is the truth.
+//!
+//! The receipt: action `escalate`, reason code [`GAP_REASON`], model `ai-audit`, one check
+//! named [`GAP_CHECK`] (score: receipts lost, threshold 0, fired) whose detail holds `fault`
+//! (`rolled_back` or `diverged`), `stored`, `acknowledged`, `acknowledged_hash`, `at` and a
+//! free-text `note`.
+
+use crate::canonical::{Object, Value};
+use crate::receipt::{Action, CheckRecord, Receipt, TenantId};
+use crate::seal::{SealError, Signer, seal};
+use crate::store::{NewEntry, Store, StoreError, TenantFault, tree};
+
+/// The reason code of a gap receipt.
+pub const GAP_REASON: &str = "chain_gap";
+/// The name of a gap receipt's check.
+pub const GAP_CHECK: &str = "ai_audit.chain_gap";
+
+/// Why a gap could not be recorded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GapError {
+    /// The tenant has no fault that a gap settles.
+    #[error(
+        "tenant {:?} has lost no acknowledged receipts (its chain is not behind its high-water record); there is no gap to record", .0.as_str()
+    )]
+    NoLoss(TenantId),
+    /// The tenant's fault is not a loss (its records disagree): it needs repair, not a gap.
+    #[error("tenant {:?} cannot be continued with a gap receipt: {fault}", .tenant.as_str())]
+    NotALoss {
+        /// The tenant.
+        tenant: TenantId,
+        /// Its fault.
+        fault: TenantFault,
+    },
+    /// Sealing the gap receipt failed.
+    #[error("cannot sign the gap receipt")]
+    Seal(#[from] SealError),
+    /// The store failed; nothing was appended.
+    #[error("cannot append the gap receipt")]
+    Store(#[from] StoreError),
+}
+
+/// A loss as a gap receipt states it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Gap {
+    /// `rolled_back` or `diverged`.
+    pub fault: String,
+    /// Receipts stored when the loss was recorded.
+    pub stored: u64,
+    /// Receipts acknowledged before the loss.
+    pub acknowledged: u64,
+    /// `receipt_hash` of the last acknowledged receipt.
+    pub acknowledged_hash: String,
+    /// The first position whose acknowledged receipt is gone.
+    pub at: u64,
+    /// The operator's note.
+    pub note: String,
+}
+
+impl Gap {
+    /// The gap a receipt records, if it is a gap receipt.
+    #[must_use]
+    pub fn from_receipt(r: &Receipt) -> Option<Self> {
+        if !r.reason_codes.iter().any(|c| c == GAP_REASON) {
+            return None;
+        }
+        let d = &r.checks.iter().find(|c| c.name == GAP_CHECK)?.detail;
+        let int = |k: &str| {
+            d.get(k)
+                .and_then(|v| match v {
+                    Value::Number(n) => n.as_int(),
+                    _ => None,
+                })
+                .and_then(|i| u64::try_from(i).ok())
+        };
+        let text = |k: &str| match d.get(k) {
+            Some(Value::String(s)) => s.clone(),
+            _ => String::new(),
+        };
+        Some(Self {
+            fault: text("fault"),
+            stored: int("stored")?,
+            acknowledged: int("acknowledged")?,
+            acknowledged_hash: text("acknowledged_hash"),
+            at: int("at")?,
+            note: text("note"),
+        })
+    }
+
+    /// Receipts acknowledged at or after [`Gap::at`] that the chain no longer holds.
+    #[must_use]
+    pub fn lost(&self) -> u64 {
+        self.acknowledged.saturating_sub(self.at)
+    }
+}
+
+impl std::fmt::Display for Gap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} acknowledged receipt(s) from sequence {} on were lost ({}; {} had been acknowledged, the last with receipt_hash {}; {} were stored)",
+            self.lost(),
+            self.at,
+            self.fault,
+            self.acknowledged,
+            self.acknowledged_hash,
+            self.stored
+        )?;
+        if !self.note.is_empty() {
+            write!(f, "; note: {}", self.note)?;
+        }
+        Ok(())
+    }
+}
+
+/// A gap receipt that was appended.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RecordedGap {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The gap receipt's position in the chain.
+    pub seq: u64,
+    /// Its id.
+    pub receipt_id: String,
+    /// What it states.
+    pub gap: Gap,
+}
+
+/// Appends a signed gap receipt to `tenant`'s chain, which must have lost acknowledged
+/// receipts ([`Store::faults`] names it as rolled back or diverged), and lifts the store's
+/// refusal of the tenant. Run it with no `Auditor` writing to the store; `signer` must be the
+/// store's key.
+///
+/// ```
+/// use audit_runtime::gap::{GapError, record_gap};
+/// use audit_runtime::store::MemoryStore;
+/// use audit_runtime::SigningKey;
+///
+/// // A store that lost nothing has no gap to record.
+/// let err = record_gap(&MemoryStore::new(), &SigningKey::generate()?, &"acme".into(), "").unwrap_err();
+/// assert!(matches!(err, GapError::NoLoss(_)), "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`GapError::NoLoss`], [`GapError::NotALoss`], or sealing and store failures (then nothing
+/// was appended).
+pub fn record_gap(
+    store: &dyn Store,
+    signer: &dyn Signer,
+    tenant: &TenantId,
+    note: &str,
+) -> Result<RecordedGap, GapError> {
+    let fault = store
+        .faults()?
+        .into_iter()
+        .find(|(t, _)| t == tenant)
+        .map(|(_, f)| f)
+        .ok_or_else(|| GapError::NoLoss(tenant.clone()))?;
+    let (kind, acknowledged, acknowledged_hash, at) = match &fault {
+        TenantFault::RolledBack {
+            stored,
+            acknowledged,
+            acknowledged_hash,
+        } => ("rolled_back", *acknowledged, *acknowledged_hash, *stored),
+        TenantFault::Diverged {
+            at,
+            acknowledged_hash,
+            ..
+        } => ("diverged", at + 1, *acknowledged_hash, *at),
+        TenantFault::Inconsistent { .. } => {
+            return Err(GapError::NotALoss {
+                tenant: tenant.clone(),
+                fault,
+            });
+        }
+    };
+    let mut outcome: Option<Result<RecordedGap, GapError>> = None;
+    store
+        .accept_loss(tenant, &mut |txn| {
+            let tip = txn.tip(tenant)?;
+            let stored = tip.map_or(0, |t| t.len);
+            let gap = Gap {
+                fault: kind.to_owned(),
+                stored,
+                acknowledged,
+                acknowledged_hash: crate::canonical::to_hex(acknowledged_hash),
+                at,
+                note: note.to_owned(),
+            };
+            let mut receipt = gap_receipt(tenant, &gap);
+            receipt.prev_receipt_hash = tip
+                .map(|t| crate::canonical::to_hex(t.hash))
+                .unwrap_or_default();
+            let sealed = match seal(receipt, signer) {
+                Ok(s) => s,
+                Err(e) => {
+                    outcome = Some(Err(e.into()));
+                    return Err(StoreError::Corrupt {
+                        what: "the gap receipt could not be signed".into(),
+                    });
+                }
+            };
+            let line = sealed.to_jsonl_line();
+            let r = sealed.receipt();
+            txn.append(&NewEntry {
+                tenant,
+                seq: stored,
+                receipt_id: &r.receipt_id,
+                receipt_hash: sealed.receipt_hash(),
+                timestamp_micros: r.timestamp.to_unix_micros(),
+                trace_id: &r.trace_id,
+                session_id: &r.session_id,
+                line: &line,
+                tag: None,
+            })?;
+            tree::feed(
+                txn,
+                &[(
+                    tenant,
+                    stored,
+                    crate::merkle::leaf_hash(&sealed.seal_payload()),
+                )],
+            )?;
+            outcome = Some(Ok(RecordedGap {
+                tenant: tenant.clone(),
+                seq: stored,
+                receipt_id: r.receipt_id.to_string(),
+                gap,
+            }));
+            Ok(())
+        })
+        .map_err(|e| match outcome.take() {
+            Some(Err(seal)) => seal,
+            _ => GapError::Store(e),
+        })?;
+    outcome.unwrap_or_else(|| {
+        Err(GapError::Store(StoreError::Corrupt {
+            what: "the gap receipt was not appended".into(),
+        }))
+    })
+}
+
+fn gap_receipt(tenant: &TenantId, gap: &Gap) -> Receipt {
+    let detail = Object::new()
+        .with("fault", gap.fault.as_str())
+        .with("stored", gap.stored)
+        .with("acknowledged", gap.acknowledged)
+        .with("acknowledged_hash", gap.acknowledged_hash.as_str())
+        .with("at", gap.at)
+        .with("note", gap.note.as_str());
+    #[expect(clippy::cast_precision_loss, reason = "the score is informative")]
+    let lost = gap.lost() as f64;
+    Receipt::new(tenant.clone())
+        .with_action(Action::Escalate)
+        .with_reason(GAP_REASON)
+        .with_model("ai-audit")
+        .with_check(
+            CheckRecord::new(GAP_CHECK, lost, 0.0)
+                .with_fired(true)
+                .with_detail(detail),
+        )
+}
