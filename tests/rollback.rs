@@ -241,6 +241,7 @@ fn an_emptied_database_beside_its_high_water_record_is_refused_for_every_acknowl
         }
     }
     a.shutdown().unwrap();
+    drop(a);
     // Emptied in place (the log was already copied into it and truncated at shutdown).
     std::fs::write(&db, b"").unwrap();
     let _ = std::fs::remove_file(format!("{}-wal", db.display()));
