@@ -427,6 +427,52 @@ mod tests {
     }
 
     #[test]
+    fn a_growing_record_is_compacted_to_one_line_per_tenant_and_keeps_every_tip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db-highwater");
+        let hw = HighWater::create(&path, &HashMap::new()).unwrap();
+        hw.set_sync(false);
+        let tenants: Vec<TenantId> = (0..50)
+            .map(|i| TenantId::new(format!("tenant-{i}")))
+            .collect();
+        // Another process appending to the same file: its records must survive compaction.
+        let other = HighWater::open(&path, &Loaded::default()).unwrap();
+        other.set_sync(false);
+        let stranger = TenantId::new("written-by-another-process");
+        other.record(Kind::Ack, [(&stranger, &tip(7, 9))]).unwrap();
+        let mut len = 0u64;
+        let mut largest = 0u64;
+        loop {
+            len += 1;
+            let t = tip(len, 1);
+            hw.record(Kind::Ack, tenants.iter().map(|n| (n, &t)))
+                .unwrap();
+            let size = std::fs::metadata(&path).unwrap().len();
+            if size < largest {
+                assert!(
+                    largest > COMPACT_BYTES / 2,
+                    "compacted early, at {largest} bytes"
+                );
+                assert!(size < COMPACT_BYTES / 4, "not compacted: {size} bytes");
+                break;
+            }
+            largest = size;
+            assert!(len < 10_000, "the file was never compacted");
+        }
+        len += 1;
+        let t = tip(len, 2);
+        hw.record(Kind::Ack, tenants.iter().map(|n| (n, &t)))
+            .unwrap();
+        // The other process notices the new file and appends to it.
+        other.record(Kind::Ack, [(&stranger, &tip(8, 9))]).unwrap();
+        let loaded = load(&path).unwrap().unwrap();
+        assert!(loaded.damaged.is_empty(), "{:?}", loaded.damaged);
+        assert_eq!(loaded.tips.len(), 51);
+        assert_eq!(loaded.tips[&tenants[17]], tip(len, 2));
+        assert_eq!(loaded.tips[&stranger], tip(8, 9));
+    }
+
+    #[test]
     fn a_damaged_line_in_the_middle_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x-highwater");
