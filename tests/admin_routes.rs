@@ -20,6 +20,7 @@ use ai_audit::verify::{VerifyOptions, verify_bundle};
 use ai_audit::{Auditor, Receipt, SigningKey};
 use serde_json::Value;
 use support::failing_store::FailingStore;
+use support::reasons;
 
 const TOKEN: &str = "a-test-admin-token-0123456789";
 
@@ -38,15 +39,6 @@ fn client_from(ip: [u8; 4]) -> reqwest::Client {
         .local_address(std::net::IpAddr::from(ip))
         .build()
         .unwrap()
-}
-
-fn reasons(r: &Value) -> Vec<String> {
-    r["reason_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,15 +89,15 @@ async fn a_wrong_token_burst_gets_429s_and_leaves_one_receipt_per_interval() {
     let refusals = || {
         support::stored_receipts(&auditor, ADMIN_TENANT)
             .into_iter()
-            .filter(|r| reasons(r).contains(&"decision:admin.refused".to_owned()))
+            .filter(|r| reasons(r).contains(&"decision:admin.refused"))
             .collect::<Vec<_>>()
     };
     tokio::time::sleep(interval + Duration::from_millis(500)).await;
     let first = refusals();
     assert_eq!(first.len(), 1, "{first:?}");
     let why = reasons(&first[0]);
-    assert!(why.contains(&"admin.unauthorized=5".to_owned()), "{why:?}");
-    assert!(why.contains(&"admin.rate_limited=56".to_owned()), "{why:?}");
+    assert!(why.contains(&"admin.unauthorized=5"), "{why:?}");
+    assert!(why.contains(&"admin.rate_limited=56"), "{why:?}");
     assert_eq!(first[0]["action"], "reject");
 
     // The next interval: the attacker may try again, and its refusals are the next receipt
@@ -121,7 +113,7 @@ async fn a_wrong_token_burst_gets_429s_and_leaves_one_receipt_per_interval() {
     }
     let both = refusals();
     assert_eq!(both.len(), 2, "{both:?}");
-    assert!(reasons(&both[1]).contains(&"admin.unauthorized=3".to_owned()));
+    assert!(reasons(&both[1]).contains(&"admin.unauthorized=3"));
     // The access of the other client, and nothing else.
     assert_eq!(support::stored_receipts(&auditor, ADMIN_TENANT).len(), 3);
 }
@@ -162,29 +154,19 @@ async fn exports_and_tips_are_served_when_the_access_receipt_cannot_be_stored() 
     let base = format!("http://127.0.0.1:{port}/admin/audit");
     let http = reqwest::Client::new();
 
-    let tip: Value = http
-        .get(format!("{base}/tip?tenant=acme"))
-        .bearer_auth(TOKEN)
-        .send()
+    let admitted = |route: &str| {
+        http.get(format!("{base}/{route}?tenant=acme"))
+            .bearer_auth(TOKEN)
+            .send()
+    };
+    let tip = admitted("tip").await.unwrap().error_for_status().unwrap();
+    assert_eq!(tip.json::<Value>().await.unwrap()["len"], 20);
+    let bundle = admitted("export")
         .await
         .unwrap()
         .error_for_status()
-        .unwrap()
-        .json()
-        .await
         .unwrap();
-    assert_eq!(tip["len"], 20);
-    let bundle = http
-        .get(format!("{base}/export?tenant=acme"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let bundle = bundle.bytes().await.unwrap();
     let report = verify_bundle(
         std::io::Cursor::new(bundle.to_vec()),
         &VerifyOptions::pinned(key.verifying_key()),

@@ -17,6 +17,7 @@ use ai_audit::llm::{anthropic, openai};
 use ai_audit::sink::AuditSink;
 use ai_audit::{Auditor, SigningKey, TenantId};
 use serde_json::Value;
+use support::reasons;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// The app with an upstream nobody listens on: a refused request must never get that far.
@@ -53,15 +54,6 @@ async fn raw(addr: &str, request: &str, hang_up: bool) -> String {
     let mut answer = vec![0; 4096];
     let n = s.read(&mut answer).await.unwrap();
     String::from_utf8_lossy(&answer[..n]).into_owned()
-}
-
-fn reasons(r: &Value) -> Vec<&str> {
-    r["reason_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

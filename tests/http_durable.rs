@@ -19,6 +19,7 @@ use ai_audit::{Auditor, TenantId};
 use axum::Router;
 use axum::routing::post;
 use serde_json::Value;
+use support::reasons;
 use tokio::io::AsyncWriteExt as _;
 use tracing::instrument::WithSubscriber as _;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -69,15 +70,6 @@ async fn serve(auditor: &Auditor, span_tenant: &'static str, wait: Option<Durati
 fn stored_now(store: &Arc<dyn Store>, tenant: &str) -> Vec<Value> {
     ai_audit::store::receipts(store.as_ref(), &TenantId::new(tenant), 0..u64::MAX)
         .map(|e| serde_json::from_slice(&e.unwrap().line).unwrap())
-        .collect()
-}
-
-fn reasons(r: &Value) -> Vec<&str> {
-    r["reason_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap())
         .collect()
 }
 

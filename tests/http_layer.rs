@@ -23,6 +23,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use serde_json::Value;
+use support::reasons;
 
 const TOKEN: &str = "a-test-admin-token-0123456789";
 
@@ -108,15 +109,6 @@ fn app_counting(layer: AuditLayer, calls: Arc<AtomicUsize>) -> Router {
         )
         .route("/health", get(|| async { "ok" }))
         .layer(layer)
-}
-
-fn reasons(r: &Value) -> Vec<&str> {
-    r["reason_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
