@@ -23,6 +23,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use serde_json::Value;
+use support::reasons;
 
 const TOKEN: &str = "a-test-admin-token-0123456789";
 
@@ -108,15 +109,6 @@ fn app_counting(layer: AuditLayer, calls: Arc<AtomicUsize>) -> Router {
         )
         .route("/health", get(|| async { "ok" }))
         .layer(layer)
-}
-
-fn reasons(r: &Value) -> Vec<&str> {
-    r["reason_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -332,7 +324,15 @@ async fn admin_exports_need_the_token_and_ranges_verify() {
     assert_eq!(tip["len"], 10);
     assert_eq!(tip["public_key"], key.verifying_key().to_hex().as_str());
     let admin = receipts(&auditor, ADMIN_TENANT);
-    assert_eq!(admin.len(), 4 + 3 + 2 + 1 + 1);
+    // Every admitted request (2 tips, 3 exports, 1 tip), and the 5 refusals of one interval as
+    // one receipt.
+    assert_eq!(admin.len(), 2 + 3 + 1 + 1);
+    let refused: Vec<_> = admin
+        .iter()
+        .filter(|r| reasons(r).contains(&"decision:admin.refused"))
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert!(reasons(refused[0]).contains(&"admin.unauthorized=5"));
     assert!(admin.iter().all(|r| !r.to_string().contains(TOKEN)));
 }
 

@@ -26,7 +26,8 @@
 //! Modules: [`receipt`] (the data), [`canonical`] (the bytes that are hashed and signed),
 //! [`capture`] (one receipt per audited call; what `#[audited]` expands into),
 //! [`keys`], [`seal`](mod@seal), [`chain`], [`store`], [`verify`], [`config`], and the [`Auditor`];
-//! [`sink`] (the emit-failure policy of the integrations), `llm` (features `openai`,
+//! [`sink`] (the emit-failure policy of the integrations), [`tracker`] (waiting for the receipts of
+//! one request), `llm` (features `openai`,
 //! `anthropic`, `reqwest-middleware`: audited LLM calls) and `axum` (feature `axum`: the
 //! request layer and the admin export router). The receipt format is specified in
 //! `docs/receipt-format.md`.
@@ -57,6 +58,7 @@ pub mod receipt;
 pub mod seal;
 pub mod sink;
 pub mod store;
+pub mod tracker;
 pub mod transparency;
 pub mod verify;
 #[doc(hidden)]

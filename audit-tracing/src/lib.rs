@@ -69,6 +69,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::time::Duration;
 
+use audit_runtime::tracker::{ReceiptTracker, Ticket};
 use audit_runtime::{Auditor, CheckRecord, LossCause, Receipt, ReceiptId, TraceId, Upstream};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Subscriber};
@@ -248,6 +249,8 @@ struct AuditSpan {
     timestamp: audit_runtime::Timestamp,
     inherited_trace: Option<TraceId>,
     checks: Vec<CheckRecord>,
+    /// Settled when the receipt is stored; dropped (a failure) if it never is.
+    ticket: Option<Ticket>,
 }
 
 fn is_audit_span(attrs: &Attributes<'_>) -> bool {
@@ -268,11 +271,18 @@ where
         attrs.record(&mut fields);
         // The enclosing audit span's trace, else that of the audited call or audited HTTP
         // request this span was opened in.
-        let inherited_trace = span
-            .scope()
-            .skip(1)
-            .find_map(|parent| parent.extensions().get::<AuditSpan>().map(AuditSpan::trace))
-            .or_else(audit_runtime::capture::current_trace);
+        // A request that waits for its receipts (the HTTP layer's option) waits for this one:
+        // the tracker of the scope the span opens in, else its enclosing audit span's.
+        let mut ticket = ReceiptTracker::current().map(|t| t.ticket());
+        let parent = span.scope().skip(1).find_map(|parent| {
+            let ext = parent.extensions();
+            let state = ext.get::<AuditSpan>()?;
+            if ticket.is_none() {
+                ticket = state.ticket.as_ref().and_then(Ticket::sibling);
+            }
+            Some(state.trace())
+        });
+        let inherited_trace = parent.or_else(audit_runtime::capture::current_trace);
         span.extensions_mut().insert(AuditSpan {
             name: attrs.metadata().name(),
             fields,
@@ -280,6 +290,7 @@ where
             timestamp: audit_runtime::Timestamp::now_utc(),
             inherited_trace,
             checks: Vec::new(),
+            ticket,
         });
     }
 
@@ -368,6 +379,7 @@ impl AuditSpan {
             receipt: r,
             input: f.input,
             output: f.output,
+            ticket: self.ticket,
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use audit_runtime::canonical::{canonicalize_input, hash_output};
 use audit_runtime::capture::recycle_text;
+use audit_runtime::tracker::Ticket;
 use audit_runtime::{Auditor, LossCause, PendingEmit, Receipt};
 
 /// Set once the worker has said that a span's tenant was not valid.
@@ -19,6 +20,7 @@ pub(crate) struct Job {
     pub(crate) receipt: Receipt,
     pub(crate) input: Option<String>,
     pub(crate) output: Option<String>,
+    pub(crate) ticket: Option<Ticket>,
 }
 
 #[expect(
@@ -104,11 +106,16 @@ fn next(rx: &Receiver<Msg>) -> Option<Msg> {
 
 /// The span's receipt with its input and output hashed, or `None` (counted and said once) when
 /// its tenant is not valid: no implicit tenant, and no chain nobody would look for.
-fn hashed(span: crate::AuditSpan, auditor: &Auditor, counters: &Counters) -> Option<Receipt> {
+fn hashed(
+    span: crate::AuditSpan,
+    auditor: &Auditor,
+    counters: &Counters,
+) -> Option<(Receipt, Option<Ticket>)> {
     let Job {
         mut receipt,
         input,
         output,
+        ticket,
     } = span.into_job();
     if let Err(e) = audit_runtime::TenantId::check(receipt.tenant_id.as_str()) {
         counters.failed.fetch_add(1, Ordering::Relaxed);
@@ -128,7 +135,7 @@ fn hashed(span: crate::AuditSpan, auditor: &Auditor, counters: &Counters) -> Opt
         receipt.output_hash = hash_output(&o);
         recycle_text(o);
     }
-    Some(receipt)
+    Some((receipt, ticket))
 }
 
 fn run(auditor: &Auditor, rx: &Receiver<Msg>, counters: &Counters) {
@@ -141,7 +148,8 @@ fn run(auditor: &Auditor, rx: &Receiver<Msg>, counters: &Counters) {
         while let Some(msg) = next.take() {
             match msg {
                 Msg::Receipt(span) => {
-                    match hashed(span, auditor, counters).map(|r| auditor.submit(r)) {
+                    match hashed(span, auditor, counters).map(|(r, t)| auditor.submit_tracked(r, t))
+                    {
                         Some(Ok(p)) => in_flight.push(p),
                         Some(Err(_)) => {
                             counters.failed.fetch_add(1, Ordering::Relaxed);

@@ -22,6 +22,12 @@
 //! the tracing layer is installed in `main` beside a warnings log whose field formatter masks
 //! `audit.input` and `audit.output`.
 //!
+//! The server ([`serve`]) reads its limits from the environment: `AI_AUDIT_HEADER_READ_TIMEOUT_MS`
+//! (10 s), `AI_AUDIT_REQUEST_TIMEOUT_MS` (30 s), `AI_AUDIT_MAX_CONNECTIONS` (1024) and
+//! `AI_AUDIT_DRAIN_TIMEOUT_MS` (30 s). SIGTERM and SIGINT stop it gracefully: no new
+//! connections, requests in flight finish, then the auditor's install guard stores every receipt
+//! still queued, and the process exits 0.
+//!
 //! `--demo` starts the service on an ephemeral port, sends decisions and gateway calls (whole
 //! and streamed), exports the tenant's bundle through the admin endpoint (after checking that a
 //! missing or wrong token gets 401), verifies it against the pinned key exactly as
@@ -30,6 +36,7 @@
 
 mod app;
 mod canned;
+mod serve;
 
 use std::time::{Duration, Instant};
 
@@ -146,17 +153,22 @@ async fn main() -> anyhow::Result<()> {
         db.display(),
         key.verifying_key().to_hex()
     );
+    let limits = serve::Limits::from_env()?;
     if !demo {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+        // Until SIGTERM or SIGINT: then no new connections, requests in flight finish…
+        serve::serve(listener, router, limits, serve::shutdown_signal()).await;
+        // …and every receipt still queued is stored before the process exits.
         audit.shutdown()?;
         drop(guard);
+        eprintln!("drained and shut down: every receipt is stored");
         return Ok(());
     }
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    tokio::spawn(serve::serve(
+        listener,
+        router,
+        limits,
+        std::future::pending(),
+    ));
     let result = run_demo(&format!("http://{local}"), &admin_token, &key, &db).await;
     let scrape = reqwest::get(format!("http://{local}/metrics"))
         .await?

@@ -221,6 +221,16 @@ pub(crate) fn text(o: &std::process::Output) -> String {
 }
 
 /// A tenant's stored receipts as JSON, in chain order (after a flush).
+/// A stored receipt's reason codes.
+pub(crate) fn reasons(r: &serde_json::Value) -> Vec<&str> {
+    r["reason_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect()
+}
+
 pub(crate) fn stored_receipts(auditor: &ai_audit::Auditor, tenant: &str) -> Vec<serde_json::Value> {
     auditor.flush().unwrap();
     ai_audit::store::receipts(

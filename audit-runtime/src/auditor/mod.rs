@@ -614,7 +614,21 @@ impl Auditor {
     /// # Errors
     /// [`EmitError::Closed`] after shutdown.
     pub fn submit(&self, receipt: Receipt) -> Result<PendingEmit, EmitError> {
-        let slot = self.counted_slot();
+        self.submit_tracked(receipt, None)
+    }
+
+    /// As [`Auditor::submit`], and settles `ticket` when the receipt is answered: stored, or
+    /// dropped (a failure) when it is not stored. Receipt producers that work in the background
+    /// use it so that a [`ReceiptTracker`](crate::tracker::ReceiptTracker) can wait for them.
+    ///
+    /// # Errors
+    /// [`EmitError::Closed`] after shutdown (the ticket is dropped: a failure).
+    pub fn submit_tracked(
+        &self,
+        receipt: Receipt,
+        ticket: Option<crate::tracker::Ticket>,
+    ) -> Result<PendingEmit, EmitError> {
+        let slot = Arc::new(ReplySlot::tracked(&self.inner.upstreams.not_stored, ticket));
         match self
             .inner
             .queue

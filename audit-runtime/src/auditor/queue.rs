@@ -9,6 +9,7 @@ use std::task::Waker;
 
 use super::{EmitError, Emitted};
 use crate::receipt::Receipt;
+use crate::tracker::Ticket;
 
 fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The queue's invariants hold between statements; a panicking holder cannot break them.
@@ -42,6 +43,9 @@ struct SlotState {
     spent: Option<Box<Receipt>>,
     /// The emitter let go without waiting for the answer.
     abandoned: bool,
+    /// Settled with the first answer: stored on `Ok(Some(_))`, failed otherwise (or when the
+    /// slot is dropped unanswered).
+    ticket: Option<Ticket>,
 }
 
 impl ReplySlot {
@@ -51,6 +55,13 @@ impl ReplySlot {
             unreported: Some(Arc::clone(unreported)),
             ..Self::default()
         }
+    }
+
+    /// A counted slot that settles `ticket` with its answer.
+    pub(crate) fn tracked(unreported: &Arc<AtomicU64>, ticket: Option<Ticket>) -> Self {
+        let slot = Self::counted(unreported);
+        guard(&slot.state).ticket = ticket;
+        slot
     }
 
     /// The emitter will never read the answer: an error answer (now or later) is counted.
@@ -89,6 +100,13 @@ impl ReplySlot {
         let mut s = guard(&self.state);
         if !(overwrite || s.reply.is_none()) {
             return;
+        }
+        if let Some(ticket) = s.ticket.take() {
+            if matches!(r, Ok(Some(_))) {
+                ticket.stored();
+            } else {
+                drop(ticket); // counts as failed
+            }
         }
         if s.abandoned {
             // Nobody will read it; an error is a receipt lost without anyone being told.

@@ -28,6 +28,9 @@ mod admin;
 mod layer;
 mod tenant;
 
-pub use admin::{ADMIN_TENANT, AdminConfig, AdminConfigError, MIN_TOKEN_LEN, admin_router};
+pub use admin::{
+    ADMIN_TENANT, AdminConfig, AdminConfigError, DEFAULT_REFUSAL_INTERVAL,
+    DEFAULT_REFUSALS_PER_INTERVAL, MIN_TOKEN_LEN, admin_router,
+};
 pub use layer::{AuditLayer, AuditLayerBuilder, AuditService, DEFAULT_MAX_BODY_BYTES, RequestHead};
 pub use tenant::{AuditLayerError, TenantRefusal};

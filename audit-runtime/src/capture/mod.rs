@@ -475,6 +475,8 @@ impl Scope {
             scope: self,
             timestamp,
             frame,
+            // A request waiting for its receipts waits for this one too.
+            ticket: crate::tracker::ReceiptTracker::current().map(|t| t.ticket()),
         }
     }
 }
@@ -484,6 +486,7 @@ struct Pending {
     scope: Scope,
     timestamp: Timestamp,
     frame: Shared,
+    ticket: Option<crate::tracker::Ticket>,
 }
 
 impl Pending {
@@ -495,6 +498,7 @@ impl Pending {
             mut scope,
             timestamp,
             frame,
+            ticket,
         } = self;
         let frame = std::mem::take(&mut *context::lock(&frame));
         let Some(auditor) = scope.auditor.take().or_else(context::default) else {
@@ -511,6 +515,7 @@ impl Pending {
             timestamp,
             frame,
             outcome,
+            ticket,
         });
     }
 }

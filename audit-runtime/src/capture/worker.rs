@@ -86,6 +86,8 @@ pub(super) struct Job {
     pub(super) timestamp: Timestamp,
     pub(super) frame: context::Frame,
     pub(super) outcome: Outcome,
+    /// Settled when the receipt is stored (dropped, a failure, when it is not).
+    pub(super) ticket: Option<crate::tracker::Ticket>,
 }
 
 #[expect(
@@ -147,6 +149,7 @@ fn finish(job: Job) {
         timestamp,
         frame,
         outcome,
+        ticket,
     } = job;
     let (mut receipt, input, output) = super::assemble(scope, timestamp, frame, outcome);
     if let Err(e) = crate::TenantId::check(receipt.tenant_id.as_str()) {
@@ -161,7 +164,7 @@ fn finish(job: Job) {
     }
     receipt.input_c14n = input.hash();
     receipt.output_hash = output.hash();
-    match auditor.submit(receipt) {
+    match auditor.submit_tracked(receipt, ticket) {
         // Dropping the handle does not cancel the receipt; store failures are counted by the
         // auditor (`AuditorStats::failed`).
         Ok(pending) => {

@@ -1,21 +1,32 @@
 //! The admin router: `GET /admin/audit/export` streams an evidence bundle — with the same signed
 //! checkpoint (of exactly the exported receipts), tree prefix and anchor as `ai-audit export`
 //! ([`transparency::bundle_meta`]) — and `GET /admin/audit/tip` returns a chain's tip; both need
-//! `Authorization: Bearer <token>`. Every admin request, refused
-//! or not, leaves a receipt in the admin tenant.
+//! `Authorization: Bearer <token>`.
+//!
+//! Every admitted request leaves a receipt in the admin tenant. Reads of evidence **fail open**:
+//! when that receipt cannot be stored (a full or read-only disk is when evidence is needed
+//! most), the export or tip is served anyway, the loss is counted (`AuditorStats::lost`
+//! `.not_stored`, the sink's `emit_failures`, the metrics) and said on standard error.
+//! Refused requests (a wrong or missing token) are rate limited per client and recorded as one
+//! receipt per interval ([`refusals`]).
+
+mod refusals;
+
+pub use refusals::{DEFAULT_REFUSAL_INTERVAL, DEFAULT_REFUSALS_PER_INTERVAL};
 
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
 use std::ops::Range;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ::axum::Router;
 use ::axum::body::Body;
 use ::axum::extract::{Query, State};
 use ::axum::response::Response;
 use ::axum::routing::get;
-use ::http::{HeaderMap, StatusCode, header};
+use ::http::{Extensions, HeaderMap, StatusCode, header};
 use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
@@ -28,6 +39,7 @@ use crate::seal::Signer;
 use crate::sink::AuditSink;
 use crate::store::{self, Bound};
 use crate::transparency::{self, TransparencyError};
+use refusals::{Gate, Refusals};
 
 /// The tenant whose chain records admin access (and, by default, the requests the
 /// [`AuditLayer`](super::AuditLayer) refuses for their tenant).
@@ -64,12 +76,14 @@ pub struct AdminConfig {
     signer: Arc<dyn Signer>,
     token_hash: Zeroizing<[u8; 32]>,
     admin_tenant: TenantId,
+    refusal_limit: (u32, Duration),
 }
 
 impl fmt::Debug for AdminConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AdminConfig")
             .field("admin_tenant", &self.admin_tenant)
+            .field("refusal_limit", &self.refusal_limit)
             .field("token", &"<redacted>")
             .finish_non_exhaustive()
     }
@@ -103,7 +117,32 @@ impl AdminConfig {
             signer,
             token_hash: Zeroizing::new(Sha256::digest(token.as_bytes()).into()),
             admin_tenant: TenantId::new(ADMIN_TENANT),
+            refusal_limit: (DEFAULT_REFUSALS_PER_INTERVAL, DEFAULT_REFUSAL_INTERVAL),
         })
+    }
+
+    /// Each client may send `attempts` requests with a wrong or missing token per `interval`
+    /// (default 10 per second); past that it gets `429 Too Many Requests` (with
+    /// `Retry-After`) until the interval ends, whatever token it sends. The refusals of an
+    /// interval are recorded as one receipt (`decision:admin.refused`, with the counts).
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use audit_runtime::axum::{admin_router, AdminConfig};
+    /// # use audit_runtime::sink::AuditSink;
+    /// # use audit_runtime::{store::MemoryStore, Auditor, SigningKey};
+    /// # let key = SigningKey::generate()?;
+    /// # let sink = AuditSink::new(Auditor::builder().signer(key.clone()).store(MemoryStore::new()).build()?);
+    /// let admin = AdminConfig::new(sink, Arc::new(key), "a-long-random-admin-token")?
+    ///     .refusal_limit(5, Duration::from_secs(10));
+    /// let router = admin_router(admin);
+    /// # drop(router);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn refusal_limit(mut self, attempts: u32, interval: Duration) -> Self {
+        self.refusal_limit = (attempts, interval);
+        self
     }
 
     /// The tenant whose chain records admin access.
@@ -130,12 +169,25 @@ impl AdminConfig {
     }
 }
 
+/// What the routes share: the configuration and the refusal log.
+struct Admin {
+    config: AdminConfig,
+    refusals: Arc<Refusals>,
+}
+
 /// The admin routes, to `merge` into an application's router (they carry their own state).
 pub fn admin_router(config: AdminConfig) -> Router {
+    let (attempts, interval) = config.refusal_limit;
+    let refusals = Refusals::new(
+        config.sink.clone(),
+        config.admin_tenant.clone(),
+        attempts,
+        interval,
+    );
     Router::new()
         .route("/admin/audit/export", get(export))
         .route("/admin/audit/tip", get(tip))
-        .with_state(Arc::new(config))
+        .with_state(Arc::new(Admin { config, refusals }))
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -156,14 +208,34 @@ fn plain(status: StatusCode, text: impl Into<String>) -> Response {
     r
 }
 
-/// Authenticates, records the access, and answers 401 / 503 when it must.
+/// Rate limits, authenticates and records the access; answers 429 / 401 when it must. A
+/// refusal is counted in the interval's receipt; an admitted request's receipt is stored if it
+/// can be, and its loss counted and said if not (reads of evidence fail open).
 async fn admit(
-    config: &AdminConfig,
+    admin: &Admin,
     headers: &HeaderMap,
-    op: &str,
+    extensions: &Extensions,
+    op: &'static str,
     params: &HashMap<String, String>,
 ) -> Result<(), Response> {
-    let ok = config.authorized(headers);
+    let config = &admin.config;
+    if let Gate::Limited(wait) = admin.refusals.gate(extensions, op) {
+        let mut r = plain(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests with a wrong admin token; retry later",
+        );
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, ::http::HeaderValue::from(secs.max(1)));
+        return Err(r);
+    }
+    if !config.authorized(headers) {
+        admin.refusals.unauthorized(extensions, op);
+        return Err(plain(
+            StatusCode::UNAUTHORIZED,
+            "send Authorization: Bearer <admin token>",
+        ));
+    }
     let mut query: Vec<_> = params.iter().collect();
     query.sort();
     let query = query
@@ -178,42 +250,52 @@ async fn admit(
         Some(Err(_)) => "admin.tenant_invalid".to_owned(),
     };
     let mut r = Receipt::new(config.admin_tenant.clone())
-        .with_action(if ok { Action::Allow } else { Action::Reject })
+        .with_action(Action::Allow)
         .with_reason(format!("decision:admin.{op}"))
         .with_reason(tenant)
-        .with_reason(if ok { "authorized" } else { "unauthorized" });
+        .with_reason("authorized");
     r.input_c14n = canonicalize_input(&query);
-    r.output_hash = hash_output(if ok { "status=200" } else { "status=401" });
-    if config.sink.emit(r).await.is_err() {
-        return Err(plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "admin access could not be recorded; try again",
-        ));
+    r.output_hash = hash_output("status=200");
+    match config.sink.emit(r).await {
+        Ok(Some(_)) => {}
+        // A fail-open sink counted the loss already.
+        Ok(None) => eprintln!(
+            "ai-audit admin: serving {op} although its access receipt could not be stored (counted in the auditor's lost receipts)"
+        ),
+        Err(e) => {
+            config
+                .sink
+                .auditor()
+                .report_lost(1, crate::LossCause::NotStored);
+            eprintln!(
+                "ai-audit admin: serving {op} although its access receipt could not be stored (counted in the auditor's lost receipts): {}",
+                chain(&e)
+            );
+        }
     }
-    if ok {
-        Ok(())
-    } else {
-        Err(plain(
-            StatusCode::UNAUTHORIZED,
-            "send Authorization: Bearer <admin token>",
-        ))
+    Ok(())
+}
+
+/// An error and its sources, `: `-separated.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
     }
+    text
 }
 
 /// The `tenant` query parameter, checked with [`TenantId::parse`]; else what the 400 says.
 /// A 500 that says what failed, to the client and on standard error (with the cause and its
 /// sources, which the client does not get: the operator needs them, nobody else does).
 fn server_error(tenant: &TenantId, what: &str, error: &dyn std::error::Error) -> Response {
-    let mut cause = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        cause.push_str(": ");
-        cause.push_str(&s.to_string());
-        source = s.source();
-    }
     eprintln!(
-        "ai-audit admin: {what} (tenant {:?}): {cause}",
-        tenant.as_str()
+        "ai-audit admin: {what} (tenant {:?}): {}",
+        tenant.as_str(),
+        chain(error)
     );
     plain(StatusCode::INTERNAL_SERVER_ERROR, what)
 }
@@ -226,13 +308,15 @@ fn tenant_param(params: &HashMap<String, String>, usage: &str) -> Result<TenantI
 }
 
 async fn tip(
-    State(config): State<Arc<AdminConfig>>,
+    State(admin): State<Arc<Admin>>,
     headers: HeaderMap,
+    extensions: Extensions,
     Query(params): Params,
 ) -> Response {
-    if let Err(r) = admit(&config, &headers, "tip", &params).await {
+    if let Err(r) = admit(&admin, &headers, &extensions, "tip", &params).await {
         return r;
     }
+    let config = &admin.config;
     let tenant = match tenant_param(&params, "give ?tenant=…") {
         Ok(t) => t,
         Err(text) => return plain(StatusCode::BAD_REQUEST, text),
@@ -350,11 +434,12 @@ fn plan(
 }
 
 async fn export(
-    State(config): State<Arc<AdminConfig>>,
+    State(admin): State<Arc<Admin>>,
     headers: HeaderMap,
+    extensions: Extensions,
     Query(params): Params,
 ) -> Response {
-    if let Err(r) = admit(&config, &headers, "export", &params).await {
+    if let Err(r) = admit(&admin, &headers, &extensions, "export", &params).await {
         return r;
     }
     let tenant = match tenant_param(&params, "give ?tenant=…&from=…&to=…") {
@@ -365,9 +450,9 @@ async fn export(
         (Ok(f), Ok(t)) => (f, t),
         (Err(e), _) | (_, Err(e)) => return plain(StatusCode::BAD_REQUEST, e),
     };
-    let c = Arc::clone(&config);
+    let c = Arc::clone(&admin);
     let t = tenant.clone();
-    let planned = tokio::task::spawn_blocking(move || plan(&c, &t, from, to)).await;
+    let planned = tokio::task::spawn_blocking(move || plan(&c.config, &t, from, to)).await;
     let (range, meta) = match planned {
         Ok(Ok(p)) => p,
         Ok(Err(Refused::Range(store::RangeError::Store(e)))) => {
@@ -380,12 +465,17 @@ async fn export(
         Err(e) => return server_error(&tenant, "export failed", &e),
     };
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let c = Arc::clone(&config);
+    let c = Arc::clone(&admin);
     let (start, end) = (range.start, range.end);
+    let t = tenant.clone();
     drop(tokio::task::spawn_blocking(move || {
-        if let Err(e) = write_bundle(&c, meta, range, tx.clone()) {
-            // The body breaks off: the client sees a truncated download, never a short bundle
-            // that looks whole.
+        if let Err(e) = write_bundle(&c.config, meta, range, tx.clone()) {
+            eprintln!(
+                "ai-audit admin: the export of tenant {:?} receipts {start}..{end} failed mid-stream; the client's download was broken off: {e}",
+                t.as_str()
+            );
+            // The chunked body ends without its last chunk: the client sees a broken download,
+            // never a short bundle that looks whole.
             let _gone = tx.blocking_send(Err(std::io::Error::other(e)));
         }
     }));

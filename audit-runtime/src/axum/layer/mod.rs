@@ -1,25 +1,31 @@
 //! [`AuditLayer`]: one receipt per incoming request under a path prefix.
 
+mod body;
+mod owed;
+
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use ::axum::body::Body;
 use ::axum::extract::Request;
 use ::axum::response::Response;
-use bytes::Bytes;
-use futures_util::{FutureExt as _, StreamExt as _};
+use futures_util::FutureExt as _;
+use futures_util::future::Either;
 
 use super::ADMIN_TENANT;
 use super::tenant::{
     AuditLayerError, Refused, TenantPolicy, TenantRefusal, TenantSettings, checked,
 };
-use crate::canonical::{canonicalize_input, hash_output};
+use crate::canonical::{Object, Value, canonicalize_input, hash_output, write_canonical_value};
 use crate::receipt::{Action, Receipt, ReceiptId, SessionId, TenantId, TraceId};
 use crate::sink::AuditSink;
+use crate::tracker::{ReceiptTracker, TrackerCounts};
+use owed::{Owed, cancelled};
 
 /// Default limit of the request body prefix that is hashed.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
@@ -73,6 +79,9 @@ struct Config {
     trace_header: String,
     session_header: String,
     max_body: usize,
+    /// With [`AuditLayerBuilder::respond_when_durable`]: how long a response waits for the
+    /// request's receipts.
+    durable_within: Option<Duration>,
 }
 
 /// A tower 0.5 layer for axum 0.8 routers: every request whose path starts with the prefix
@@ -152,6 +161,7 @@ pub struct AuditLayerBuilder {
     trace_header: String,
     session_header: String,
     max_body: usize,
+    durable_within: Option<Duration>,
 }
 
 impl fmt::Debug for AuditLayerBuilder {
@@ -161,6 +171,7 @@ impl fmt::Debug for AuditLayerBuilder {
             .field("tenants", &self.tenants)
             .field("admin_tenant", &self.admin_tenant)
             .field("max_body", &self.max_body)
+            .field("durable_within", &self.durable_within)
             .finish_non_exhaustive()
     }
 }
@@ -177,6 +188,7 @@ impl AuditLayer {
             trace_header: "x-trace-id".into(),
             session_header: "x-session-id".into(),
             max_body: DEFAULT_MAX_BODY_BYTES,
+            durable_within: None,
         }
     }
 }
@@ -250,6 +262,37 @@ impl AuditLayerBuilder {
         self
     }
 
+    /// Sends each response only once every receipt of its request is durable: the layer's own,
+    /// and those of the `#[audited]` calls and audit spans (the tracing layer's) that start
+    /// while the handler runs, which their workers store in the background. Each request waits
+    /// for its own receipts only (a [`ReceiptTracker`] per request), never for a global flush.
+    ///
+    /// If one of them cannot be stored, or they are not all durable within `timeout`, the
+    /// client gets `503 Service Unavailable` with a JSON body
+    /// `{"error":{"code":"receipts_not_durable",…}}` instead of the handler's response, and the
+    /// request's receipt says so (`fail_retry`, reasons `receipts_not_durable`,
+    /// `http.status=503`). Off by default: receipts written in the background are then
+    /// durable shortly after the response, and [`crate::Auditor::flush`] or the install
+    /// guard's shutdown waits for them.
+    ///
+    /// ```
+    /// # use audit_runtime::axum::AuditLayer;
+    /// # use audit_runtime::sink::AuditSink;
+    /// # use audit_runtime::{store::MemoryStore, Auditor, SigningKey};
+    /// # let sink = AuditSink::new(Auditor::builder().signer(SigningKey::generate()?).store(MemoryStore::new()).build()?);
+    /// let layer = AuditLayer::builder(sink)
+    ///     .path_prefix("/v1/decide")
+    ///     .default_tenant("bank-eu")
+    ///     .respond_when_durable(std::time::Duration::from_secs(5))
+    ///     .build()?;
+    /// # drop(layer);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn respond_when_durable(mut self, timeout: Duration) -> Self {
+        self.durable_within = Some(timeout);
+        self
+    }
+
     /// Checks the tenant policy and builds the layer.
     ///
     /// # Errors
@@ -268,6 +311,7 @@ impl AuditLayerBuilder {
                 trace_header: self.trace_header,
                 session_header: self.session_header,
                 max_body: self.max_body,
+                durable_within: self.durable_within,
             }),
         })
     }
@@ -368,102 +412,80 @@ impl Config {
         );
         resp
     }
-}
 
-/// Reads up to `max` bytes of `body`; returns them and a body that replays everything.
-async fn capture(body: Body, max: usize) -> (Vec<u8>, Body) {
-    let mut stream = body.into_data_stream();
-    let mut captured = Vec::new();
-    let mut seen: Vec<Result<Bytes, ::axum::Error>> = Vec::new();
-    let mut ended = false;
-    while captured.len() < max {
-        match stream.next().await {
-            Some(Ok(chunk)) => {
-                let room = max - captured.len();
-                captured.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
-                seen.push(Ok(chunk));
-            }
-            Some(Err(e)) => {
-                seen.push(Err(e));
-                ended = true;
-                break;
-            }
-            None => {
-                ended = true;
-                break;
-            }
+    /// Records a request whose body broke off as cancelled, and answers 400 (which the client,
+    /// gone, most likely never reads).
+    async fn broken_off(&self, mut owed: Owed) -> Response {
+        let r = owed.receipt_mut();
+        cancelled(r);
+        r.reason_codes.push("http.body_incomplete".into());
+        if owed.emit().await.is_err() {
+            return unavailable();
         }
-    }
-    let body = if ended && seen.iter().all(Result::is_ok) {
-        let mut all = Vec::new();
-        for c in seen.into_iter().flatten() {
-            all.extend_from_slice(&c);
-        }
-        Body::from(all)
-    } else {
-        Body::from_stream(futures_util::stream::iter(seen).chain(stream))
-    };
-    (captured, body)
-}
-
-/// The receipt a request owes, stored exactly once: by [`Owed::emit`] when the request ends, or
-/// from `Drop` when the request's future is dropped first (reason `request_cancelled`; while an
-/// emit is in flight, the same receipt is queued again and the store keeps one, by its id).
-struct Owed {
-    sink: AuditSink,
-    receipt: Receipt,
-    state: OwedState,
-}
-
-enum OwedState {
-    Open,
-    Emitting,
-    Done,
-}
-
-impl Owed {
-    fn new(sink: AuditSink, receipt: Receipt) -> Self {
-        Self {
-            sink,
-            receipt,
-            state: OwedState::Open,
-        }
-    }
-
-    fn receipt_mut(&mut self) -> &mut Receipt {
-        &mut self.receipt
-    }
-
-    async fn emit(&mut self) -> Result<Option<crate::Emitted>, crate::EmitError> {
-        self.state = OwedState::Emitting;
-        let result = self.sink.emit(self.receipt.clone()).await;
-        self.state = OwedState::Done;
-        result
+        json_error(
+            ::http::StatusCode::BAD_REQUEST,
+            "body_incomplete",
+            "the request body was not received completely",
+        )
     }
 }
 
-impl Drop for Owed {
-    fn drop(&mut self) {
-        match std::mem::replace(&mut self.state, OwedState::Done) {
-            OwedState::Open => {
-                let mut r = self.receipt.clone();
-                r.action = Action::FailRetry;
-                r.reason_codes.push("request_cancelled".into());
-                r.output_hash = String::new();
-                self.sink.emit_detached(r);
-            }
-            OwedState::Emitting => self.sink.emit_detached(self.receipt.clone()),
-            OwedState::Done => {}
-        }
-    }
+/// A JSON error answer: `{"error":{"code":…,"message":…}}`.
+fn json_error(status: ::http::StatusCode, code: &str, message: &str) -> Response {
+    let mut error = Object::new();
+    error.insert("code", Value::from(code));
+    error.insert("message", Value::from(message));
+    let mut o = Object::new();
+    o.insert("error", Value::from(error));
+    let mut out = Vec::new();
+    write_canonical_value(&Value::from(o), &mut out);
+    let mut r = Response::new(Body::from(out));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        ::http::header::CONTENT_TYPE,
+        ::http::HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
 fn unavailable() -> Response {
-    let mut r = Response::new(Body::from(
-        "the audit receipt of this request could not be stored",
-    ));
-    *r.status_mut() = ::http::StatusCode::SERVICE_UNAVAILABLE;
-    r
+    json_error(
+        ::http::StatusCode::SERVICE_UNAVAILABLE,
+        "receipt_not_stored",
+        "the audit receipt of this request could not be stored; retry later",
+    )
+}
+
+/// The answer to a request whose own receipts are not all durable.
+fn not_durable(counts: TrackerCounts, timeout: Duration) -> Response {
+    let message = if counts.failed > 0 {
+        format!(
+            "{} of the {} audit receipts this request produced could not be stored; its effects may have happened without evidence; retry later",
+            counts.failed,
+            counts.failed + counts.stored + counts.open
+        )
+    } else {
+        format!(
+            "{} audit receipt(s) of this request were not durable within {} ms; retry later",
+            counts.open,
+            timeout.as_millis()
+        )
+    };
+    json_error(
+        ::http::StatusCode::SERVICE_UNAVAILABLE,
+        "receipts_not_durable",
+        &message,
+    )
+}
+
+/// Waits up to `timeout` for the tracker's receipts; `Err` with the counts unless all were
+/// stored.
+async fn durable(tracker: &ReceiptTracker, timeout: Duration) -> Result<(), TrackerCounts> {
+    match tokio::time::timeout(timeout, tracker.settled()).await {
+        Ok(c) if c.failed == 0 => Ok(()),
+        Ok(c) => Err(c),
+        Err(_) => Err(tracker.counts()),
+    }
 }
 
 impl<S> tower_service::Service<Request> for AuditService<S>
@@ -502,23 +524,49 @@ where
                 config.sink.clone(),
                 config.receipt_for(&parts, tenant, true),
             );
-            let (captured, body) = capture(body, config.max_body).await;
-            owed.receipt_mut().input_c14n = canonicalize_input(&String::from_utf8_lossy(&captured));
+            let body::Captured {
+                prefix,
+                body,
+                broken_off,
+            } = body::capture(body, config.max_body).await;
+            owed.receipt_mut().input_c14n = canonicalize_input(&String::from_utf8_lossy(&prefix));
+            if broken_off.is_set() {
+                // The client went away mid-body: nothing to hand the handler, nobody to answer.
+                return Ok(config.broken_off(owed).await);
+            }
             // Audited calls, traced spans and LLM calls made by the handler take the
-            // request's trace id.
+            // request's trace id; with `respond_when_durable`, the receipts they leave report
+            // to this request's tracker.
             let trace = owed.receipt_mut().trace_id.clone();
             let handled =
                 crate::capture::in_trace(trace, inner.call(Request::from_parts(parts, body)));
+            let tracker = config.durable_within.map(|t| (ReceiptTracker::new(), t));
+            let handled = match &tracker {
+                Some((t, _)) => Either::Left(t.scope(handled)),
+                None => Either::Right(handled),
+            };
             let outcome = AssertUnwindSafe(handled).catch_unwind().await;
+            if broken_off.is_set() && matches!(outcome, Ok(Ok(_))) {
+                // The handler saw the body break off (and most likely answered 400).
+                return Ok(config.broken_off(owed).await);
+            }
             let receipt = owed.receipt_mut();
             match outcome {
-                Ok(Ok(resp)) => {
+                Ok(Ok(mut resp)) => {
                     let status = resp.status().as_u16();
                     receipt.action = if status < 400 {
                         Action::Allow
                     } else {
                         Action::Reject
                     };
+                    if let Some((tracker, timeout)) = tracker
+                        && let Err(counts) = durable(&tracker, timeout).await
+                    {
+                        resp = not_durable(counts, timeout);
+                        receipt.action = Action::FailRetry;
+                        receipt.reason_codes.push("receipts_not_durable".into());
+                    }
+                    let status = resp.status().as_u16();
                     receipt.reason_codes.push(format!("http.status={status}"));
                     receipt.output_hash = hash_output(&format!("status={status}"));
                     match owed.emit().await {
