@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+mod read_only;
 mod segment;
 mod tree;
 mod wal;
@@ -125,10 +126,12 @@ impl SqliteStore {
         Self::open(default_data_dir().join("audit.db"))
     }
 
-    /// Opens the existing store at `path`, for tools that read a store (an export, a proof):
-    /// unlike [`SqliteStore::open`] it creates nothing, and refuses, without changing it, a
-    /// missing file, an empty one, a file that is not an SQLite database, and an SQLite
-    /// database without ai-audit's tables (someone else's database given by mistake).
+    /// Opens the existing store at `path` for reading and writing, for tools that change a
+    /// store they did not create (`ai-audit checkpoint --sign`). Unlike [`SqliteStore::open`] it
+    /// creates nothing — no directory, no database, no tables, no migration, no log-copying
+    /// thread — and refuses, without changing it, a missing file, an empty one, a file that is
+    /// not an SQLite database, an SQLite database without ai-audit's tables (someone else's
+    /// database given by mistake), and a store of another schema version.
     ///
     /// ```
     /// use audit_runtime::store::{SqliteStore, StoreError};
@@ -146,51 +149,64 @@ impl SqliteStore {
     /// ```
     ///
     /// # Errors
-    /// [`StoreError::NotAStore`], [`StoreError::Io`] if the file cannot be read, or as
-    /// [`SqliteStore::open`].
+    /// [`StoreError::NotAStore`], [`StoreError::Io`] if the file cannot be read,
+    /// [`StoreError::Corrupt`] for another schema version, or backend failures.
     pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let not = |why: &str| StoreError::NotAStore {
+        // Vetted through a read-only connection: a file that is not ours is left as it came.
+        drop(read_only::connect(path)?);
+        Ok(Self {
             path: path.to_owned(),
-            why: why.to_owned(),
-        };
-        let meta = std::fs::metadata(path).map_err(|source| StoreError::Io {
+            writer: Mutex::new(connect(path)?),
+            reader: Mutex::new(connect(path)?),
+            spare: Mutex::default(),
+            wal: None,
+        })
+    }
+
+    /// Opens the existing store at `path` without writing to it: from a read-only directory or
+    /// file system, from a full disk, or beside a running auditor. Nothing of ai-audit's is
+    /// created or changed beside the database; every write through the returned store fails
+    /// (SQLite's "attempt to write a readonly database"). The file is vetted as by
+    /// [`SqliteStore::open_existing`].
+    ///
+    /// The database is opened with SQLite's read-only flag; where SQLite cannot open or create
+    /// the write-ahead log's index (`-shm`) and the log (`-wal`) is absent or empty, the database
+    /// file alone is the whole store and is opened `immutable=1`. A log that holds transactions
+    /// is never skipped: such a store is refused, with what to do.
+    ///
+    /// ```
+    /// use audit_runtime::store::{SqliteStore, Store};
+    /// use audit_runtime::{Auditor, Receipt, SigningKey, TenantId};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let db = dir.path().join("audit.db");
+    /// let auditor = Auditor::builder()
+    ///     .signer(SigningKey::generate()?)
+    ///     .store(SqliteStore::open(&db)?)
+    ///     .build()?;
+    /// auditor.emit(Receipt::new("acme"))?;
+    /// auditor.shutdown()?;
+    ///
+    /// let store = SqliteStore::open_read_only(&db)?;
+    /// assert_eq!(store.tip(&TenantId::new("acme"))?.map(|t| t.len), Some(1));
+    /// assert!(store.claim_signing_key(&[7; 32]).is_err(), "it cannot be written");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open_existing`]; [`StoreError::Backend`] when the log holds
+    /// transactions that cannot be read here.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        Ok(Self {
             path: path.to_owned(),
-            source,
-        })?;
-        if !meta.is_file() {
-            return Err(not("it is not a file"));
-        }
-        if meta.len() == 0 {
-            return Err(not("the file is empty"));
-        }
-        // Read-only: a file that is not ours must leave this check as it came.
-        let probe = Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(backend("open read-only"))?;
-        let version = probe.query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get::<_, i64>(0),
-        );
-        drop(probe);
-        match version {
-            Ok(_) => Self::open(path),
-            Err(rusqlite::Error::SqliteFailure(f, _))
-                if f.code == rusqlite::ErrorCode::NotADatabase =>
-            {
-                Err(not("it is not an SQLite database"))
-            }
-            Err(rusqlite::Error::SqliteFailure(_, Some(msg))) if msg.contains("no such table") => {
-                Err(not("it is an SQLite database without ai-audit's tables"))
-            }
-            Err(rusqlite::Error::QueryReturnedNoRows) => {
-                Err(not("its meta table has no schema version"))
-            }
-            Err(e) => Err(backend("read the schema version")(e)),
-        }
+            // Read-only too: a write through this store fails instead of creating anything.
+            writer: Mutex::new(read_only::connect(path)?),
+            reader: Mutex::new(read_only::connect(path)?),
+            spare: Mutex::default(),
+            wal: None,
+        })
     }
 
     /// Opens (creating if needed) the store at `path`; its directory is created too.
