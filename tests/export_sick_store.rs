@@ -258,22 +258,10 @@ fn export_from_a_store_on_a_full_disk_gives_a_bundle_that_verifies() {
         r.err()
     });
     let full = full.expect("emitting 500 receipts on a full disk never failed");
-    assert!(text_of(&full).contains("full"), "{}", text_of(&full));
+    assert!(format!("{full:?}").contains("full"), "{full:?}");
     // Export while the auditor still runs on the full disk.
     export_verifies(&db, &dir.path().join("bundle.zip"), 100 + stored);
     drop(a);
-}
-
-/// An error and its sources, one line.
-fn text_of(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// A stopped store of 300 receipts (200 of tenant acme) in `dir`, and its path.
@@ -362,14 +350,19 @@ fn export_refuses_a_store_with_one_corrupted_receipt_and_names_it() {
 fn export_refuses_to_sign_a_checkpoint_smaller_than_a_stored_one_after_a_truncation() {
     let dir = tempfile::tempdir().unwrap();
     let db = stopped_store(dir.path());
-    let stored = || {
-        let o = ai_audit(&[
+    let checkpoint = |extra: &[&str]| {
+        let mut args = vec![
             "checkpoint",
             "--tenant",
             "acme",
             "--db",
             db.to_str().unwrap(),
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        ai_audit(&args)
+    };
+    let stored = || {
+        let o = checkpoint(&[]);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
         String::from_utf8(o.stdout).unwrap()
     };
@@ -405,14 +398,7 @@ fn export_refuses_to_sign_a_checkpoint_smaller_than_a_stored_one_after_a_truncat
         assert!(!out.exists());
     }
     // Signing a checkpoint of the store as it is now is refused the same way.
-    let o = ai_audit(&[
-        "checkpoint",
-        "--tenant",
-        "acme",
-        "--db",
-        db.to_str().unwrap(),
-        "--sign",
-    ]);
+    let o = checkpoint(&["--sign"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("truncation or rollback"), "{}", text(&o));
     assert_eq!(stored(), held, "a smaller checkpoint was stored");

@@ -510,32 +510,28 @@ fn variants(key: &SigningKey) -> Vec<(String, Vec<u8>, Class)> {
         Unreadable,
     );
 
-    // ZIP64.
-    let mut a = deflated.clone();
-    a.zip64_end = Some(0);
-    add("ZIP64 end record that agrees".into(), a.build(), Pass);
-    let mut a = deflated.clone();
-    a.zip64_end = Some(0);
-    a.saturate = true;
-    add(
-        "ZIP64 end record with a saturated classic one".into(),
-        a.build(),
-        Pass,
-    );
-    let mut a = deflated.clone();
-    a.zip64_end = Some(1);
-    add(
-        "ZIP64 end record with another entry count".into(),
-        a.build(),
-        Unreadable,
-    );
-    let mut a = deflated.clone();
-    a.saturate = true;
-    add(
-        "saturated end record without ZIP64".into(),
-        a.build(),
-        Unreadable,
-    );
+    // ZIP64 end records: (what, extra entries in it, classic record saturated, verdict).
+    for (what, zip64_end, saturate, want) in [
+        ("ZIP64 end record that agrees", Some(0), false, Pass),
+        (
+            "ZIP64 end record with a saturated classic one",
+            Some(0),
+            true,
+            Pass,
+        ),
+        (
+            "ZIP64 end record with another entry count",
+            Some(1),
+            false,
+            Unreadable,
+        ),
+        ("saturated end record without ZIP64", None, true, Unreadable),
+    ] {
+        let mut a = deflated.clone();
+        a.zip64_end = zip64_end;
+        a.saturate = saturate;
+        add(what.to_owned(), a.build(), want);
+    }
     let mut a = deflated.clone();
     a.member("receipts.jsonl").zip64 = true;
     add("ZIP64 sizes in the extra fields".into(), a.build(), Pass);
