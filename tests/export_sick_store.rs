@@ -295,6 +295,9 @@ fn flip_hash_digit(line: &mut [u8]) {
     line[at] = if line[at] == b'0' { b'1' } else { b'0' };
 }
 
+/// A way to damage a stored line, and the check that must then fail.
+type Corruption = (fn(&mut [u8]), &'static str);
+
 /// Breaks the line's JSON.
 fn break_json(line: &mut [u8]) {
     line[0] = b'[';
@@ -302,7 +305,7 @@ fn break_json(line: &mut [u8]) {
 
 #[test]
 fn export_refuses_a_store_with_one_corrupted_receipt_and_names_it() {
-    let flips: [(fn(&mut [u8]), &str); 2] = [(flip_hash_digit, "self_hash"), (break_json, "parse")];
+    let flips: [Corruption; 2] = [(flip_hash_digit, "self_hash"), (break_json, "parse")];
     for (corrupt, check) in flips {
         let dir = tempfile::tempdir().unwrap();
         let db = stopped_store(dir.path());
@@ -373,7 +376,7 @@ fn export_refuses_to_sign_a_checkpoint_smaller_than_a_stored_one_after_a_truncat
     let c = rusqlite::Connection::open(&db).unwrap();
     let (id, first, _) = segment_of(&c, 199);
     let (_, _, lines) = segment_of(&c, first - 1);
-    let last = lines.split(|&b| b == b'\n').last().unwrap();
+    let last = lines.split(|&b| b == b'\n').next_back().unwrap();
     let tip = ai_audit::canonical::parse_line(last).unwrap().receipt_hash;
     c.execute_batch(&format!(
         "DELETE FROM receipt_ids WHERE segment = {id};

@@ -532,7 +532,7 @@ fn variants(key: &SigningKey) -> Vec<(String, Vec<u8>, Class)> {
         a.saturate = saturate;
         add(what.to_owned(), a.build(), want);
     }
-    let mut a = deflated.clone();
+    let mut a = deflated;
     a.member("receipts.jsonl").zip64 = true;
     add("ZIP64 sizes in the extra fields".into(), a.build(), Pass);
 
@@ -576,7 +576,7 @@ fn variants(key: &SigningKey) -> Vec<(String, Vec<u8>, Class)> {
         archive_of(&long, false).build(),
         Fails,
     );
-    let mut a = stored.clone();
+    let mut a = stored;
     for i in 0..60 {
         a.members.push(Member::stored(&format!("pad{i}"), b""));
     }
@@ -701,8 +701,13 @@ fn verdict(program: &Path, args: &[&str], who: &str, case: &str) -> (Class, Stri
         !text.contains("Traceback") && !text.contains("panicked"),
         "{who} crashed on {case}: {text}"
     );
-    let class = Class::of(o.status.code())
-        .unwrap_or_else(|| panic!("{who} exited {:?} on {case}: {text}", o.status.code()));
+    let class = Class::of(o.status.code());
+    assert!(
+        class.is_some(),
+        "{who} exited {:?} on {case}: {text}",
+        o.status.code()
+    );
+    let class = class.unwrap();
     (class, text)
 }
 

@@ -117,7 +117,7 @@ fn export(args: &ExportArgs) -> Result<String, (u8, String)> {
         start..end,
         &log_name,
         key,
-        ExportMeta::new(tenant.clone()),
+        ExportMeta::new(tenant),
         BufWriter::new(file),
     )
     .map_err(|e| {

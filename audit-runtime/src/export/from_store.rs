@@ -56,7 +56,7 @@ pub enum StoreExportError {
         /// The receipt's sequence number in the tenant's chain.
         seq: u64,
         /// What failed (its `index` is the position in the export).
-        finding: Finding,
+        finding: Box<Finding>,
     },
     /// A receipt the range covers is not in the store (rows deleted). Nothing was signed.
     #[error(
@@ -311,7 +311,7 @@ fn anchor_hash(
         StoreExportError::BadReceipt {
             tenant: entry.tenant.clone(),
             seq: entry.seq,
-            finding,
+            finding: Box::new(finding),
         }
     };
     let verified = crate::verify::verify_covered_line(&entry.line, key).map_err(|findings| {
@@ -359,7 +359,7 @@ fn bad_receipt(
     StoreExportError::BadReceipt {
         tenant: tenant.clone(),
         seq,
-        finding,
+        finding: Box::new(finding),
     }
 }
 
@@ -390,10 +390,10 @@ impl<W: Write> Run<'_, W> {
                 return Err(StoreExportError::BadReceipt {
                     tenant: self.tenant.clone(),
                     seq: e.seq,
-                    finding: untagged(
+                    finding: Box::new(untagged(
                         e,
                         "the receipt is unsigned (Checkpointed sealing) and carries no tag of this writer: it was not written with this key",
-                    ),
+                    )),
                 });
             }
             self.writer.push_line(&e.line)?;
