@@ -119,8 +119,10 @@ fn measure<T>(what: &str, f: impl FnOnce() -> T) -> T {
 fn main() {
     let receipts = env_u64("AI_AUDIT_BENCH_RECEIPTS", 1_000_000);
     let tenants = env_u64("AI_AUDIT_BENCH_TENANTS", 100);
-    let dir = std::env::var_os("AI_AUDIT_BENCH_DIR")
-        .map_or_else(|| std::env::temp_dir().join("ai-audit-store-checks"), PathBuf::from);
+    let dir = std::env::var_os("AI_AUDIT_BENCH_DIR").map_or_else(
+        || std::env::temp_dir().join("ai-audit-store-checks"),
+        PathBuf::from,
+    );
     let db = dir.join(format!("checks-{receipts}-{tenants}.db"));
     fill(&db, receipts, tenants);
     let bytes = std::fs::metadata(&db).map_or(0, |m| m.len());

@@ -167,6 +167,18 @@ fn a_damaged_wal_frame_after_acknowledged_receipts_refuses_the_rolled_back_tenan
     let check = cli(&["db", "check", "--db", db_arg]);
     assert_eq!(check.status.code(), Some(1), "{}", text(&check));
     assert!(text(&check).contains("rolled_back"), "{}", text(&check));
+    // Export refuses to sign the shorter history as if it were complete.
+    let refused = cli(&[
+        "export",
+        "--db",
+        db_arg,
+        "--tenant",
+        "t0",
+        "-o",
+        dir.path().join("refused.zip").to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains("rolled back"), "{}", text(&refused));
     let gap = cli(&[
         "db",
         "record-gap",

@@ -64,8 +64,15 @@ pub(crate) fn run(cmd: &DbCommand) -> u8 {
     }
 }
 
-fn open(db: Option<&PathBuf>) -> Result<(SqliteStore, PathBuf), u8> {
-    super::open_existing_store(db).map_err(|e| {
+/// `db check` only reads (it works on a read-only or full store, beside a running auditor);
+/// `db record-gap` writes.
+fn open(db: Option<&PathBuf>, write: bool) -> Result<(SqliteStore, PathBuf), u8> {
+    let opened = if write {
+        super::existing_store(db)
+    } else {
+        super::read_only_store(db)
+    };
+    opened.map_err(|e| {
         eprintln!("error: {e}");
         EXIT_USAGE
     })
@@ -79,7 +86,7 @@ fn check(args: &CheckArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let (store, db) = match open(args.db.as_ref()) {
+    let (store, db) = match open(args.db.as_ref(), false) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -152,7 +159,7 @@ fn gap(args: &RecordGapArgs) -> u8 {
         );
         return EXIT_USAGE;
     }
-    let (store, db) = match open(args.db.as_ref()) {
+    let (store, db) = match open(args.db.as_ref(), true) {
         Ok(s) => s,
         Err(code) => return code,
     };

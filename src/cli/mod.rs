@@ -38,6 +38,13 @@ Exit codes:
   2  usage error, or the input or key could not be read
   3  UNPINNED: no key was pinned; hashes and links were checked, signatures prove nothing";
 
+const EXPORT_EXIT_CODES: &str = "\
+Exit codes:
+  0  the bundle was written, every receipt in it verified and its checkpoint and manifest signed
+  1  refused: a stored receipt or the stored history fails a check (the error names tenant,
+     sequence number, receipt id and check; nothing was signed), or writing the bundle failed
+  2  usage error, or the store or key could not be read";
+
 /// Tamper-evident decision receipts for AI systems: keys and offline verification.
 #[derive(Debug, Parser)]
 #[command(name = "ai-audit", version, about, after_help = EXIT_CODES)]
@@ -60,6 +67,7 @@ enum Command {
     /// Measure durable emit throughput and latency here, beside the Python library's figures.
     Bench(bench::BenchArgs),
     /// Export a tenant's chain (or a contiguous part of it) from the store as an evidence bundle.
+    #[command(after_help = EXPORT_EXIT_CODES)]
     Export(export::ExportArgs),
     /// Verify a JSONL file of one tenant's receipts against a pinned public key.
     #[command(after_help = EXIT_CODES)]
@@ -92,10 +100,28 @@ pub(crate) fn read_limited(path: &std::path::Path, limit: u64) -> std::io::Resul
 }
 
 /// Opens the existing store at `db` (default: `$AI_AUDIT_DATA_DIR/audit.db` or
-/// `./audit-data/audit.db`) for a command that reads it (`SqliteStore::open_existing`: a file
-/// that is not an ai-audit store is refused and left unchanged).
-pub(crate) fn open_existing_store(
+/// `./audit-data/audit.db`) for a command that only reads it (`SqliteStore::open_read_only`:
+/// nothing is written, so it works on a read-only or full store and beside a running auditor;
+/// a file that is not an ai-audit store is refused and left unchanged).
+pub(crate) fn read_only_store(
     db: Option<&std::path::PathBuf>,
+) -> Result<(audit_runtime::store::SqliteStore, std::path::PathBuf), String> {
+    open_store(db, |p| audit_runtime::store::SqliteStore::open_read_only(p))
+}
+
+/// As [`read_only_store`], for a command that writes to the store (`checkpoint --sign`):
+/// `SqliteStore::open_existing`, which creates nothing.
+pub(crate) fn existing_store(
+    db: Option<&std::path::PathBuf>,
+) -> Result<(audit_runtime::store::SqliteStore, std::path::PathBuf), String> {
+    open_store(db, |p| audit_runtime::store::SqliteStore::open_existing(p))
+}
+
+fn open_store(
+    db: Option<&std::path::PathBuf>,
+    open: fn(
+        &std::path::Path,
+    ) -> Result<audit_runtime::store::SqliteStore, audit_runtime::store::StoreError>,
 ) -> Result<(audit_runtime::store::SqliteStore, std::path::PathBuf), String> {
     let db = db
         .cloned()
@@ -106,7 +132,7 @@ pub(crate) fn open_existing_store(
             db.display()
         ));
     }
-    match audit_runtime::store::SqliteStore::open_existing(&db) {
+    match open(&db) {
         Ok(store) => Ok((store, db)),
         Err(e @ audit_runtime::store::StoreError::NotAStore { .. }) => Err(format!(
             "{e}; pass the audit.db the auditor writes (with its audit.db-wal beside it)"

@@ -106,7 +106,13 @@ fn signing_key() -> Result<SigningKey, String> {
 }
 
 pub(crate) fn run_checkpoint(args: &CheckpointArgs) -> u8 {
-    let store = match super::open_existing_store(args.db.as_ref()) {
+    // Only signing writes to the store.
+    let opened = if args.sign {
+        super::existing_store(args.db.as_ref())
+    } else {
+        super::read_only_store(args.db.as_ref())
+    };
+    let store = match opened {
         Ok((s, _)) => s,
         Err(m) => return fail(EXIT_USAGE, m),
     };
@@ -210,7 +216,7 @@ fn stored_note_holds(
 }
 
 pub(crate) fn run_prove(args: &ProveArgs) -> u8 {
-    let store = match super::open_existing_store(args.db.as_ref()) {
+    let store = match super::read_only_store(args.db.as_ref()) {
         Ok((s, _)) => s,
         Err(m) => return fail(EXIT_USAGE, m),
     };
@@ -251,6 +257,11 @@ pub(crate) fn run_prove(args: &ProveArgs) -> u8 {
             };
             let name = match log_name(args.log_name.as_deref()) {
                 Ok(n) => n,
+                Err(m) => return fail(EXIT_USAGE, m),
+            };
+            // Signing stores the checkpoint: the store is opened for writing for that.
+            let store = match super::existing_store(args.db.as_ref()) {
+                Ok((s, _)) => s,
                 Err(m) => return fail(EXIT_USAGE, m),
             };
             tree::sync_from_lines(&store, &TenantId::new(args.tenant.as_str()))

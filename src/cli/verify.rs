@@ -168,8 +168,16 @@ pub(crate) fn run(args: &VerifyArgs) -> u8 {
     }
     let mut file = file;
     let mut magic = [0u8; 4];
-    let is_zip = (file.read_exact(&mut magic).is_ok()
-        && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06"))
+    let read = file.read(&mut magic).unwrap_or(0);
+    // A file named *.zip that does not start like receipts (`{`) is a bundle, even an empty or
+    // cut-off one: it is an unreadable bundle, as verify.py says, not an empty receipts file.
+    let named_zip = args
+        .file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+        && magic.first().filter(|_| read > 0) != Some(&b'{');
+    let is_zip = named_zip
+        || (read == magic.len() && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06"))
         || ends_like_a_zip(&mut file);
     if let Err(e) = file.seek(SeekFrom::Start(0)) {
         eprintln!("error: cannot read {}: {e}", args.file.display());

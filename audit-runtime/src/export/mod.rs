@@ -30,6 +30,7 @@
 //! ```
 #![deny(clippy::indexing_slicing)]
 
+mod from_store;
 mod manifest;
 mod pyjson;
 mod reader;
@@ -43,6 +44,7 @@ use crate::keys::VerifyingKey;
 use crate::receipt::{TenantId, Timestamp};
 use crate::seal::{SealError, SealedReceipt, Signer};
 
+pub use from_store::{StoreExportError, export_from_store};
 pub use manifest::Manifest;
 pub use reader::EvidenceReader;
 pub use zipr::MemberReader;
@@ -543,6 +545,13 @@ impl<'k, W: Write> EvidenceWriter<'k, W> {
             id: r.receipt_id.as_str().to_owned(),
             timestamp: r.timestamp.to_isoformat(),
         })
+    }
+
+    /// Adds a member, written before the manifest and listed in it, as
+    /// [`ExportMeta::with_member`] does; for members known only once the receipts are written
+    /// (a checkpoint signed over exactly them).
+    pub fn add_member(&mut self, name: impl Into<String>, bytes: Vec<u8>) {
+        self.meta.members.push((name.into(), bytes));
     }
 
     fn member(&mut self, name: &str, bytes: &[u8], sums: &mut Object) -> Result<(), ExportError> {

@@ -23,8 +23,9 @@ import hashlib
 import json
 import os
 import re
+import struct
 import sys
-import zipfile
+import zlib
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -154,6 +155,292 @@ class Fail(Exception):
     pass
 
 
+class Unreadable(Exception):
+    """The archive is refused before or while its members are read (exit 2), for the reasons
+    ai-audit's own reader refuses it: both verifiers must read the same members, or refuse."""
+
+
+# Limits of ai-audit's reader (ReadLimits::default), so both refuse the same archives.
+MAX_ENTRIES, MAX_CENTRAL_DIRECTORY = 64, 1 << 20
+MAX_MEMBER, MAX_TOTAL, MAX_RATIO, RATIO_SLACK = 16 << 30, 17 << 30, 100, 1 << 20
+MAX_LINE = 8 << 20
+# General-purpose flag bits read or safely ignored: 1, 2 (deflate hints), 3 (data descriptor),
+# 11 (UTF-8 names). Any other (encryption, patch data, reserved) is refused, never ignored.
+KNOWN_FLAGS = 0x080E
+FLAG_NAMES = {0: "encryption", 4: "enhanced deflating", 5: "compressed patched data",
+              6: "strong encryption", 13: "an encrypted central directory"}
+
+
+def unsupported_flag(flags):
+    unknown = flags & ~KNOWN_FLAGS & 0xFFFF
+    if not unknown:
+        return None
+    bit = (unknown & -unknown).bit_length() - 1
+    return "%s (general-purpose flag bit %d)" % (FLAG_NAMES.get(bit, "a reserved flag bit"), bit)
+
+
+def read_at(f, offset, n):
+    f.seek(offset)
+    b = f.read(n)
+    if len(b) != n:
+        raise Unreadable("the ZIP archive ends inside a record (truncated)")
+    return b
+
+
+def zip64_field(extra):
+    """The body of the ZIP64 extended-information field (id 1), the fields well-formed."""
+    pos, found = 0, None
+    while pos + 4 <= len(extra):
+        fid, size = struct.unpack_from("<HH", extra, pos)
+        body = extra[pos + 4:pos + 4 + size]
+        if len(body) != size:
+            raise Unreadable("a ZIP extra field runs past its record")
+        if fid == 1:
+            found = body
+        pos += 4 + size
+    return found
+
+
+def u64s(body, n):
+    if len(body) < 8 * n:
+        raise Unreadable("a ZIP64 extra field is too short")
+    return struct.unpack_from("<%dQ" % n, body)
+
+
+class Entry:
+    pass
+
+
+def unsafe_name(n):
+    if not n:
+        return "the name is empty"
+    if "\0" in n or "\\" in n or n.startswith("/") or re.match(r"[A-Za-z]:", n) or ".." in n.split("/"):
+        return "the name could escape an extraction directory"
+    return None
+
+
+def vet_zip(f):
+    """The central directory and the layout, checked as ai-audit's reader checks them: one end
+    record, ZIP64 records that agree, at most MAX_ENTRIES entries, safe unique names, no symbolic
+    links, stored or deflated members without unsupported flags, members one after another from
+    offset 0 up to the central directory, each local header agreeing with its entry."""
+    f.seek(0, 2)
+    size = f.tell()
+    if size < 22:
+        raise Unreadable("not a ZIP archive (too short to hold one)")
+    tail_start = size - min(size, 22 + 65535)
+    tail = read_at(f, tail_start, size - tail_start)
+    ends = []
+    for p in range(len(tail) - 22, -1, -1):
+        if tail[p:p + 4] == b"PK\x05\x06":
+            end = p + 22 + struct.unpack_from("<H", tail, p + 20)[0]
+            if end <= len(tail) and not tail[end:].strip(b"\0"):
+                ends.append(p)
+    if len(ends) > 1:
+        raise Unreadable("two end-of-central-directory records, one inside the other's comment")
+    if not ends:
+        raise Unreadable("no end-of-central-directory record: not a ZIP archive, or a truncated one")
+    eocd = tail_start + ends[0]
+    disk, cd_disk, _, entries, cd_size, cd_offset = struct.unpack_from("<HHHHII", tail, ends[0] + 4)
+    if disk or cd_disk:
+        raise Unreadable("multi-disk archives are not supported")
+    cd_end = eocd
+    saturated = entries == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF
+    loc = read_at(f, eocd - 20, 20) if eocd >= 20 else b""
+    if loc[:4] == b"PK\x06\x07":
+        loc_at = eocd - 20
+        z64_at = struct.unpack_from("<Q", loc, 8)[0]
+        if z64_at >= loc_at:
+            raise Unreadable("ZIP64 record offset out of range")
+        rec = read_at(f, z64_at, 56)
+        if rec[:4] != b"PK\x06\x06":
+            raise Unreadable("ZIP64 end record missing")
+        if z64_at + 12 + struct.unpack_from("<Q", rec, 4)[0] != loc_at:
+            raise Unreadable("the ZIP64 end record does not end where its locator starts")
+        z = struct.unpack_from("<QQQ", rec, 32)
+        if saturated:
+            entries, cd_size, cd_offset = z
+        elif (entries, cd_size, cd_offset) != z:
+            raise Unreadable("the ZIP64 end record and the classic one disagree on the central directory")
+        cd_end = z64_at
+    elif saturated:
+        raise Unreadable("ZIP64 locator missing")
+    if entries > MAX_ENTRIES:
+        raise Unreadable("the archive declares %d entries; a bundle has at most %d" % (entries, MAX_ENTRIES))
+    if cd_size > MAX_CENTRAL_DIRECTORY:
+        raise Unreadable("the central directory is larger than %d bytes" % MAX_CENTRAL_DIRECTORY)
+    if cd_offset + cd_size > cd_end:
+        raise Unreadable("the central directory lies outside the archive (truncated?)")
+    cd = read_at(f, cd_offset, cd_size)
+    pos, out, names = 0, [], set()
+    for _ in range(entries):
+        if pos + 46 > len(cd):
+            raise Unreadable("a record runs past the end of the central directory")
+        (sig, made_by, _, flags, method, _, _, crc, csize, usize, nlen, xlen, clen, _, _, ext,
+         offset) = struct.unpack_from("<IHHHHHHIIIHHHHHII", cd, pos)
+        if sig != 0x02014B50:
+            raise Unreadable("bad central directory entry signature")
+        raw = cd[pos + 46:pos + 46 + nlen]
+        extra = cd[pos + 46 + nlen:pos + 46 + nlen + xlen]
+        pos += 46 + nlen + xlen + clen
+        if pos > len(cd):
+            raise Unreadable("a record runs past the end of the central directory")
+        if not flags & 0x0800 and any(b > 0x7F for b in raw):
+            raise Unreadable("member name %r is not ASCII and the UTF-8 flag (bit 11) is not set" % raw)
+        try:
+            name = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Unreadable("member name %r is not valid UTF-8" % raw)
+        why = unsafe_name(name)
+        if why:
+            raise Unreadable("member name %r is refused: %s" % (name, why))
+        if made_by >> 8 == 3 and (ext >> 16) & 0o170000 == 0o120000:
+            raise Unreadable("member %r is a symbolic link; bundles hold regular files only" % name)
+        what = unsupported_flag(flags)
+        if what:
+            raise Unreadable("member %r: %s is not supported" % (name, what))
+        if method not in (0, 8):
+            raise Unreadable("member %r: compression method %d is not supported (only stored or deflate)" % (name, method))
+        body = zip64_field(extra)
+        if body is not None:
+            want = [v == 0xFFFFFFFF for v in (usize, csize, offset)]
+            vals = list(u64s(body, sum(want)))
+            if want[0]:
+                usize = vals.pop(0)
+            if want[1]:
+                csize = vals.pop(0)
+            if want[2]:
+                offset = vals.pop(0)
+        if name in names:
+            raise Unreadable("member %r appears more than once; tools disagree on which copy they read" % name)
+        names.add(name)
+        if offset + csize > cd_offset:
+            raise Unreadable("a member's data lies outside the archive")
+        e = Entry()
+        e.name, e.raw, e.flags, e.method, e.crc, e.csize, e.usize, e.offset = (
+            name, raw, flags, method, crc, csize, usize, offset)
+        out.append(e)
+    spans = sorted((e.offset, e.offset + 30 + len(e.raw) + e.csize) for e in out)
+    if any(b[0] < a[1] for a, b in zip(spans, spans[1:])):
+        raise Unreadable("members overlap")
+    if cd_offset + cd_size != cd_end:
+        raise Unreadable("bytes between the central directory and its end record that no member accounts for")
+    check_layout(f, sorted(out, key=lambda e: e.offset), cd_offset)
+    return {e.name: e for e in out}
+
+
+def check_layout(f, order, cd_offset):
+    at = 0
+    for k, e in enumerate(order):
+        nxt = order[k + 1].offset if k + 1 < len(order) else cd_offset
+        if e.offset != at:
+            raise Unreadable("bytes before or between members that the central directory does not list")
+        (sig, _, flags, method, _, _, crc, csize, usize, nlen, xlen) = struct.unpack(
+            "<IHHHHHIIIHH", read_at(f, e.offset, 30))
+        if sig != 0x04034B50:
+            raise Unreadable("bad local header signature")
+        if read_at(f, e.offset + 30, nlen) != e.raw:
+            raise Unreadable("member %r: its local header carries another name" % e.name)
+        body = zip64_field(read_at(f, e.offset + 30 + nlen, xlen))
+        if body is not None and 0xFFFFFFFF in (usize, csize):
+            usize, csize = u64s(body, 2)
+        what = unsupported_flag(flags)
+        if what:
+            raise Unreadable("member %r: %s is not supported" % (e.name, what))
+        if method != e.method or flags & 9 != e.flags & 9:
+            raise Unreadable("member %r: its local header and the central directory differ (method or flags)" % e.name)
+        e.data_at = e.offset + 30 + nlen + xlen
+        data_end = at = e.data_at + e.csize
+        desc = flags & 8
+        if not all(l == c or (desc and l == 0) for l, c in ((crc, e.crc), (csize, e.csize), (usize, e.usize))):
+            raise Unreadable("member %r: its local header and the central directory differ (CRC-32 or sizes)" % e.name)
+        if desc:
+            room = max(nxt - data_end, 0)
+            d = read_at(f, data_end, min(room, 24))
+            lens = [n for n in (descriptor_len(d, e, s, w) for s, w in ((1, 0), (1, 1), (0, 0), (0, 1))) if n is not None]
+            if not lens:
+                raise Unreadable("member %r: its data descriptor and the central directory differ" % e.name)
+            at = data_end + (room if room in lens else lens[0])
+    if at != cd_offset:
+        raise Unreadable("bytes between the last member and the central directory that it does not list")
+
+
+def descriptor_len(d, e, signed, wide):
+    fmt = ("<I" if signed else "<") + ("IQQ" if wide else "III")
+    n = struct.calcsize(fmt)
+    if len(d) < n:
+        return None
+    v = struct.unpack_from(fmt, d)
+    if signed:
+        if v[0] != 0x08074B50:
+            return None
+        v = v[1:]
+    return n if tuple(v) == (e.crc, e.csize, e.usize) else None
+
+
+class Member:
+    """One member's bytes, inflated through the reader's limits; size and CRC-32 checked at the end."""
+
+    def __init__(self, f, e, total):
+        self.f, self.e, self.total = f, e, total
+        self.pos, self.left = e.data_at, e.csize
+        self.z = zlib.decompressobj(-15) if e.method == 8 else None
+        self.limit = min(MAX_MEMBER, MAX_RATIO * e.csize + RATIO_SLACK)
+        self.produced, self.crc, self.buf, self.done = 0, 0, b"", False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def _raw(self, n):
+        self.f.seek(self.pos)
+        b = self.f.read(min(n, self.left))
+        if not b:
+            raise Unreadable("the archive ends inside member %r (truncated)" % self.e.name)
+        self.pos += len(b)
+        self.left -= len(b)
+        return b
+
+    def _chunk(self):
+        if self.z is None:
+            return self._raw(1 << 16) if self.left else b""
+        if self.z.eof:
+            return b""
+        data = self.z.unconsumed_tail or (self._raw(1 << 16) if self.left else b"")
+        if not data:
+            raise Unreadable("member %r is corrupt: its compressed data is invalid" % self.e.name)
+        try:
+            return self.z.decompress(data, 1 << 16)
+        except zlib.error:
+            raise Unreadable("member %r is corrupt: its compressed data is invalid" % self.e.name)
+
+    def _finish(self):
+        self.done = True
+        if self.z is not None and (self.left or self.z.unused_data or self.z.unconsumed_tail):
+            raise Unreadable("member %r is corrupt: its deflate stream ends before its compressed data does" % self.e.name)
+        if self.produced != self.e.usize:
+            raise Unreadable("member %r is corrupt: its inflated size differs from the declared one" % self.e.name)
+        if self.crc != self.e.crc:
+            raise Unreadable("member %r is corrupt: its CRC-32 differs from the declared one" % self.e.name)
+
+    def read(self, n):
+        while len(self.buf) < n and not self.done:
+            out = self._chunk()
+            if not out and (self.z is None or self.z.eof):
+                self._finish()
+                break
+            self.produced += len(out)
+            self.total[0] += len(out)
+            if self.produced > self.limit or self.total[0] > MAX_TOTAL:
+                raise Unreadable("member %r inflates past the reader's size or ratio limit (a ZIP bomb?)" % self.e.name)
+            self.crc = zlib.crc32(out, self.crc)
+            self.buf += out
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+
 def no_duplicates(pairs):
     d = {}
     for k, v in pairs:
@@ -166,7 +453,10 @@ def no_duplicates(pairs):
 def strict_loads(b):
     def bad_constant(name):
         raise Fail("non-JSON constant %s" % name)
-    return json.loads(b.decode("utf-8"), object_pairs_hook=no_duplicates, parse_constant=bad_constant)
+    try:
+        return json.loads(b.decode("utf-8"), object_pairs_hook=no_duplicates, parse_constant=bad_constant)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise Fail("not valid JSON (%s)" % e)
 
 
 def orjson_float(x):
@@ -258,21 +548,14 @@ class Bundle:
                 for r, _, fs in os.walk(path) for f in fs
             )
         else:
-            self.zip = zipfile.ZipFile(path)
-            names = [i.filename for i in self.zip.infolist()]
-            if len(names) != len(set(names)):
-                raise Fail("duplicate member names in the ZIP")
-            for i in self.zip.infolist():
-                n = i.filename
-                if n.startswith("/") or "\\" in n or ".." in n.split("/") or re.match(r"[A-Za-z]:", n):
-                    raise Fail("unsafe member name %r" % n)
-                if (i.external_attr >> 16) & 0o170000 == 0o120000:
-                    raise Fail("member %r is a symbolic link" % n)
-            self.names = names
+            self.zip = open(path, "rb")
+            self.entries = vet_zip(self.zip)
+            self.names = list(self.entries)
+            self.total = [0]
 
     def open(self, name):
         if self.zip is not None:
-            return self.zip.open(name)
+            return Member(self.zip, self.entries[name], self.total)
         return open(os.path.join(self.dir, name), "rb")
 
     def has(self, name):
@@ -282,7 +565,7 @@ class Bundle:
         with self.open(name) as f:
             b = f.read(limit + 1)
         if len(b) > limit:
-            raise Fail("%s is larger than %d bytes" % (name, limit))
+            raise Unreadable("%s is larger than %d bytes" % (name, limit))
         return b
 
 
@@ -443,7 +726,10 @@ def main():
                 finding("chain_metadata.json: %s is %r, the receipts give %r" % (k, meta.get(k), v))
     except Fail as e:
         finding(str(e))
-    except (OSError, zipfile.BadZipFile, ValueError, UnicodeDecodeError) as e:
+    except Unreadable as e:
+        print("ERROR: the evidence bundle is refused: %s" % e, file=sys.stderr)
+        return 2
+    except (OSError, ValueError, UnicodeDecodeError) as e:
         print("ERROR: cannot read the bundle: %s" % e, file=sys.stderr)
         return 2
 
@@ -466,6 +752,10 @@ def main():
 
 
 def check_line(line, index, prev, first, last, tenant, anchor, vk, sig_ok, finding, trees, unsigned):
+    if len(line) > MAX_LINE:
+        finding("receipts.jsonl index %d: the line is longer than the %d byte limit" % (index, MAX_LINE))
+        trees[0] = None
+        return None, first, last, tenant
     try:
         r = strict_loads(line)
         if not isinstance(r, dict) or list(r) != FIELDS:

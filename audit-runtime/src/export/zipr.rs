@@ -132,6 +132,29 @@ fn unsafe_name(name: &str) -> Option<&'static str> {
     None
 }
 
+/// The general-purpose flag bits this reader implements or may ignore: 1 and 2 (deflate speed
+/// hints), 3 (CRC-32 and sizes in a data descriptor) and 11 (UTF-8 names). Every other bit
+/// changes how a member's bytes are to be read (encryption, patch data) or is reserved, so a
+/// member carrying one is refused rather than read as if the bit were clear: another reader
+/// would read it differently, or not at all. `verify.py` refuses the same bits.
+const KNOWN_FLAGS: u16 = 0x080e;
+
+/// What an unsupported general-purpose flag of a member means, if it has one.
+fn unsupported_flag(flags: u16) -> Option<&'static str> {
+    let unknown = flags & !KNOWN_FLAGS;
+    if unknown == 0 {
+        return None;
+    }
+    Some(match unknown.trailing_zeros() {
+        0 => "encryption (general-purpose flag bit 0)",
+        4 => "enhanced deflating (general-purpose flag bit 4)",
+        5 => "compressed patched data (general-purpose flag bit 5)",
+        6 => "strong encryption (general-purpose flag bit 6)",
+        13 => "an encrypted central directory (general-purpose flag bit 13)",
+        _ => "a reserved general-purpose flag bit (7 to 10, 12, 14 or 15)",
+    })
+}
+
 /// Reads and vets the central directory.
 pub(crate) fn read_index<R: Read + Seek>(
     r: &mut R,
@@ -271,6 +294,17 @@ pub(crate) fn read_index<R: Read + Seek>(
         let raw_name = c.take(nlen)?;
         let extra = c.take(xlen)?;
         c.take(clen)?;
+        if flags & 0x0800 == 0 && !raw_name.is_ascii() {
+            // Without the UTF-8 flag, readers decode it as CP437 (Python's zipfile) or as UTF-8:
+            // they would disagree on the member's name.
+            return Err(ExportError::UnsafeName {
+                name: String::from_utf8_lossy(raw_name)
+                    .chars()
+                    .take(200)
+                    .collect(),
+                why: "the name is not ASCII and the UTF-8 flag (general-purpose bit 11) is not set",
+            });
+        }
         let name = std::str::from_utf8(raw_name)
             .map_err(|_| ExportError::UnsafeName {
                 name: String::from_utf8_lossy(raw_name)
@@ -289,11 +323,8 @@ pub(crate) fn read_index<R: Read + Seek>(
         if made_by >> 8 == 3 && (ext_attr >> 16) & 0o170_000 == 0o120_000 {
             return Err(ExportError::Symlink { name });
         }
-        if flags & 1 != 0 {
-            return Err(ExportError::Unsupported {
-                name,
-                what: "encrypted member",
-            });
+        if let Some(what) = unsupported_flag(flags) {
+            return Err(ExportError::Unsupported { name, what });
         }
         if method != 0 && method != 8 {
             return Err(ExportError::Unsupported {
@@ -437,6 +468,12 @@ fn check_layout<R: Read + Seek>(
                 what,
             })
         };
+        if let Some(what) = unsupported_flag(flags) {
+            return Err(ExportError::Unsupported {
+                name: e.name.clone(),
+                what,
+            });
+        }
         if method != e.method || flags & 0x0009 != e.flags & 0x0009 {
             return disagrees(
                 "its local header and the central directory differ (method or flags)",

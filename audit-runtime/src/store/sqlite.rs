@@ -14,6 +14,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 mod highwater;
+mod read_only;
 mod segment;
 mod tree;
 mod wal;
@@ -66,8 +67,9 @@ pub struct SqliteStore {
     /// Copies the log into the database file off the writer's thread (`None` if it could not
     /// be started: the writer's automatic checkpoint then does all of it).
     wal: Option<wal::WalCopier>,
-    /// What this store acknowledged, per tenant (see [`highwater`]).
-    highwater: highwater::HighWater,
+    /// What this store acknowledged, per tenant (see [`highwater`]); `None` when opened read
+    /// only, or by a tool that found no record and creates nothing.
+    highwater: Option<highwater::HighWater>,
     /// Tenants refused for appending (found on open, see [`TenantFault`]).
     faults: RwLock<HashMap<TenantId, TenantFault>>,
 }
@@ -133,10 +135,12 @@ impl SqliteStore {
         Self::open(default_data_dir().join("audit.db"))
     }
 
-    /// Opens the existing store at `path`, for tools that read a store (an export, a proof):
-    /// unlike [`SqliteStore::open`] it creates nothing, and refuses, without changing it, a
-    /// missing file, an empty one, a file that is not an SQLite database, and an SQLite
-    /// database without ai-audit's tables (someone else's database given by mistake).
+    /// Opens the existing store at `path` for reading and writing, for tools that change a
+    /// store they did not create (`ai-audit checkpoint --sign`). Unlike [`SqliteStore::open`] it
+    /// creates nothing — no directory, no database, no tables, no migration, no log-copying
+    /// thread — and refuses, without changing it, a missing file, an empty one, a file that is
+    /// not an SQLite database, an SQLite database without ai-audit's tables (someone else's
+    /// database given by mistake), and a store of another schema version.
     ///
     /// ```
     /// use audit_runtime::store::{SqliteStore, StoreError};
@@ -154,51 +158,81 @@ impl SqliteStore {
     /// ```
     ///
     /// # Errors
-    /// [`StoreError::NotAStore`], [`StoreError::Io`] if the file cannot be read, or as
-    /// [`SqliteStore::open`].
+    /// [`StoreError::NotAStore`], [`StoreError::Io`] if the file cannot be read,
+    /// [`StoreError::Corrupt`] for another schema version, or backend failures.
     pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let not = |why: &str| StoreError::NotAStore {
+        // Vetted through a read-only connection: a file that is not ours is left as it came.
+        drop(read_only::connect(path)?);
+        let reader = connect(path)?;
+        let (loaded, faults) = compare_highwater(&reader, path)?;
+        let hw_path = highwater::path_for(path);
+        let highwater = loaded
+            .map(|l| highwater::HighWater::open(&hw_path, &l))
+            .transpose()
+            .map_err(|source| StoreError::Io {
+                path: hw_path.clone(),
+                source,
+            })?;
+        Ok(Self {
             path: path.to_owned(),
-            why: why.to_owned(),
-        };
-        let meta = std::fs::metadata(path).map_err(|source| StoreError::Io {
+            writer: Mutex::new(connect(path)?),
+            reader: Mutex::new(reader),
+            spare: Mutex::default(),
+            wal: None,
+            highwater,
+            faults: RwLock::new(faults.into_iter().collect()),
+        })
+    }
+
+    /// Opens the existing store at `path` without writing to it: from a read-only directory or
+    /// file system, from a full disk, or beside a running auditor. Nothing of ai-audit's is
+    /// created or changed beside the database; every write through the returned store fails
+    /// (SQLite's "attempt to write a readonly database"). The file is vetted as by
+    /// [`SqliteStore::open_existing`].
+    ///
+    /// The database is opened with SQLite's read-only flag; where SQLite cannot open or create
+    /// the write-ahead log's index (`-shm`) and the log (`-wal`) is absent or empty, the database
+    /// file alone is the whole store and is opened `immutable=1`. A log that holds transactions
+    /// is never skipped: such a store is refused, with what to do.
+    ///
+    /// ```
+    /// use audit_runtime::store::{SqliteStore, Store};
+    /// use audit_runtime::{Auditor, Receipt, SigningKey, TenantId};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let db = dir.path().join("audit.db");
+    /// let auditor = Auditor::builder()
+    ///     .signer(SigningKey::generate()?)
+    ///     .store(SqliteStore::open(&db)?)
+    ///     .build()?;
+    /// auditor.emit(Receipt::new("acme"))?;
+    /// auditor.shutdown()?;
+    ///
+    /// let store = SqliteStore::open_read_only(&db)?;
+    /// assert_eq!(store.tip(&TenantId::new("acme"))?.map(|t| t.len), Some(1));
+    /// assert!(store.claim_signing_key(&[7; 32]).is_err(), "it cannot be written");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open_existing`]; [`StoreError::Backend`] when the log holds
+    /// transactions that cannot be read here.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let reader = read_only::connect(path)?;
+        // Reported (an export refuses a tenant behind what was acknowledged), never written.
+        let (_, faults) = compare_highwater(&reader, path)?;
+        Ok(Self {
             path: path.to_owned(),
-            source,
-        })?;
-        if !meta.is_file() {
-            return Err(not("it is not a file"));
-        }
-        if meta.len() == 0 {
-            return Err(not("the file is empty"));
-        }
-        // Read-only: a file that is not ours must leave this check as it came.
-        let probe = Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(backend("open read-only"))?;
-        let version = probe.query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get::<_, i64>(0),
-        );
-        drop(probe);
-        match version {
-            Ok(_) => Self::open(path),
-            Err(rusqlite::Error::SqliteFailure(f, _))
-                if f.code == rusqlite::ErrorCode::NotADatabase =>
-            {
-                Err(not("it is not an SQLite database"))
-            }
-            Err(rusqlite::Error::SqliteFailure(_, Some(msg))) if msg.contains("no such table") => {
-                Err(not("it is an SQLite database without ai-audit's tables"))
-            }
-            Err(rusqlite::Error::QueryReturnedNoRows) => {
-                Err(not("its meta table has no schema version"))
-            }
-            Err(e) => Err(backend("read the schema version")(e)),
-        }
+            // Read-only too: a write through this store fails instead of creating anything.
+            writer: Mutex::new(read_only::connect(path)?),
+            reader: Mutex::new(reader),
+            spare: Mutex::default(),
+            wal: None,
+            highwater: None,
+            faults: RwLock::new(faults.into_iter().collect()),
+        })
     }
 
     /// Opens (creating if needed) the store at `path`; its directory is created too.
@@ -251,7 +285,7 @@ impl SqliteStore {
             reader: Mutex::new(reader),
             spare: Mutex::default(),
             wal,
-            highwater,
+            highwater: Some(highwater),
             faults: RwLock::new(faults.into_iter().collect()),
         })
     }
@@ -259,8 +293,8 @@ impl SqliteStore {
     /// The high-water record beside the database (see the `highwater` module docs:
     /// `audit.db-highwater` for `audit.db`).
     #[must_use]
-    pub fn highwater_path(&self) -> &Path {
-        self.highwater.path()
+    pub fn highwater_path(&self) -> PathBuf {
+        highwater::path_for(&self.path)
     }
 
     /// SQLite's `PRAGMA integrity_check`: every page, index and constraint of the file (a full
@@ -350,13 +384,15 @@ impl SqliteStore {
             }
         };
         let mut failed = None;
-        for group in [highwater::Kind::Gap, highwater::Kind::Ack] {
-            let these = tips
-                .iter()
-                .filter(|(t, _)| kind(t) == group)
-                .map(|(t, tip)| (t, tip));
-            if let Err(e) = self.highwater.record(group, these) {
-                failed = Some(e);
+        if let Some(hw) = &self.highwater {
+            for group in [highwater::Kind::Gap, highwater::Kind::Ack] {
+                let these = tips
+                    .iter()
+                    .filter(|(t, _)| kind(t) == group)
+                    .map(|(t, tip)| (t, tip));
+                if let Err(e) = hw.record(group, these) {
+                    failed = Some(e);
+                }
             }
         }
         if let Some(tenant) = gap {
@@ -370,7 +406,7 @@ impl SqliteStore {
             // what is stored. The record is written with the next commit.
             Some(_) if gap.is_none() => Ok(()),
             Some(source) => Err(StoreError::Io {
-                path: self.highwater.path().to_owned(),
+                path: self.highwater_path(),
                 source,
             }),
             None => Ok(()),
@@ -423,6 +459,30 @@ fn open_highwater(
     tx.commit()
         .map_err(backend("check the high-water record"))?;
     Ok((hw, faults))
+}
+
+/// The high-water record beside `path`, if there is one, and the tenants whose stored chain
+/// (read through `c`) is behind it or differs from it.
+fn compare_highwater(
+    c: &Connection,
+    path: &Path,
+) -> Result<(Option<highwater::Loaded>, Vec<(TenantId, TenantFault)>), StoreError> {
+    let hw_path = highwater::path_for(path);
+    let loaded = highwater::load(&hw_path).map_err(|source| StoreError::Io {
+        path: hw_path.clone(),
+        source,
+    })?;
+    let faults = match &loaded {
+        Some(l) => {
+            // One snapshot for every tenant.
+            let tx = c
+                .unchecked_transaction()
+                .map_err(backend("check the high-water record"))?;
+            highwater::compare(&l.tips, |t| tip_of(&tx, t), |t, seq| hash_at(&tx, t, seq))?
+        }
+        None => Vec::new(),
+    };
+    Ok((loaded, faults))
 }
 
 /// Every tenant's tip.
@@ -1097,7 +1157,9 @@ impl Store for SqliteStore {
             Durability::Durable => "FULL",
             Durability::Relaxed => "NORMAL",
         };
-        self.highwater.set_sync(durability == Durability::Durable);
+        if let Some(hw) = &self.highwater {
+            hw.set_sync(durability == Durability::Durable);
+        }
         lock(&self.writer)
             .pragma_update(None, "synchronous", level)
             .map_err(backend("set synchronous"))

@@ -92,6 +92,23 @@ pub enum TransparencyError {
         #[source]
         source: MerkleError,
     },
+    /// The tenant's chain or tree holds fewer receipts than its latest stored checkpoint covers:
+    /// receipts were removed after they were checkpointed (an insider's truncation, a restored
+    /// old backup, a rolled-back log). Nothing was signed: a checkpoint of the shorter history
+    /// would present it as whole.
+    #[error(
+        "refusing to sign: tenant {:?} holds {chain} receipts and a Merkle tree of {tree} leaves, but the store holds its checkpoint over {checkpointed}; receipts were removed after they were checkpointed (truncation or rollback): restore the store from a backup", .tenant.as_str()
+    )]
+    Truncated {
+        /// The tenant.
+        tenant: TenantId,
+        /// The size of the latest stored checkpoint.
+        checkpointed: u64,
+        /// Receipts in the tenant's chain (its tip).
+        chain: u64,
+        /// Leaves in the tenant's stored tree.
+        tree: u64,
+    },
     /// The data a new checkpoint would cover is not all authenticated: a line that neither
     /// carries a valid signature nor the writer's tag, a leaf without a line, or a tree that
     /// differs from its lines. Nothing was signed; the store was written without the key.
@@ -268,12 +285,18 @@ pub(crate) fn prepare_checkpoint(
     }
     let read = store.tree().ok_or(TransparencyError::NoTree)?;
     let mut nodes = TileNodes::new(read, tenant)?;
+    let latest = read.latest_checkpoint(tenant)?;
+    refuse_truncated(
+        store,
+        tenant,
+        merkle::Nodes::leaves(&nodes),
+        latest.as_ref(),
+    )?;
     let size = size.unwrap_or_else(|| merkle::Nodes::leaves(&nodes));
     if let Some(cp) = read.checkpoint_at(tenant, size)? {
         return Ok(Prepared::Stored(cp));
     }
     let root = nodes.root(size)?;
-    let latest = read.latest_checkpoint(tenant)?;
     let ours = |l: &StoredCheckpoint| known.and_then(|k| k.signed.as_ref()) == Some(l);
     if let Some(l) = latest.as_ref().filter(|l| !ours(l)) {
         let signed = verify_note(&l.note, &signer.verifying_key())
@@ -316,6 +339,73 @@ pub(crate) fn prepare_checkpoint(
     }
     let note = Checkpoint::new(origin(log_name, tenant), size, root).sign(log_name, signer)?;
     Ok(Prepared::Signed(StoredCheckpoint { size, root, note }))
+}
+
+/// Refuses a tenant whose chain or tree (of `tree` leaves) is shorter than its `latest` stored
+/// checkpoint ([`TransparencyError::Truncated`]).
+pub(crate) fn refuse_truncated(
+    store: &dyn Store,
+    tenant: &TenantId,
+    tree: u64,
+    latest: Option<&StoredCheckpoint>,
+) -> Result<(), TransparencyError> {
+    let Some(latest) = latest else {
+        return Ok(());
+    };
+    let chain = store.tip(tenant)?.map_or(0, |t| t.len);
+    if latest.size > chain.min(tree) {
+        return Err(TransparencyError::Truncated {
+            tenant: tenant.clone(),
+            checkpointed: latest.size,
+            chain,
+            tree,
+        });
+    }
+    Ok(())
+}
+
+/// As [`checkpoint`] of exactly `size` leaves, with every check it makes, but without storing
+/// what it signs: the stored checkpoint of that size if there is one, else a newly signed one
+/// that the caller hands out (an export from a read-only or full store). It is proven
+/// consistent with the latest stored checkpoint (a consistency proof from the stored tree
+/// where the sizes differ), and is never signed over a tree shorter than a stored checkpoint
+/// ([`TransparencyError::Truncated`]): a log never signs two checkpoints that disagree.
+///
+/// ```
+/// use std::time::Duration;
+/// use audit_runtime::store::{MemoryStore, Store, TreeRead};
+/// use audit_runtime::transparency::{self, DEFAULT_LOG_NAME};
+/// use audit_runtime::{Auditor, Receipt, SigningKey, TenantId};
+///
+/// let key = SigningKey::generate()?;
+/// let auditor = Auditor::builder()
+///     .signer(key.clone())
+///     .store(MemoryStore::new())
+///     .checkpoint_every(1_000, Duration::from_secs(3_600))
+///     .build()?;
+/// for _ in 0..3 {
+///     auditor.emit(Receipt::new("acme"))?;
+/// }
+/// let acme = TenantId::new("acme");
+/// let cp = transparency::sign_unstored(auditor.store().as_ref(), &acme, 2, DEFAULT_LOG_NAME, &key)?;
+/// assert_eq!(cp.size, 2);
+/// let stored = auditor.store().tree().and_then(|t| t.checkpoint_at(&acme, 2).ok().flatten());
+/// assert!(stored.is_none(), "nothing was stored");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`checkpoint`].
+pub fn sign_unstored(
+    store: &dyn Store,
+    tenant: &TenantId,
+    size: u64,
+    log_name: &str,
+    signer: &dyn Signer,
+) -> Result<StoredCheckpoint, TransparencyError> {
+    match prepare_checkpoint(store, tenant, Some(size), log_name, signer, None)? {
+        Prepared::Stored(cp) | Prepared::Signed(cp) => Ok(cp),
+    }
 }
 
 /// Stores signed checkpoints, all in one transaction (one fsync however many tenants). A

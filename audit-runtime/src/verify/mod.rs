@@ -718,6 +718,13 @@ impl ChainVerifier {
         self.report.add(f, self.opts.max_findings);
     }
 
+    /// The first finding so far, if any: for a caller that stops at the first failure (an
+    /// export refusing to sign). Unsigned receipts become findings only when finishing.
+    #[must_use]
+    pub fn first_finding(&self) -> Option<&Finding> {
+        self.report.findings.first()
+    }
+
     /// Records a line that could not be read (e.g. over the length limit).
     pub fn push_unreadable(&mut self, kind: FindingKind, message: String) {
         self.tree.broken = true;

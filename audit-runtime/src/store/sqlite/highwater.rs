@@ -255,11 +255,6 @@ impl HighWater {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The record's path.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Whether each append is synced (on in `Durable` mode).
     pub(crate) fn set_sync(&self, sync: bool) {
         self.lock().sync = sync;
