@@ -388,6 +388,19 @@ fn export_refuses_to_sign_a_checkpoint_smaller_than_a_stored_one_after_a_truncat
     drop(c);
 
     let out = dir.path().join("acme.zip");
+    // The high-water record beside the database sees the rollback first.
+    let o = export(&db, &out, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(
+            "holds {first} receipt(s) but 200 were acknowledged"
+        )),
+        "{}",
+        text(&o)
+    );
+    assert!(!out.exists());
+    // Without it (an insider who removed it too), the stored checkpoint still refuses.
+    std::fs::remove_file(format!("{}-highwater", db.display())).unwrap();
     for extra in [&[][..], &["--to", "20"][..]] {
         let o = export(&db, &out, extra);
         assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", text(&o));

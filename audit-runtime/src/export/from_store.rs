@@ -68,7 +68,7 @@ pub enum StoreExportError {
         /// The tenant.
         tenant: TenantId,
         /// What the store found.
-        fault: crate::store::TenantFault,
+        fault: store::TenantFault,
     },
     /// A receipt the range covers is not in the store (rows deleted). Nothing was signed.
     #[error(

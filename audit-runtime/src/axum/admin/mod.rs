@@ -1,7 +1,8 @@
-//! The admin router: `GET /admin/audit/export` streams an evidence bundle — with the same signed
-//! checkpoint (of exactly the exported receipts), tree prefix and anchor as `ai-audit export`
-//! ([`transparency::bundle_meta`]) — and `GET /admin/audit/tip` returns a chain's tip; both need
-//! `Authorization: Bearer <token>`.
+//! The admin router: `GET /admin/audit/export` streams an evidence bundle exactly as `ai-audit
+//! export` writes it ([`crate::export::export_from_store`]: every receipt verified as it streams,
+//! the checkpoint of exactly the exported receipts signed only over receipts that passed; a
+//! tenant that lost acknowledged receipts is refused with 409) — and `GET /admin/audit/tip`
+//! returns a chain's tip; both need `Authorization: Bearer <token>`.
 //!
 //! Every admitted request leaves a receipt in the admin tenant. Reads of evidence **fail open**:
 //! when that receipt cannot be stored (a full or read-only disk is when evidence is needed
@@ -33,12 +34,11 @@ use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
 use crate::canonical::{Object, Value, canonicalize_input, hash_output, write_canonical_value};
-use crate::export::{EvidenceWriter, ExportMeta};
+use crate::export::{ExportMeta, export_from_store};
 use crate::receipt::{Action, Receipt, TenantId};
 use crate::seal::Signer;
 use crate::sink::AuditSink;
 use crate::store::{self, Bound};
-use crate::transparency::{self, TransparencyError};
 use refusals::{Gate, Refusals};
 
 /// The tenant whose chain records admin access (and, by default, the requests the
@@ -384,36 +384,41 @@ impl Write for ChannelWriter {
     }
 }
 
-/// Streams the bundle of `range` into `tx`; runs on a blocking thread.
+/// Streams the bundle of `range` into `tx`, verifying every receipt as it goes and signing
+/// the bundle's checkpoint (not stored) and manifest only over receipts that passed
+/// ([`crate::export::export_from_store`], as `ai-audit export`); runs on a blocking thread.
 fn write_bundle(
     config: &AdminConfig,
     meta: ExportMeta,
     range: Range<u64>,
     tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> Result<(), String> {
-    let store = config.sink.auditor().store().as_ref();
-    let tenant = meta.tenant.clone();
+    let auditor = config.sink.auditor();
     let out = ChannelWriter {
         tx,
         buf: Vec::with_capacity(CHUNK),
     };
-    let mut writer = EvidenceWriter::new(out, config.signer.as_ref(), meta);
-    for e in store::receipts(store, &tenant, range) {
-        let e = e.map_err(|e| format!("cannot read the store: {e}"))?;
-        writer.push_line(&e.line).map_err(|e| e.to_string())?;
-    }
-    let mut summary = writer.finish().map_err(|e| e.to_string())?;
+    let mut summary = export_from_store(
+        auditor.store().as_ref(),
+        range,
+        auditor.log_name(),
+        config.signer.as_ref(),
+        meta,
+        out,
+    )
+    .map_err(|e| e.to_string())?;
     summary.output.flush().map_err(|e| e.to_string())
 }
 
 /// Why an export cannot start.
 enum Refused {
     Range(store::RangeError),
-    Checkpoint(TransparencyError),
+    /// The store refuses the tenant (it lost acknowledged receipts): signing now would present
+    /// the shorter history as whole.
+    Fault(store::TenantFault),
 }
 
-/// The range to export and its bundle's metadata: the same checkpoint, tree prefix and anchor
-/// as `ai-audit export` ([`transparency::bundle_meta`]); runs on a blocking thread.
+/// The range to export; runs on a blocking thread.
 fn plan(
     config: &AdminConfig,
     tenant: &TenantId,
@@ -421,16 +426,14 @@ fn plan(
     to: Option<Bound>,
 ) -> Result<(Range<u64>, ExportMeta), Refused> {
     let store = config.sink.auditor().store().as_ref();
+    let faults = store
+        .faults()
+        .map_err(|e| Refused::Range(store::RangeError::Store(e)))?;
+    if let Some((_, fault)) = faults.into_iter().find(|(t, _)| t == tenant) {
+        return Err(Refused::Fault(fault));
+    }
     let range = store::select_range(store, tenant, from, to).map_err(Refused::Range)?;
-    let meta = transparency::bundle_meta(
-        store,
-        tenant,
-        range.clone(),
-        config.sink.auditor().log_name(),
-        config.signer.as_ref(),
-    )
-    .map_err(Refused::Checkpoint)?;
-    Ok((range, meta))
+    Ok((range, ExportMeta::new(tenant.clone())))
 }
 
 async fn export(
@@ -459,8 +462,14 @@ async fn export(
             return server_error(&tenant, "cannot read the store", &e);
         }
         Ok(Err(Refused::Range(e))) => return plain(StatusCode::NOT_FOUND, e.to_string()),
-        Ok(Err(Refused::Checkpoint(e))) => {
-            return server_error(&tenant, "cannot sign the bundle's checkpoint", &e);
+        Ok(Err(Refused::Fault(fault))) => {
+            return plain(
+                StatusCode::CONFLICT,
+                format!(
+                    "tenant {:?} is refused by the store: {fault}",
+                    tenant.as_str()
+                ),
+            );
         }
         Err(e) => return server_error(&tenant, "export failed", &e),
     };
