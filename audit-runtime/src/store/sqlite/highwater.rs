@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 
 use crate::canonical::to_hex;
 use crate::receipt::TenantId;
-use crate::store::{TenantFault, Tip};
+use crate::store::{StoreError, TenantFault, Tip};
 
 const HEADER: &str = "ai-audit-highwater 1\n";
 
@@ -355,37 +355,25 @@ fn same_file(_: &File, path: &Path) -> io::Result<bool> {
 }
 
 /// Compares the acknowledged tips with what the store holds: `stored(tenant)` gives the stored
-/// tip, `hash_at(tenant, seq)` the stored `receipt_hash` at a position.
-pub(crate) fn compare<E>(
+/// tip, `hash_at(tenant, seq)` the stored `receipt_hash` at a position. A tenant whose rows
+/// cannot be read (damaged) is reported as inconsistent; only failures of the backend itself
+/// (retryable) stop the comparison.
+pub(crate) fn compare(
     acknowledged: &HashMap<TenantId, Tip>,
-    mut stored: impl FnMut(&TenantId) -> Result<Option<Tip>, E>,
-    mut hash_at: impl FnMut(&TenantId, u64) -> Result<Option<[u8; 32]>, E>,
-) -> Result<Vec<(TenantId, TenantFault)>, E> {
+    mut stored: impl FnMut(&TenantId) -> Result<Option<Tip>, StoreError>,
+    mut hash_at: impl FnMut(&TenantId, u64) -> Result<Option<[u8; 32]>, StoreError>,
+) -> Result<Vec<(TenantId, TenantFault)>, StoreError> {
     let mut faults = Vec::new();
     for (tenant, ack) in acknowledged {
         if ack.len == 0 {
             continue;
         }
-        let now = stored(tenant)?.map_or(0, |t| t.len);
-        let fault = if now < ack.len {
-            Some(TenantFault::RolledBack {
-                stored: now,
-                acknowledged: ack.len,
-                acknowledged_hash: ack.hash,
-            })
-        } else {
-            let at = ack.len - 1;
-            match hash_at(tenant, at)? {
-                Some(h) if h == ack.hash => None,
-                Some(h) => Some(TenantFault::Diverged {
-                    at,
-                    stored_hash: h,
-                    acknowledged_hash: ack.hash,
-                }),
-                None => Some(TenantFault::Inconsistent {
-                    what: format!("the tip says {now} receipts but none is stored at {at}"),
-                }),
-            }
+        let fault = match compare_one(ack, stored(tenant), |seq| hash_at(tenant, seq)) {
+            Ok(f) => f,
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => Some(TenantFault::Inconsistent {
+                what: format!("its stored rows cannot be read: {e}"),
+            }),
         };
         if let Some(f) = fault {
             faults.push((tenant.clone(), f));
@@ -393,6 +381,33 @@ pub(crate) fn compare<E>(
     }
     faults.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(faults)
+}
+
+fn compare_one(
+    ack: &Tip,
+    stored: Result<Option<Tip>, StoreError>,
+    hash_at: impl FnOnce(u64) -> Result<Option<[u8; 32]>, StoreError>,
+) -> Result<Option<TenantFault>, StoreError> {
+    let now = stored?.map_or(0, |t| t.len);
+    if now < ack.len {
+        return Ok(Some(TenantFault::RolledBack {
+            stored: now,
+            acknowledged: ack.len,
+            acknowledged_hash: ack.hash,
+        }));
+    }
+    let at = ack.len - 1;
+    Ok(match hash_at(at)? {
+        Some(h) if h == ack.hash => None,
+        Some(h) => Some(TenantFault::Diverged {
+            at,
+            stored_hash: h,
+            acknowledged_hash: ack.hash,
+        }),
+        None => Some(TenantFault::Inconsistent {
+            what: format!("the tip says {now} receipts but none is stored at {at}"),
+        }),
+    })
 }
 
 #[cfg(test)]
