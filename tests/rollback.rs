@@ -4,7 +4,7 @@
 //! operator's signed gap receipt continues the chain, and the exported bundle verifies with the
 //! gap reported.
 #![cfg(feature = "sqlite")]
-#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests fail loudly")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

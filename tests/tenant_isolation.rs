@@ -3,7 +3,7 @@
 //! for it while running), and every other tenant's receipts — group-committed in the same
 //! batches — are stored without a single error.
 #![cfg(feature = "sqlite")]
-#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests fail loudly")]
 
 use std::path::Path;
 use std::sync::Arc;

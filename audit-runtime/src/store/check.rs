@@ -198,11 +198,10 @@ fn full(
     st: &mut TenantStatus,
 ) -> Result<(), StoreError> {
     let name = tenant.as_str();
-    let opts = key.map_or_else(VerifyOptions::default, |k| VerifyOptions::pinned(k.clone()));
+    let opts = key.map_or_else(VerifyOptions::default, |k| VerifyOptions::pinned(*k));
     let mut verifier = ChainVerifier::new(opts.with_accept_checkpointed(true));
     verifier.track_tree(Frontier::new(), None);
-    let mut expected = 0u64;
-    for e in receipts(store, tenant, 0..st.receipts) {
+    for (expected, e) in (0u64..).zip(receipts(store, tenant, 0..st.receipts)) {
         let e = e?;
         if e.seq != expected {
             st.fault = Some(inconsistent(format!(
@@ -222,7 +221,6 @@ fn full(
             _ => {}
         }
         verifier.push(&e.line);
-        expected += 1;
     }
     let (mut report, tree) = verifier.finish_with_tree();
     // Unsigned lines are authenticated by checkpoints, which this check does not read.

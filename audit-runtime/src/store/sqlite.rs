@@ -461,12 +461,15 @@ fn open_highwater(
     Ok((hw, faults))
 }
 
+/// Tenants and what is wrong with them.
+type Faults = Vec<(TenantId, TenantFault)>;
+
 /// The high-water record beside `path`, if there is one, and the tenants whose stored chain
 /// (read through `c`) is behind it or differs from it.
 fn compare_highwater(
     c: &Connection,
     path: &Path,
-) -> Result<(Option<highwater::Loaded>, Vec<(TenantId, TenantFault)>), StoreError> {
+) -> Result<(Option<highwater::Loaded>, Faults), StoreError> {
     let hw_path = highwater::path_for(path);
     let loaded = highwater::load(&hw_path).map_err(|source| StoreError::Io {
         path: hw_path.clone(),
