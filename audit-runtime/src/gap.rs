@@ -108,16 +108,24 @@ impl Gap {
 
 impl std::fmt::Display for Gap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} acknowledged receipt(s) from sequence {} on were lost ({}; {} had been acknowledged, the last with receipt_hash {}; {} were stored)",
-            self.lost(),
-            self.at,
-            self.fault,
-            self.acknowledged,
-            self.acknowledged_hash,
-            self.stored
-        )?;
+        if self.fault == "diverged" {
+            write!(
+                f,
+                "the chain diverged at or before sequence {}: the receipt acknowledged there (receipt_hash {}) is not the one stored; the receipts stored from the divergence on were never acknowledged ({} stored)",
+                self.at, self.acknowledged_hash, self.stored
+            )?;
+        } else {
+            write!(
+                f,
+                "{} acknowledged receipt(s) from sequence {} on were lost ({}; {} had been acknowledged, the last with receipt_hash {}; {} were stored)",
+                self.lost(),
+                self.at,
+                self.fault,
+                self.acknowledged,
+                self.acknowledged_hash,
+                self.stored
+            )?;
+        }
         if !self.note.is_empty() {
             write!(f, "; note: {}", self.note)?;
         }

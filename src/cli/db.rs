@@ -92,6 +92,18 @@ fn check(args: &CheckArgs) -> u8 {
     };
     let depth = if args.full { Depth::Full } else { Depth::Quick };
     let mut faults = 0usize;
+    let damage = store.highwater_damage();
+    if !damage.is_empty() {
+        faults += 1;
+        out!(
+            "high-water record {}: {} unreadable line(s); the tenants they named may have lost receipts undetected:",
+            store.highwater_path().display(),
+            damage.len()
+        );
+        for d in damage.iter().take(20) {
+            out!("  {d}");
+        }
+    }
     if args.full {
         match store.integrity_check() {
             Ok(problems) if problems.is_empty() => out!("sqlite integrity_check: ok"),

@@ -101,12 +101,30 @@ pub fn check_store(
     Ok(out)
 }
 
-/// Checks one tenant. A failure to read the tenant's rows is reported as its fault, not as an
-/// error.
+/// Checks one tenant. Rows that cannot be read (damaged) are the tenant's fault, not an error.
 ///
 /// # Errors
-/// None today beyond what the signature promises for future backends.
+/// Failures of the backend itself (retryable: busy, I/O), which say nothing about the tenant.
 pub fn check_tenant(
+    store: &dyn Store,
+    tenant: &TenantId,
+    depth: Depth,
+    key: Option<&VerifyingKey>,
+) -> Result<TenantStatus, StoreError> {
+    // The reads below are separate snapshots: another process appending meanwhile would make
+    // the tenant look inconsistent. A fault is reported only if the tip did not move.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let before = store.tip(tenant)?;
+        let status = check_once(store, tenant, depth, key)?;
+        if status.fault.is_none() || attempts == 3 || store.tip(tenant)? == before {
+            return Ok(status);
+        }
+    }
+}
+
+fn check_once(
     store: &dyn Store,
     tenant: &TenantId,
     depth: Depth,
@@ -128,8 +146,11 @@ pub fn check_tenant(
             }
         }),
     };
-    if let Err(e) = result {
-        status.fault = Some(inconsistent(format!("reading it failed: {e}")));
+    match result {
+        // The backend failed (busy, I/O): nothing is known about the tenant.
+        Err(e) if e.is_retryable() => return Err(e),
+        Err(e) => status.fault = Some(inconsistent(format!("reading it failed: {e}"))),
+        Ok(()) => {}
     }
     Ok(status)
 }

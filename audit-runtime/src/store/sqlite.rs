@@ -42,9 +42,18 @@ pub fn default_data_dir() -> PathBuf {
 }
 
 fn backend(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + Copy {
-    move |e| StoreError::Backend {
-        operation,
-        source: Box::new(e),
+    move |e| match e.sqlite_error_code() {
+        // Damaged pages: retrying cannot help, and the writer must be able to tell it from a
+        // busy or full disk (it isolates the tenant whose rows they are).
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+            StoreError::Corrupt {
+                what: format!("{operation}: {e}"),
+            }
+        }
+        _ => StoreError::Backend {
+            operation,
+            source: Box::new(e),
+        },
     }
 }
 
@@ -70,6 +79,8 @@ pub struct SqliteStore {
     /// What this store acknowledged, per tenant (see [`highwater`]); `None` when opened read
     /// only, or by a tool that found no record and creates nothing.
     highwater: Option<highwater::HighWater>,
+    /// Lines of the high-water record that could not be read (see [`SqliteStore::highwater_damage`]).
+    highwater_damage: Vec<String>,
     /// Tenants refused for appending (found on open, see [`TenantFault`]).
     faults: RwLock<HashMap<TenantId, TenantFault>>,
 }
@@ -166,6 +177,7 @@ impl SqliteStore {
         drop(read_only::connect(path)?);
         let reader = connect(path)?;
         let (loaded, faults) = compare_highwater(&reader, path)?;
+        let highwater_damage = damage_of(loaded.as_ref());
         let hw_path = highwater::path_for(path);
         let highwater = loaded
             .map(|l| highwater::HighWater::open(&hw_path, &l))
@@ -181,6 +193,7 @@ impl SqliteStore {
             spare: Mutex::default(),
             wal: None,
             highwater,
+            highwater_damage,
             faults: RwLock::new(faults.into_iter().collect()),
         })
     }
@@ -222,7 +235,7 @@ impl SqliteStore {
         let path = path.as_ref();
         let reader = read_only::connect(path)?;
         // Reported (an export refuses a tenant behind what was acknowledged), never written.
-        let (_, faults) = compare_highwater(&reader, path)?;
+        let (loaded, faults) = compare_highwater(&reader, path)?;
         Ok(Self {
             path: path.to_owned(),
             // Read-only too: a write through this store fails instead of creating anything.
@@ -231,6 +244,7 @@ impl SqliteStore {
             spare: Mutex::default(),
             wal: None,
             highwater: None,
+            highwater_damage: damage_of(loaded.as_ref()),
             faults: RwLock::new(faults.into_iter().collect()),
         })
     }
@@ -276,7 +290,7 @@ impl SqliteStore {
             tx.commit().map_err(backend("commit schema"))?;
         }
         tree::create_schema(&writer)?;
-        let (highwater, faults) = open_highwater(&mut writer, &path)?;
+        let (highwater, faults, highwater_damage) = open_highwater(&mut writer, &path)?;
         let reader = connect(&path)?;
         let wal = wal::WalCopier::start(&path).ok();
         Ok(Self {
@@ -286,6 +300,7 @@ impl SqliteStore {
             spare: Mutex::default(),
             wal,
             highwater: Some(highwater),
+            highwater_damage,
             faults: RwLock::new(faults.into_iter().collect()),
         })
     }
@@ -295,6 +310,14 @@ impl SqliteStore {
     #[must_use]
     pub fn highwater_path(&self) -> PathBuf {
         highwater::path_for(&self.path)
+    }
+
+    /// Lines of the high-water record that could not be read when the store was opened (a
+    /// damaged record: the tenants they named may have lost receipts without being refused).
+    /// `ai-audit db check` reports them.
+    #[must_use]
+    pub fn highwater_damage(&self) -> &[String] {
+        &self.highwater_damage
     }
 
     /// SQLite's `PRAGMA integrity_check`: every page, index and constraint of the file (a full
@@ -426,7 +449,7 @@ impl SqliteStore {
 fn open_highwater(
     writer: &mut Connection,
     path: &Path,
-) -> Result<(highwater::HighWater, Vec<(TenantId, TenantFault)>), StoreError> {
+) -> Result<(highwater::HighWater, Faults, Vec<String>), StoreError> {
     let hw_path = highwater::path_for(path);
     let io = |source| StoreError::Io {
         path: hw_path.clone(),
@@ -436,6 +459,7 @@ fn open_highwater(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend("check the high-water record"))?;
     let loaded = highwater::load(&hw_path).map_err(io)?;
+    let damage = damage_of(loaded.as_ref());
     let (hw, faults) = match loaded {
         Some(loaded) => {
             let faults = highwater::compare(
@@ -458,7 +482,17 @@ fn open_highwater(
     };
     tx.commit()
         .map_err(backend("check the high-water record"))?;
-    Ok((hw, faults))
+    Ok((hw, faults, damage))
+}
+
+/// The unreadable lines of a high-water record, for an operator.
+fn damage_of(loaded: Option<&highwater::Loaded>) -> Vec<String> {
+    loaded.map_or_else(Vec::new, |l| {
+        l.damaged
+            .iter()
+            .map(|(line, why)| format!("line {line}: {why}"))
+            .collect()
+    })
 }
 
 /// Tenants and what is wrong with them.

@@ -19,9 +19,10 @@
 //! `KIND\tLEN\tHASH\tTENANT\tCHECK`, where `KIND` is `ack` (an acknowledged tip; a record only
 //! ever raises a tenant's length) or `gap` (a loss recorded with a signed gap receipt: the new
 //! tip replaces the old), `HASH` the tip's `receipt_hash` in hex, `TENANT` the tenant id in hex,
-//! and `CHECK` the first 8 bytes of the SHA-256 of the line up to it, in hex. A torn last line
-//! (a crash while appending: nobody was answered for it) is ignored; a damaged line elsewhere is
-//! reported by [`Loaded::damaged`].
+//! and `CHECK` the first 8 bytes of the SHA-256 of the line up to it, in hex. Each commit's
+//! lines start with an empty line, which ends a fragment a crash may have left. Such a fragment
+//! (shorter than a whole line: nobody was answered for it) is ignored; a whole line that fails
+//! its check is reported by [`Loaded::damaged`] (and `ai-audit db check`).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -149,10 +150,19 @@ pub(crate) fn load(path: &Path) -> io::Result<Option<Loaded>> {
         Err(e) => return Err(e),
     };
     let mut loaded = Loaded::default();
+    if bytes.is_empty() {
+        loaded.damaged.push((
+            1,
+            "the file is empty; it should start with `ai-audit-highwater 1`".into(),
+        ));
+    }
     let text = String::from_utf8_lossy(&bytes);
     let complete = text.ends_with('\n');
     let lines: Vec<&str> = text.lines().collect();
     for (i, line) in lines.iter().enumerate() {
+        if line.is_empty() {
+            continue;
+        }
         if i == 0 {
             if format!("{line}\n") != HEADER {
                 loaded
@@ -163,12 +173,21 @@ pub(crate) fn load(path: &Path) -> io::Result<Option<Loaded>> {
         }
         match parse_line(line) {
             Ok((kind, tenant, tip)) => apply(&mut loaded.tips, kind, tenant, tip),
-            // A torn last line: its commit was never acknowledged.
+            // A torn last line: a crash cut it, and its commit was never acknowledged.
             Err(_) if i + 1 == lines.len() && !complete => {}
+            // A fragment a crash left, ended by the next commit's leading newline: it is
+            // shorter than a whole line (fewer fields, or a cut check).
+            Err(_) if !whole(line) => {}
             Err(why) => loaded.damaged.push((i + 1, why)),
         }
     }
     Ok(Some(loaded))
+}
+
+/// Whether `line` has the shape of a whole record (five fields, a full check), as opposed to a
+/// fragment cut short by a crash.
+fn whole(line: &str) -> bool {
+    line.split('\t').count() == 5 && line.rsplit('\t').next().is_some_and(|c| c.len() == 16)
 }
 
 /// Writes `tips` as a new record file at `path` (through a temporary file and a rename, so a
@@ -272,14 +291,27 @@ impl HighWater {
     ) -> io::Result<()> {
         let mut st = self.lock();
         for (tenant, tip) in tips {
+            if st.pending.is_empty() {
+                // Ends a fragment a crash (or a failed write) may have left at the end of the
+                // file, so that it is not glued to this batch's first line.
+                st.pending.push(b'\n');
+            }
             render(&mut st.pending, kind, tenant, tip);
         }
         if st.pending.is_empty() {
             return Ok(());
         }
-        self.reopen_if_replaced(&mut st)?;
         let st = &mut *st;
-        lock_shared(&st.file)?;
+        // Under the shared lock, and on the file now at the path: a compaction in another
+        // process (exclusive lock, then rename) cannot slip between the check and the write.
+        loop {
+            self.reopen_if_replaced(st)?;
+            lock_shared(&st.file)?;
+            if same_file(&st.file, &self.path)? {
+                break;
+            }
+            unlock(&st.file);
+        }
         let written = st
             .file
             .write_all(&st.pending)
@@ -312,11 +344,9 @@ impl HighWater {
             if !same_file(&st.file, &self.path)? {
                 return Ok(None);
             }
+            // Lines that fail their check (a fragment a crash left) carry nothing usable; they
+            // are not carried over.
             let loaded = load(&self.path)?.unwrap_or_default();
-            if !loaded.damaged.is_empty() {
-                // Keep a damaged record as it is, for `ai-audit db check` to show.
-                return Ok(None);
-            }
             let file = write_whole(&self.path, &loaded.tips)?;
             Ok(Some((file, loaded.tips.len())))
         })();
@@ -434,6 +464,12 @@ mod tests {
         let loaded = load(&path).unwrap().unwrap();
         assert_eq!(loaded.tips[&t], tip(4, 3));
         assert!(loaded.damaged.is_empty(), "{:?}", loaded.damaged);
+        // The next process appends after the fragment: it is ended, not glued to the record.
+        let next = HighWater::open(&path, &loaded).unwrap();
+        next.record(Kind::Ack, [(&t, &tip(5, 4))]).unwrap();
+        let loaded = load(&path).unwrap().unwrap();
+        assert_eq!(loaded.tips[&t], tip(5, 4));
+        assert!(loaded.damaged.is_empty(), "{:?}", loaded.damaged);
     }
 
     #[test]
@@ -496,7 +532,7 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let loaded = load(&path).unwrap().unwrap();
         assert_eq!(loaded.damaged.len(), 1, "{:?}", loaded.damaged);
-        assert_eq!(loaded.damaged[0].0, 2);
+        assert_eq!(loaded.damaged[0].0, 3);
         assert_eq!(loaded.tips[&t].len, 6);
     }
 }
