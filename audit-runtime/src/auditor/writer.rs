@@ -467,22 +467,16 @@ impl Committer {
         }
         for group in groups {
             let mut leaves = Vec::new();
-            let result = self.reseal(&group, &mut leaves);
-            if let Err(e) = &result
-                && let Some(cause) = tenant_fault(e)
-                && let Some(first) = group.first()
-            {
-                self.quarantine
-                    .insert(first.receipt.tenant_id.clone(), cause);
-            }
-            let result = result.map_err(|e| match (&e, group.first()) {
-                (EmitError::Store(cause), Some(first)) if tenant_fault(&e).is_some() => {
-                    EmitError::Quarantined {
-                        tenant: first.receipt.tenant_id.clone(),
-                        reason: Arc::clone(cause),
+            let result = self.reseal(&group, &mut leaves).map_err(|e| {
+                // This tenant's own commit failed for a reason retrying cannot fix.
+                match (tenant_fault(&e), group.first()) {
+                    (Some(reason), Some(first)) => {
+                        let tenant = first.receipt.tenant_id.clone();
+                        self.quarantine.insert(tenant.clone(), Arc::clone(&reason));
+                        EmitError::Quarantined { tenant, reason }
                     }
+                    _ => e,
                 }
-                _ => e,
             });
             self.settle(group, result, &leaves);
         }
