@@ -13,20 +13,58 @@ use std::process::ExitCode;
 use ai_audit::VerifyingKey;
 use ai_audit::verify::{VerifyOptions, verify_bundle};
 
-fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
+const USAGE: &str = "\
+usage: verify BUNDLE.zip [--key OPERATOR_PUBLIC_KEY_HEX]
+
+Verifies an evidence bundle offline against the operator's public key, pinned with --key or
+AI_AUDIT_VERIFY_KEY (the key inside the bundle proves nothing).
+
+Exit codes: 0 pass under the pinned key, 1 the evidence fails, 2 usage error or unreadable
+input, 3 consistent but no key pinned.";
+
+/// What the command line asked for.
+enum Request {
+    Help,
+    Verify { path: String, key: Option<String> },
+}
+
+fn parse(args: impl Iterator<Item = String>) -> Result<Request, String> {
+    let mut args = args;
     let mut path = None;
     let mut key = std::env::var("AI_AUDIT_VERIFY_KEY").ok();
     while let Some(a) = args.next() {
-        if a == "--key" {
-            key = args.next();
+        if a == "-h" || a == "--help" {
+            return Ok(Request::Help);
+        } else if a == "--key" {
+            let k = args
+                .next()
+                .ok_or("--key needs a value: the public key as 64 hex characters")?;
+            key = Some(k);
+        } else if let Some(k) = a.strip_prefix("--key=") {
+            key = Some(k.to_owned());
+        } else if a.starts_with('-') {
+            return Err(format!("unknown option {a}"));
+        } else if path.is_some() {
+            return Err(format!("one bundle at a time; {a:?} is a second"));
         } else {
             path = Some(a);
         }
     }
-    let Some(path) = path else {
-        eprintln!("usage: verify BUNDLE.zip --key OPERATOR_PUBLIC_KEY_HEX");
-        return ExitCode::from(2);
+    let path = path.ok_or("no bundle given")?;
+    Ok(Request::Verify { path, key })
+}
+
+fn main() -> ExitCode {
+    let (path, key) = match parse(std::env::args().skip(1)) {
+        Ok(Request::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Request::Verify { path, key }) => (path, key),
+        Err(why) => {
+            eprintln!("error: {why}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
     };
     let mut opts = VerifyOptions::default();
     if let Some(k) = key {

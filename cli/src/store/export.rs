@@ -10,29 +10,59 @@ use audit_runtime::transparency;
 use audit_runtime::verify::{FindingKind, verify_covered_line, verify_line};
 use audit_runtime::{AuditConfig, KeySource, TenantId};
 
-use super::{EXIT_FAIL_EXPORT, EXIT_PASS, EXIT_USAGE};
+use clap::{ArgMatches, Args as _, Command, FromArgMatches as _};
 
-#[derive(Debug, clap::Args)]
+use crate::args::{self, DbArgs, LogNameArgs};
+use crate::common::{EXIT_FAIL_EXPORT, EXIT_PASS, EXIT_USAGE, chain};
+
+/// The arguments of `export`.
+#[derive(Debug)]
 pub(crate) struct ExportArgs {
-    /// The tenant whose chain to export.
-    #[arg(long)]
     tenant: String,
-    /// Start: a sequence number (inclusive) or an RFC 3339 timestamp.
-    #[arg(long)]
     from: Option<String>,
-    /// End: a sequence number (exclusive) or an RFC 3339 timestamp (exclusive).
-    #[arg(long)]
     to: Option<String>,
-    /// The bundle to write.
-    #[arg(short, long)]
     output: PathBuf,
-    /// The store (default: $AI_AUDIT_DATA_DIR/audit.db or ./audit-data/audit.db).
-    #[arg(long)]
-    db: Option<PathBuf>,
-    /// The log name of the bundle's checkpoint, if one of its size must be signed (default:
-    /// $AI_AUDIT_LOG_NAME or ai-audit.local).
-    #[arg(long)]
-    log_name: Option<String>,
+    db: DbArgs,
+    log_name: LogNameArgs,
+}
+
+impl ExportArgs {
+    /// The `export` command's arguments.
+    pub(crate) fn command(cmd: Command) -> Command {
+        let cmd = cmd
+            .arg(
+                args::text_option("tenant", "TENANT", "The tenant whose chain to export.")
+                    .required(true),
+            )
+            .arg(args::text_option(
+                "from",
+                "FROM",
+                "Start: a sequence number (inclusive) or an RFC 3339 timestamp.",
+            ))
+            .arg(args::text_option(
+                "to",
+                "TO",
+                "End: a sequence number (exclusive) or an RFC 3339 timestamp (exclusive).",
+            ))
+            .arg(
+                args::path_option("output", "OUTPUT", "The bundle to write.")
+                    .short('o')
+                    .required(true),
+            );
+        LogNameArgs::augment_args(DbArgs::augment_args(cmd))
+    }
+
+    /// Reads the arguments back from a parse.
+    pub(crate) fn from_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(Self {
+            tenant: args::required(m, "tenant")?,
+            from: args::one(m, "from")?,
+            to: args::one(m, "to")?,
+            output: args::required(m, "output")?,
+            db: DbArgs::from_arg_matches(m)?,
+            log_name: LogNameArgs::from_arg_matches(m)?,
+        })
+    }
 }
 
 fn bound(text: &str, name: &str) -> Result<Bound, String> {
@@ -64,7 +94,7 @@ fn export(args: &ExportArgs) -> Result<String, (u8, String)> {
         ));
     }
     let key = config.signing_key();
-    let (store, db) = super::read_only_store(args.db.as_ref()).map_err(usage)?;
+    let (store, db) = super::read_only_store(args.db.db.as_ref()).map_err(usage)?;
     let tenant = TenantId::new(args.tenant.as_str());
     let len = store
         .tip(&tenant)
@@ -109,7 +139,7 @@ fn export(args: &ExportArgs) -> Result<String, (u8, String)> {
     }
     // Every receipt is verified as it streams, and only then are the bundle's checkpoint (of
     // exactly its receipts, not stored: the store is read-only here) and manifest signed.
-    let log_name = super::transparency::log_name(args.log_name.as_deref()).map_err(usage)?;
+    let log_name = args.log_name.resolve().map_err(usage)?;
     let file = std::fs::File::create(&args.output)
         .map_err(|e| usage(format!("cannot create {}: {e}", args.output.display())))?;
     let written = export_from_store(
@@ -126,7 +156,7 @@ fn export(args: &ExportArgs) -> Result<String, (u8, String)> {
             StoreExportError::Write(_) => EXIT_FAIL_EXPORT,
             _ => EXIT_USAGE,
         };
-        (code, super::chain(&e))
+        (code, chain(&e))
     })
     .and_then(|summary| {
         summary

@@ -1,4 +1,4 @@
-//! The demo service (`examples/service`, built and started as a child process) under abuse:
+//! The demo service (package `ai-audit-demo`, built and started as a child process) under abuse:
 //! thousands of idle partial-header connections do not keep a real request out, a connection
 //! that never finishes its headers is closed, and a SIGTERM (graceful drain) or a SIGKILL
 //! during load leaves every decision answered 200 with all three of its receipts in the store.
@@ -14,7 +14,7 @@ use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ai_audit::TenantId;
@@ -24,34 +24,9 @@ use serde_json::Value;
 /// The tests here start servers and load them: one at a time, so that their timings hold.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// The example binary, built (once) with the features it needs and this test's profile.
+/// The demo service's binary.
 fn service_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo.args([
-            "build",
-            "--example",
-            "service",
-            "--features",
-            "openai anthropic axum tracing sqlite metrics",
-            "--message-format=json-render-diagnostics",
-            "--manifest-path",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
-        ]);
-        if !cfg!(debug_assertions) {
-            cargo.arg("--release");
-        }
-        let out = cargo.stderr(Stdio::inherit()).output().unwrap();
-        assert!(out.status.success(), "cargo build --example service failed");
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "service")
-            .and_then(|m| m["executable"].as_str().map(PathBuf::from))
-            .unwrap()
-    })
+    Path::new(env!("CARGO_BIN_EXE_ai-audit-demo"))
 }
 
 /// A running service.

@@ -1,6 +1,6 @@
 //! `ai-audit info`.
 
-use super::EXIT_PASS;
+use crate::common::EXIT_PASS;
 
 pub(crate) fn run() -> u8 {
     let f = audit_runtime::cpu_features();
@@ -10,9 +10,6 @@ pub(crate) fn run() -> u8 {
     let mut features: Vec<&str> = Vec::new();
     if cfg!(feature = "sqlite") {
         features.push("sqlite (embedded store)");
-    }
-    if cfg!(feature = "tokio") {
-        features.push("tokio (async emit)");
     }
     out!(
         "features: {}",

@@ -1,4 +1,4 @@
-//! The example service's OpenAI-compatible gateway (`examples/service/app.rs`, compiled in
+//! The example service's OpenAI-compatible gateway (`demo/src/app.rs`, compiled in
 //! here) leaves a receipt for every request it refuses — a body that is too large or not JSON,
 //! a tenant it does not serve — and for one whose body breaks off; none of them reaches the
 //! upstream.
@@ -7,7 +7,7 @@
     reason = "a broken fixture should fail the test loudly"
 )]
 
-#[path = "../examples/service/app.rs"]
+#[path = "../src/app.rs"]
 mod app;
 mod support;
 

@@ -11,141 +11,107 @@ use audit_runtime::verify::{
 };
 use audit_runtime::{Verdict, VerificationReport, VerifyingKey};
 
-use super::EXIT_USAGE;
+use clap::{Arg, ArgMatches, Args as _, Command, FromArgMatches as _};
 
-/// Environment variable holding the pinned public key.
-const ENV_VERIFY_KEY: &str = "AI_AUDIT_VERIFY_KEY";
+use crate::args::{self, KeyArgs};
+use crate::common::EXIT_USAGE;
+use crate::pin::ENV_VERIFY_KEY;
 
-#[derive(Debug, clap::Args)]
+/// The arguments of `verify`.
+#[derive(Debug)]
 pub(crate) struct VerifyArgs {
-    /// An evidence bundle (.zip), or a JSONL file with one tenant's receipts in chain (store)
-    /// order. Told apart by content, not by name.
     file: PathBuf,
-    /// The operator's public key (64 hex characters) to pin. Falls back to AI_AUDIT_VERIFY_KEY.
-    #[arg(long, value_name = "HEX", conflicts_with = "key_file")]
-    key: Option<String>,
-    /// A file holding the public key to pin, as hex.
-    #[arg(long, value_name = "PATH")]
-    key_file: Option<PathBuf>,
-    /// Print the report as one JSON object on standard output.
-    #[arg(long)]
+    key: KeyArgs,
     json: bool,
-    /// Print every finding kept (default: the first 20).
-    #[arg(short, long)]
     verbose: bool,
-    /// Rebuild chain order from the prev_receipt_hash links instead of file order; reports forks and orphans.
-    #[arg(long)]
     rebuild_order: bool,
-    /// Accept unsigned receipts (Checkpointed sealing) that the bundle's checkpoint, signed by the
-    /// pinned key, covers. Off by default: such receipts are vouched for by the checkpoint only
-    /// (docs/transparency.md §6).
-    #[arg(long)]
     accept_checkpointed: bool,
-    /// The prev_receipt_hash the first receipt must have (for a file that starts mid-chain; for
-    /// a bundle, the anchor it must start after, e.g. the tip of the previous export).
-    #[arg(long, value_name = "HEX", default_value = "")]
     anchor: String,
-    /// Longest accepted line, in bytes (1 to 1 GiB; a line is held in memory whole).
-    #[arg(long, default_value_t = audit_runtime::verify::DEFAULT_MAX_LINE_BYTES, value_parser = max_line_bytes)]
     max_line_bytes: usize,
-    /// Largest inflated-to-compressed size ratio accepted for a bundle member (1 to 1100;
-    /// deflate reaches about 1030). The limit stops ZIP bombs early; a genuine member of very
-    /// repetitive text can exceed the default.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1100))]
     max_inflate_ratio: u64,
-    /// An earlier checkpoint of this log (a signed note, e.g. from `ai-audit checkpoint`): the
-    /// bundle must prove its history extends it (detects truncation, rollback and forks).
-    #[arg(long, value_name = "CHECKPOINT")]
     since: Option<PathBuf>,
 }
 
-fn pinned_key(args: &VerifyArgs) -> Result<Option<VerifyingKey>, String> {
-    load_pinned_key(args.key.as_deref(), args.key_file.as_ref())
-}
-
-/// The key pinned by `--key`, `--key-file` or `AI_AUDIT_VERIFY_KEY`, in that order.
-pub(crate) fn load_pinned_key(
-    key: Option<&str>,
-    key_file: Option<&PathBuf>,
-) -> Result<Option<VerifyingKey>, String> {
-    let (text, origin) = if let Some(k) = key {
-        (k.to_owned(), "--key".to_owned())
-    } else if let Some(p) = key_file {
-        let bytes = super::read_limited(p, super::MAX_KEY_FILE)
-            .map_err(|e| format!("cannot read --key-file {}: {e}", p.display()))?
-            .ok_or_else(|| {
-                format!(
-                    "--key-file {} is larger than {} bytes; it must hold a 64-hex-character public key",
-                    p.display(),
-                    super::MAX_KEY_FILE
+impl VerifyArgs {
+    /// The `verify` command's arguments.
+    pub(crate) fn command(cmd: Command) -> Command {
+        let cmd = cmd.arg(
+            Arg::new("file")
+                .required(true)
+                .value_name("FILE")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("An evidence bundle (.zip), or a JSONL file with one tenant's receipts in chain (store) order. Told apart by content, not by name."),
+        );
+        KeyArgs::augment_args(cmd)
+            .arg(args::switch("json", "Print the report as one JSON object on standard output."))
+            .arg(
+                args::switch("verbose", "Print every finding kept (default: the first 20).")
+                    .short('v'),
+            )
+            .arg(args::switch(
+                "rebuild_order",
+                "Rebuild chain order from the prev_receipt_hash links instead of file order; reports forks and orphans.",
+            ))
+            .arg(args::switch(
+                "accept_checkpointed",
+                "Accept unsigned receipts (Checkpointed sealing) that the bundle's checkpoint, signed by the pinned key, covers. Off by default: such receipts are vouched for by the checkpoint only (docs/transparency.md §6).",
+            ))
+            .arg(
+                args::text_option(
+                    "anchor",
+                    "HEX",
+                    "The prev_receipt_hash the first receipt must have (for a file that starts mid-chain; for a bundle, the anchor it must start after, e.g. the tip of the previous export).",
                 )
-            })?;
-        let t = String::from_utf8(bytes)
-            .map_err(|_| format!("--key-file {} is not UTF-8 text", p.display()))?;
-        (t, format!("--key-file {}", p.display()))
-    } else if let Ok(k) = std::env::var(ENV_VERIFY_KEY) {
-        if k.trim().is_empty() {
-            return Ok(None);
-        }
-        (k, ENV_VERIFY_KEY.to_owned())
-    } else {
-        return Ok(None);
-    };
-    let key = key_text(&text).map_err(|why| format!("{origin} {why}"))?;
-    if assigned(&text, "AI_AUDIT_SIGNING_KEY").any(|v| !v.is_empty()) {
-        eprintln!(
-            "warning: {origin} also holds the secret signing key (AI_AUDIT_SIGNING_KEY); give verifiers only the public key"
-        );
+                .default_value(""),
+            )
+            .arg(
+                args::text_option(
+                    "max_line_bytes",
+                    "MAX_LINE_BYTES",
+                    "Longest accepted line, in bytes (1 to 1 GiB; a line is held in memory whole).",
+                )
+                .value_parser(max_line_bytes)
+                .default_value(DEFAULT_MAX_LINE_BYTES_TEXT.as_str()),
+            )
+            .arg(
+                args::text_option(
+                    "max_inflate_ratio",
+                    "MAX_INFLATE_RATIO",
+                    "Largest inflated-to-compressed size ratio accepted for a bundle member (1 to 1100; deflate reaches about 1030). The limit stops ZIP bombs early; a genuine member of very repetitive text can exceed the default.",
+                )
+                .value_parser(clap::value_parser!(u64).range(1..=1100))
+                .default_value("100"),
+            )
+            .arg(args::path_option(
+                "since",
+                "CHECKPOINT",
+                "An earlier checkpoint of this log (a signed note, e.g. from `ai-audit checkpoint`): the bundle must prove its history extends it (detects truncation, rollback and forks).",
+            ))
     }
-    VerifyingKey::from_hex(key).map(Some).map_err(|e| {
-        format!(
-            "the public key from {origin} is unusable: {e}; give the 64-hex-character public key (the AI_AUDIT_VERIFY_KEY value `ai-audit gen-key` prints, or a bundle's public_key.hex)"
-        )
-    })
+
+    /// Reads the arguments back from a parse.
+    pub(crate) fn from_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(Self {
+            file: args::required(m, "file")?,
+            key: KeyArgs::from_arg_matches(m)?,
+            json: args::flag(m, "json")?,
+            verbose: args::flag(m, "verbose")?,
+            rebuild_order: args::flag(m, "rebuild_order")?,
+            accept_checkpointed: args::flag(m, "accept_checkpointed")?,
+            anchor: args::required(m, "anchor")?,
+            max_line_bytes: args::required(m, "max_line_bytes")?,
+            max_inflate_ratio: args::required(m, "max_inflate_ratio")?,
+            since: args::one(m, "since")?,
+        })
+    }
 }
 
-/// The values of the lines of `text` that assign `name` (`NAME=value` or `export NAME=value`,
-/// the value unquoted).
-fn assigned<'t>(text: &'t str, name: &'t str) -> impl Iterator<Item = &'t str> + 't {
-    text.lines().filter_map(move |l| {
-        let l = l.trim();
-        let value = l
-            .strip_prefix("export ")
-            .unwrap_or(l)
-            .trim_start()
-            .strip_prefix(name)?
-            .strip_prefix('=')?;
-        Some(value.trim().trim_matches(['"', '\'']))
-    })
-}
-
-/// The key in a key text: the text without a byte-order mark, or, in a saved `gen-key` output
-/// (or an env file), the value of its one `AI_AUDIT_VERIFY_KEY=` line. A text with two such
-/// lines, or with one and a bare key besides, is refused: which one is meant is not clear, and
-/// pinning the wrong one would pass what the other key signed.
-fn key_text(text: &str) -> Result<&str, &'static str> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut values = assigned(text, ENV_VERIFY_KEY);
-    let Some(value) = values.next() else {
-        return Ok(text);
-    };
-    if values.next().is_some() {
-        return Err("has more than one AI_AUDIT_VERIFY_KEY line; keep only the key to pin");
-    }
-    let bare = text
-        .lines()
-        .map(str::trim)
-        .any(|l| !l.is_empty() && !l.starts_with('#') && !l.contains('='));
-    if bare {
-        return Err(
-            "has both an AI_AUDIT_VERIFY_KEY line and a bare key; keep only the key to pin",
-        );
-    }
-    Ok(value)
-}
+/// `--max-line-bytes`'s default, as text.
+static DEFAULT_MAX_LINE_BYTES_TEXT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| audit_runtime::verify::DEFAULT_MAX_LINE_BYTES.to_string());
 
 pub(crate) fn run(args: &VerifyArgs) -> u8 {
-    let key = match pinned_key(args) {
+    let key = match args.key.pinned() {
         Ok(k) => k,
         Err(msg) => {
             eprintln!("error: {msg}");
@@ -271,7 +237,7 @@ fn since_checkpoint(
     }
     let key = key.ok_or("--since needs a pinned key (--key) to check the earlier checkpoint")?;
     let limit = audit_runtime::checkpoint::MAX_NOTE as u64;
-    let bytes = super::read_limited(path, limit)
+    let bytes = crate::common::read_limited(path, limit)
         .map_err(|e| format!("cannot read --since {}: {e}", path.display()))?
         .ok_or_else(|| {
             format!(

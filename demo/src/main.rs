@@ -1,8 +1,8 @@
 //! The demo service: an axum app whose decisions and LLM calls all leave receipts.
 //!
 //! ```sh
-//! cargo run --release --example service -- --demo   # the end-to-end demo (the README's main job)
-//! cargo run --release --example service             # serve on 127.0.0.1:8080 (AI_AUDIT_SERVICE_ADDR)
+//! cargo run --release -p ai-audit-demo -- --demo   # the end-to-end demo (the README's main job)
+//! cargo run --release -p ai-audit-demo             # serve on 127.0.0.1:8080 (AI_AUDIT_SERVICE_ADDR)
 //! ```
 //!
 //! Routes: `POST /v1/decide` (an audited decision that asks an LLM), `POST /v1/chat/completions`

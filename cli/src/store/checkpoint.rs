@@ -1,95 +1,90 @@
-//! `ai-audit checkpoint`, `ai-audit prove` and `ai-audit verify-proof`: a tenant's signed
-//! checkpoints and standalone inclusion proofs (C2SP `tlog-proof`).
+//! `ai-audit checkpoint` and `ai-audit prove`: a tenant's signed checkpoints and standalone
+//! inclusion proofs (C2SP `tlog-proof`) from the store.
 
 use std::path::PathBuf;
 
 use audit_runtime::store::{Store, tree};
-use audit_runtime::transparency::{self, DEFAULT_LOG_NAME, TlogProof, TransparencyError};
+use audit_runtime::transparency::{self, TransparencyError};
 use audit_runtime::{AuditConfig, KeySource, ReceiptId, SigningKey, TenantId};
 
-use super::{EXIT_PASS, EXIT_USAGE};
+use clap::{ArgMatches, Args as _, Command, FromArgMatches as _};
+
+use crate::args::{self, DbArgs, KeyArgs, LogNameArgs};
+use crate::common::{EXIT_PASS, EXIT_USAGE, chain};
 
 /// Exit code: the proof fails.
 const EXIT_FAIL: u8 = 1;
-/// Exit code: no key pinned.
-const EXIT_UNPINNED: u8 = 3;
-/// Environment variable naming the log.
-const ENV_LOG_NAME: &str = "AI_AUDIT_LOG_NAME";
+/// The arguments of `checkpoint`.
+#[derive(Debug)]
+pub(crate) struct CheckpointArgs {
+    tenant: String,
+    db: DbArgs,
+    sign: bool,
+    log_name: LogNameArgs,
+    key: KeyArgs,
+}
 
-/// `--log-name`, else `$AI_AUDIT_LOG_NAME`, else the default; an error (for exit 2) if it cannot
-/// name a log.
-pub(crate) fn log_name(arg: Option<&str>) -> Result<String, String> {
-    let (name, from) = match arg {
-        Some(a) => (a.to_owned(), "--log-name"),
-        None => match std::env::var(ENV_LOG_NAME).ok().filter(|v| !v.is_empty()) {
-            Some(v) => (v, ENV_LOG_NAME),
-            None => return Ok(DEFAULT_LOG_NAME.to_owned()),
-        },
-    };
-    match transparency::log_name_problem(&name) {
-        None => Ok(name),
-        Some(why) => Err(format!(
-            "{from} {name:?} cannot be a log name: {why}; use the DNS-like name the log's checkpoints are signed under, such as audit.example.com"
-        )),
+impl CheckpointArgs {
+    /// The `checkpoint` command's arguments.
+    pub(crate) fn command(cmd: Command) -> Command {
+        let cmd = cmd.arg(args::text_option("tenant", "TENANT", "The tenant.").required(true));
+        let cmd = DbArgs::augment_args(cmd).arg(args::switch(
+            "sign",
+            "Sign a checkpoint of the tree as it is now first (needs AI_AUDIT_SIGNING_KEY).",
+        ));
+        KeyArgs::augment_args(LogNameArgs::augment_args(cmd))
+    }
+
+    /// Reads the arguments back from a parse.
+    pub(crate) fn from_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(Self {
+            tenant: args::required(m, "tenant")?,
+            db: DbArgs::from_arg_matches(m)?,
+            sign: args::flag(m, "sign")?,
+            log_name: LogNameArgs::from_arg_matches(m)?,
+            key: KeyArgs::from_arg_matches(m)?,
+        })
     }
 }
 
-#[derive(Debug, clap::Args)]
-pub(crate) struct CheckpointArgs {
-    /// The tenant.
-    #[arg(long)]
-    tenant: String,
-    /// The store (default: $AI_AUDIT_DATA_DIR/audit.db or ./audit-data/audit.db).
-    #[arg(long)]
-    db: Option<PathBuf>,
-    /// Sign a checkpoint of the tree as it is now first (needs AI_AUDIT_SIGNING_KEY).
-    #[arg(long)]
-    sign: bool,
-    /// The log name to sign under (default: $AI_AUDIT_LOG_NAME or ai-audit.local).
-    #[arg(long)]
-    log_name: Option<String>,
-    /// The log's public key (64 hex characters): the stored checkpoint is printed only if it
-    /// verifies under it, as this tenant's. Falls back to AI_AUDIT_VERIFY_KEY.
-    #[arg(long, value_name = "HEX", conflicts_with = "key_file")]
-    key: Option<String>,
-    /// A file holding the public key to check the checkpoint against, as hex.
-    #[arg(long, value_name = "PATH")]
-    key_file: Option<PathBuf>,
-}
-
-#[derive(Debug, clap::Args)]
+/// The arguments of `prove`.
+#[derive(Debug)]
 pub(crate) struct ProveArgs {
-    /// The tenant of the receipt.
-    #[arg(long)]
     tenant: String,
-    /// The receipt id.
-    #[arg(long)]
     receipt: String,
-    /// The proof file to write (conventionally *.tlog-proof).
-    #[arg(short, long)]
     output: PathBuf,
-    /// The store (default: $AI_AUDIT_DATA_DIR/audit.db or ./audit-data/audit.db).
-    #[arg(long)]
-    db: Option<PathBuf>,
-    /// The log name, if a checkpoint must be signed (default: $AI_AUDIT_LOG_NAME or ai-audit.local).
-    #[arg(long)]
-    log_name: Option<String>,
+    db: DbArgs,
+    log_name: LogNameArgs,
 }
 
-#[derive(Debug, clap::Args)]
-pub(crate) struct VerifyProofArgs {
-    /// The proof file (C2SP tlog-proof, with the receipt in its `extra` line).
-    file: PathBuf,
-    /// The operator's public key (64 hex characters) to pin. Falls back to AI_AUDIT_VERIFY_KEY.
-    #[arg(long, value_name = "HEX", conflicts_with = "key_file")]
-    key: Option<String>,
-    /// A file holding the public key to pin, as hex.
-    #[arg(long, value_name = "PATH")]
-    key_file: Option<PathBuf>,
-    /// Accept an unsigned receipt (Checkpointed sealing) on its proven inclusion under the
-    /// checkpoint (see `ai-audit verify --accept-checkpointed`).
-    #[arg(long)]
-    accept_checkpointed: bool,
+impl ProveArgs {
+    /// The `prove` command's arguments.
+    pub(crate) fn command(cmd: Command) -> Command {
+        let cmd = cmd
+            .arg(args::text_option("tenant", "TENANT", "The tenant of the receipt.").required(true))
+            .arg(args::text_option("receipt", "RECEIPT", "The receipt id.").required(true))
+            .arg(
+                args::path_option(
+                    "output",
+                    "OUTPUT",
+                    "The proof file to write (conventionally *.tlog-proof).",
+                )
+                .short('o')
+                .required(true),
+            );
+        LogNameArgs::augment_args(DbArgs::augment_args(cmd))
+    }
+
+    /// Reads the arguments back from a parse.
+    pub(crate) fn from_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(Self {
+            tenant: args::required(m, "tenant")?,
+            receipt: args::required(m, "receipt")?,
+            output: args::required(m, "output")?,
+            db: DbArgs::from_arg_matches(m)?,
+            log_name: LogNameArgs::from_arg_matches(m)?,
+        })
+    }
 }
 
 fn fail(code: u8, msg: impl std::fmt::Display) -> u8 {
@@ -108,22 +103,22 @@ fn signing_key() -> Result<SigningKey, String> {
 pub(crate) fn run_checkpoint(args: &CheckpointArgs) -> u8 {
     // Only signing writes to the store.
     let opened = if args.sign {
-        super::existing_store(args.db.as_ref())
+        super::existing_store(args.db.db.as_ref())
     } else {
-        super::read_only_store(args.db.as_ref())
+        super::read_only_store(args.db.db.as_ref())
     };
     let store = match opened {
         Ok((s, _)) => s,
         Err(m) => return fail(EXIT_USAGE, m),
     };
     // Usage errors before anything is signed.
-    let key = match super::verify::load_pinned_key(args.key.as_deref(), args.key_file.as_ref()) {
+    let key = match args.key.pinned() {
         Ok(k) => k,
         Err(m) => return fail(EXIT_USAGE, m),
     };
     let tenant = TenantId::new(args.tenant.as_str());
     if args.sign {
-        let name = match log_name(args.log_name.as_deref()) {
+        let name = match args.log_name.resolve() {
             Ok(n) => n,
             Err(m) => return fail(EXIT_USAGE, m),
         };
@@ -147,14 +142,14 @@ pub(crate) fn run_checkpoint(args: &CheckpointArgs) -> u8 {
             Err(e) => {
                 return fail(
                     EXIT_FAIL,
-                    format!("cannot bring the tree up to date: {}", super::chain(&e)),
+                    format!("cannot bring the tree up to date: {}", chain(&e)),
                 );
             }
         }
         if let Err(e) = transparency::checkpoint(&store, &tenant, None, &name, &key) {
             return fail(
                 EXIT_FAIL,
-                format!("cannot sign a checkpoint: {}", super::chain(&e)),
+                format!("cannot sign a checkpoint: {}", chain(&e)),
             );
         }
     }
@@ -216,7 +211,7 @@ fn stored_note_holds(
 }
 
 pub(crate) fn run_prove(args: &ProveArgs) -> u8 {
-    let store = match super::read_only_store(args.db.as_ref()) {
+    let store = match super::read_only_store(args.db.db.as_ref()) {
         Ok((s, _)) => s,
         Err(m) => return fail(EXIT_USAGE, m),
     };
@@ -255,12 +250,12 @@ pub(crate) fn run_prove(args: &ProveArgs) -> u8 {
                     );
                 }
             };
-            let name = match log_name(args.log_name.as_deref()) {
+            let name = match args.log_name.resolve() {
                 Ok(n) => n,
                 Err(m) => return fail(EXIT_USAGE, m),
             };
             // Signing stores the checkpoint: the store is opened for writing for that.
-            let store = match super::existing_store(args.db.as_ref()) {
+            let store = match super::existing_store(args.db.db.as_ref()) {
                 Ok((s, _)) => s,
                 Err(m) => return fail(EXIT_USAGE, m),
             };
@@ -273,10 +268,7 @@ pub(crate) fn run_prove(args: &ProveArgs) -> u8 {
     let proof = match proof {
         Ok(p) => p,
         Err(e) => {
-            return fail(
-                EXIT_FAIL,
-                format!("cannot make the proof: {}", super::chain(&e)),
-            );
+            return fail(EXIT_FAIL, format!("cannot make the proof: {}", chain(&e)));
         }
     };
     if let Err(e) = std::fs::write(&args.output, proof.to_text()) {
@@ -293,82 +285,4 @@ pub(crate) fn run_prove(args: &ProveArgs) -> u8 {
         args.output.display()
     );
     EXIT_PASS
-}
-
-pub(crate) fn run_verify_proof(args: &VerifyProofArgs) -> u8 {
-    let key = match super::verify::load_pinned_key(args.key.as_deref(), args.key_file.as_ref()) {
-        Ok(k) => k,
-        Err(m) => return fail(EXIT_USAGE, m),
-    };
-    let text = match super::read_limited(&args.file, transparency::MAX_PROOF as u64) {
-        Ok(Some(b)) => b,
-        Ok(None) => {
-            return fail(
-                EXIT_USAGE,
-                format!(
-                    "{} is larger than {} bytes; it is not a tlog-proof",
-                    args.file.display(),
-                    transparency::MAX_PROOF
-                ),
-            );
-        }
-        Err(e) => {
-            return fail(
-                EXIT_USAGE,
-                format!("cannot read {}: {e}", args.file.display()),
-            );
-        }
-    };
-    let Ok(text) = String::from_utf8(text) else {
-        return fail(
-            EXIT_USAGE,
-            format!("{} is not UTF-8 text", args.file.display()),
-        );
-    };
-    let proof = match TlogProof::parse(&text) {
-        Ok(p) => p,
-        Err(e) => return fail(EXIT_USAGE, format!("{}: {e}", args.file.display())),
-    };
-    let Some(key) = key else {
-        let signer = proof
-            .note
-            .split("\n\n")
-            .nth(1)
-            .and_then(|sigs| sigs.lines().next())
-            .unwrap_or("(no signature line)")
-            .chars()
-            .take(80)
-            .collect::<String>();
-        out!(
-            "UNPINNED: {}: no key pinned, nothing was checked against a key; the checkpoint carries the signature line {signer:?}; pass --key",
-            args.file.display()
-        );
-        return EXIT_UNPINNED;
-    };
-    let checked = if args.accept_checkpointed {
-        proof.verify_accepting_checkpointed(&key)
-    } else {
-        proof.verify(&key)
-    };
-    match checked {
-        Ok(ok) => {
-            out!(
-                "PASS: receipt {} is leaf {} of {} ({} leaves, root {}), signed by key {}",
-                ok.receipt.receipt().receipt_id,
-                ok.index,
-                ok.checkpoint.origin,
-                ok.checkpoint.size,
-                hex::encode(ok.checkpoint.root),
-                key.fingerprint()
-            );
-            EXIT_PASS
-        }
-        Err(e) => {
-            let cause = std::error::Error::source(&e)
-                .map(|c| format!(": {c}"))
-                .unwrap_or_default();
-            out!("FAIL: {}: {e}{cause}", args.file.display());
-            EXIT_FAIL
-        }
-    }
 }

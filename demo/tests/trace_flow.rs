@@ -2,12 +2,6 @@
 //! `#[audited]` decision, which opens a traced span and asks an LLM (aimock, a third-party
 //! OpenAI-compatible server). Four receipts, one trace id — the request's `x-trace-id` — and a
 //! request without one gets a fresh trace id that its nested receipts share all the same.
-#![cfg(all(
-    feature = "openai",
-    feature = "axum",
-    feature = "macros",
-    feature = "tracing"
-))]
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use ai_audit::axum::AuditLayer;

@@ -1,7 +1,6 @@
 //! The `metrics` feature as an operator sees it: a Prometheus recorder installed in the process
 //! shows receipts stored, receipts lost by cause, group-commit latency, queue depth and
 //! checkpoints, from the auditor's own counters.
-#![cfg(feature = "metrics")]
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 
 use audit_runtime::SigningKey;
 
-use super::{EXIT_PASS, EXIT_USAGE};
+use crate::common::{EXIT_PASS, EXIT_USAGE};
 
 pub(crate) fn run(quiet: bool) -> u8 {
     let key = match SigningKey::generate() {

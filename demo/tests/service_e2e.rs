@@ -1,4 +1,4 @@
-//! End to end: the example service's routes (`examples/service/app.rs`, compiled in here) in
+//! End to end: the example service's routes (`demo/src/app.rs`, compiled in here) in
 //! front of aimock; the official `openai` Python SDK (pip, in `target/py-openai`) talks to its
 //! `/v1/chat/completions` gateway, whole and streamed, while receipts go to SQLite; then the
 //! admin endpoint refuses a missing or wrong token and, with the right one, serves a bundle
@@ -8,7 +8,7 @@
     reason = "a broken fixture should fail the test loudly"
 )]
 
-#[path = "../examples/service/app.rs"]
+#[path = "../src/app.rs"]
 mod app;
 mod support;
 

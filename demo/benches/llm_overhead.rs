@@ -13,7 +13,7 @@
     reason = "criterion's macros generate undocumented items"
 )]
 
-#[path = "../examples/service/canned.rs"]
+#[path = "../src/canned.rs"]
 mod canned;
 
 use ai_audit::llm::{Api, CallContext, Client, anthropic, openai, receipt_for};

@@ -8,53 +8,84 @@ use audit_runtime::store::check::{Depth, check_store};
 use audit_runtime::store::{SqliteStore, Store};
 use audit_runtime::{AuditConfig, KeySource, TenantId};
 
-use super::{EXIT_PASS, EXIT_USAGE};
+use clap::{ArgMatches, Args as _, Command, FromArgMatches as _};
+
+use crate::args::{self, DbArgs, KeyArgs};
+use crate::common::{EXIT_PASS, EXIT_USAGE, chain};
 
 /// Exit code: at least one tenant failed the check.
 const EXIT_FAULTS: u8 = 1;
 
-#[derive(Debug, clap::Subcommand)]
+/// `db check` or `db record-gap`.
+#[derive(Debug)]
 pub(crate) enum DbCommand {
-    /// Check every tenant of a store and print its status: chains behind their high-water
-    /// record (rolled back), tips, receipts and Merkle trees that disagree, and with --full
-    /// every receipt's hash, link and signature and SQLite's own integrity check.
-    /// Exit 0 all healthy, 1 a tenant failed, 2 the store could not be read.
     Check(CheckArgs),
-    /// Continue a tenant's chain that lost acknowledged receipts (see `db check`) with a signed
-    /// receipt that records the loss; the store then appends to the tenant again. Stop the
-    /// application writing to the store first. Needs the store's signing key
-    /// (AI_AUDIT_SIGNING_KEY or AI_AUDIT_SIGNING_KEY_FILE).
     RecordGap(RecordGapArgs),
 }
 
-#[derive(Debug, clap::Args)]
+/// The arguments of `db check`.
+#[derive(Debug)]
 pub(crate) struct CheckArgs {
-    /// The store (default: $AI_AUDIT_DATA_DIR/audit.db or ./audit-data/audit.db).
-    #[arg(long)]
-    db: Option<PathBuf>,
-    /// Read every receipt (hash, link, position, signature with --key, Merkle root) and run
-    /// SQLite's integrity_check: a full read of the store.
-    #[arg(long)]
+    db: DbArgs,
     full: bool,
-    /// The public key (64 hex characters) to check signatures under with --full.
-    #[arg(long)]
-    key: Option<String>,
-    /// A file holding the public key.
-    #[arg(long, conflicts_with = "key")]
-    key_file: Option<PathBuf>,
+    key: KeyArgs,
 }
 
-#[derive(Debug, clap::Args)]
+/// The arguments of `db record-gap`.
+#[derive(Debug)]
 pub(crate) struct RecordGapArgs {
-    /// The tenant whose loss to record.
-    #[arg(long)]
     tenant: String,
-    /// The store (default: $AI_AUDIT_DATA_DIR/audit.db or ./audit-data/audit.db).
-    #[arg(long)]
-    db: Option<PathBuf>,
-    /// Why the receipts were lost and what was done (kept in the signed receipt).
-    #[arg(long, default_value = "")]
+    db: DbArgs,
     note: String,
+}
+
+impl DbCommand {
+    /// The `db` command's subcommands.
+    pub(crate) fn command(cmd: Command) -> Command {
+        let check = DbArgs::augment_args(Command::new("check").about(
+            "Check every tenant of a store and print its status: chains behind their high-water record (rolled back), tips, receipts and Merkle trees that disagree, and with --full every receipt's hash, link and signature and SQLite's own integrity check. Exit 0 all healthy, 1 a tenant failed, 2 the store could not be read.",
+        ))
+        .arg(args::switch(
+            "full",
+            "Read every receipt (hash, link, position, signature with --key, Merkle root) and run SQLite's integrity_check: a full read of the store.",
+        ));
+        let record_gap = Command::new("record-gap")
+            .about("Continue a tenant's chain that lost acknowledged receipts (see `db check`) with a signed receipt that records the loss; the store then appends to the tenant again. Stop the application writing to the store first. Needs the store's signing key (AI_AUDIT_SIGNING_KEY or AI_AUDIT_SIGNING_KEY_FILE).")
+            .arg(
+                args::text_option("tenant", "TENANT", "The tenant whose loss to record.")
+                    .required(true),
+            );
+        cmd.subcommand(KeyArgs::augment_args(check)).subcommand(
+            DbArgs::augment_args(record_gap).arg(
+                args::text_option(
+                    "note",
+                    "NOTE",
+                    "Why the receipts were lost and what was done (kept in the signed receipt).",
+                )
+                .default_value(""),
+            ),
+        )
+    }
+
+    /// Reads the subcommand back from a parse of `db`.
+    pub(crate) fn from_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        match m.subcommand() {
+            Some(("check", m)) => Ok(Self::Check(CheckArgs {
+                db: DbArgs::from_arg_matches(m)?,
+                full: args::flag(m, "full")?,
+                key: KeyArgs::from_arg_matches(m)?,
+            })),
+            Some(("record-gap", m)) => Ok(Self::RecordGap(RecordGapArgs {
+                tenant: args::required(m, "tenant")?,
+                db: DbArgs::from_arg_matches(m)?,
+                note: args::required(m, "note")?,
+            })),
+            _ => Err(clap::Error::raw(
+                clap::error::ErrorKind::MissingSubcommand,
+                "db needs a subcommand: check or record-gap\n",
+            )),
+        }
+    }
 }
 
 pub(crate) fn run(cmd: &DbCommand) -> u8 {
@@ -79,14 +110,14 @@ fn open(db: Option<&PathBuf>, write: bool) -> Result<(SqliteStore, PathBuf), u8>
 }
 
 fn check(args: &CheckArgs) -> u8 {
-    let key = match super::verify::load_pinned_key(args.key.as_deref(), args.key_file.as_ref()) {
+    let key = match args.key.pinned() {
         Ok(k) => k,
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_USAGE;
         }
     };
-    let (store, db) = match open(args.db.as_ref(), false) {
+    let (store, db) = match open(args.db.db.as_ref(), false) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -115,7 +146,7 @@ fn check(args: &CheckArgs) -> u8 {
                 }
             }
             Err(e) => {
-                eprintln!("error: cannot check {}: {}", db.display(), super::chain(&e));
+                eprintln!("error: cannot check {}: {}", db.display(), chain(&e));
                 return EXIT_USAGE;
             }
         }
@@ -123,7 +154,7 @@ fn check(args: &CheckArgs) -> u8 {
     let report = match check_store(&store, depth, key.as_ref()) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot check {}: {}", db.display(), super::chain(&e));
+            eprintln!("error: cannot check {}: {}", db.display(), chain(&e));
             return EXIT_USAGE;
         }
     };
@@ -171,7 +202,7 @@ fn gap(args: &RecordGapArgs) -> u8 {
         );
         return EXIT_USAGE;
     }
-    let (store, db) = match open(args.db.as_ref(), true) {
+    let (store, db) = match open(args.db.db.as_ref(), true) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -199,7 +230,7 @@ fn gap(args: &RecordGapArgs) -> u8 {
             EXIT_PASS
         }
         Err(e) => {
-            eprintln!("error: {}", super::chain(&e));
+            eprintln!("error: {}", chain(&e));
             EXIT_FAULTS
         }
     }

@@ -11,49 +11,129 @@ use audit_runtime::canonical::{Value, parse};
 use audit_runtime::store::{MemoryStore, SqliteStore, Store};
 use audit_runtime::{Auditor, SealingMode, SigningKey, workload};
 
-use super::{EXIT_PASS, EXIT_USAGE};
+use clap::{ArgAction, ArgMatches};
 
-#[derive(Debug, clap::Args)]
+use crate::args;
+use crate::common::{EXIT_PASS, EXIT_USAGE};
+
+/// The arguments of `bench`.
+#[derive(Debug)]
 pub(crate) struct BenchArgs {
-    /// Receipts per throughput configuration.
-    #[arg(long, default_value_t = 50_000)]
     receipts: u64,
-    /// Receipts each emitting thread keeps in flight (submit now, wait later).
-    #[arg(long, default_value_t = 256)]
     window: usize,
-    /// Directory under which the benchmark makes its databases, in a subdirectory of its own
-    /// that it removes afterwards (default: the system temp dir). Nothing else in it is touched.
-    #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Python interpreter with ai-audit-trail installed (default: AI_AUDIT_PYTHON,
-    /// target/py-ai-audit-trail/bin/python, then python3).
-    #[arg(long)]
     python: Option<PathBuf>,
-    /// The Python library's benchmark script.
-    #[arg(long, default_value = "../shared/bench/python_seed_bench.py")]
     python_bench: PathBuf,
-    /// Skip the Python side.
-    #[arg(long)]
     no_python: bool,
-    /// Only these emitting-thread counts (default 1, 2 and 8); with this or `--tenants`, the
-    /// blocking-emit row is skipped.
-    #[arg(long, value_delimiter = ',')]
     threads: Vec<u64>,
-    /// Only these tenant counts (default 1 and 4).
-    #[arg(long, value_delimiter = ',')]
     tenants: Vec<u64>,
-    /// How receipts are sealed: every receipt signed, or only checkpoints (see
-    /// docs/transparency.md §6).
-    #[arg(long, value_enum, default_value_t = Sealing::PerReceipt)]
     sealing: Sealing,
-    /// Where receipts go: the durable SQLite store, or the in-memory store (not durable; it
-    /// shows what the pipeline costs without storage, and so what the store adds).
-    #[arg(long, value_enum, default_value_t = BenchStore::Sqlite)]
     store: BenchStore,
 }
 
+impl BenchArgs {
+    /// The `bench` command's arguments.
+    pub(crate) fn command(cmd: clap::Command) -> clap::Command {
+        cmd.arg(
+            args::text_option("receipts", "RECEIPTS", "Receipts per throughput configuration.")
+                .value_parser(clap::value_parser!(u64))
+                .default_value("50000"),
+        )
+        .arg(
+            args::text_option(
+                "window",
+                "WINDOW",
+                "Receipts each emitting thread keeps in flight (submit now, wait later).",
+            )
+            .value_parser(clap::value_parser!(usize))
+            .default_value("256"),
+        )
+        .arg(args::path_option(
+            "data_dir",
+            "DATA_DIR",
+            "Directory under which the benchmark makes its databases, in a subdirectory of its own that it removes afterwards (default: the system temp dir). Nothing else in it is touched.",
+        ))
+        .arg(args::path_option(
+            "python",
+            "PYTHON",
+            "Python interpreter with ai-audit-trail installed (default: AI_AUDIT_PYTHON, target/py-ai-audit-trail/bin/python, then python3).",
+        ))
+        .arg(
+            args::path_option(
+                "python_bench",
+                "PYTHON_BENCH",
+                "The Python library's benchmark script.",
+            )
+            .default_value("../shared/bench/python_seed_bench.py"),
+        )
+        .arg(args::switch("no_python", "Skip the Python side."))
+        .arg(
+            args::text_option(
+                "threads",
+                "THREADS",
+                "Only these emitting-thread counts (default 1, 2 and 8); with this or `--tenants`, the blocking-emit row is skipped.",
+            )
+            .value_parser(clap::value_parser!(u64))
+            .value_delimiter(',')
+            .action(ArgAction::Append),
+        )
+        .arg(
+            args::text_option(
+                "tenants",
+                "TENANTS",
+                "Only these tenant counts (default 1 and 4).",
+            )
+            .value_parser(clap::value_parser!(u64))
+            .value_delimiter(',')
+            .action(ArgAction::Append),
+        )
+        .arg(
+            args::text_option(
+                "sealing",
+                "SEALING",
+                "How receipts are sealed: every receipt signed (per-receipt), or only checkpoints (checkpointed; see docs/transparency.md §6).",
+            )
+            .value_parser(["per-receipt", "checkpointed"])
+            .default_value("per-receipt"),
+        )
+        .arg(
+            args::text_option(
+                "store",
+                "STORE",
+                "Where receipts go: the durable SQLite store (sqlite), or the in-memory store (memory: not durable; it shows what the pipeline costs without storage, and so what the store adds).",
+            )
+            .value_parser(["sqlite", "memory"])
+            .default_value("sqlite"),
+        )
+    }
+
+    /// Reads the arguments back from a parse.
+    pub(crate) fn from_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let sealing = match args::required::<String>(m, "sealing")?.as_str() {
+            "checkpointed" => Sealing::Checkpointed,
+            _ => Sealing::PerReceipt,
+        };
+        let store = match args::required::<String>(m, "store")?.as_str() {
+            "memory" => BenchStore::Memory,
+            _ => BenchStore::Sqlite,
+        };
+        Ok(Self {
+            receipts: args::required(m, "receipts")?,
+            window: args::required(m, "window")?,
+            data_dir: args::one(m, "data_dir")?,
+            python: args::one(m, "python")?,
+            python_bench: args::required(m, "python_bench")?,
+            no_python: args::flag(m, "no_python")?,
+            threads: args::many(m, "threads")?,
+            tenants: args::many(m, "tenants")?,
+            sealing,
+            store,
+        })
+    }
+}
+
 /// `--store`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum BenchStore {
     /// `SqliteStore`, `synchronous=FULL`.
     Sqlite,
@@ -62,7 +142,7 @@ enum BenchStore {
 }
 
 /// `--sealing`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Sealing {
     /// Every receipt signed (`SealingMode::PerReceipt`, v1).
     PerReceipt,

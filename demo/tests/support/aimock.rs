@@ -20,7 +20,7 @@ pub(crate) struct Aimock {
 
 fn fixtures() -> PathBuf {
     std::env::var_os("AIMOCK_FIXTURES").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/llm/aimock-fixtures.json"),
+        || super::workspace().join("../shared/llm/aimock-fixtures.json"),
         PathBuf::from,
     )
 }
@@ -54,7 +54,7 @@ fn llmock() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("AIMOCK_BIN") {
         return Some(PathBuf::from(p));
     }
-    let prefix = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/aimock");
+    let prefix = super::workspace().join("target/aimock");
     let bin = prefix.join("node_modules/.bin/llmock");
     std::fs::create_dir_all(&prefix).unwrap();
     let lock = std::fs::File::create(prefix.join("install.lock")).unwrap();
