@@ -10,7 +10,7 @@
 ))]
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
-use ai_audit::axum::AuditLayer;
+use ai_audit::http::AuditLayer;
 use ai_audit::llm::{CallContext, Client, LlmError, openai};
 use ai_audit::sink::AuditSink;
 use ai_audit::store::{self, Store};

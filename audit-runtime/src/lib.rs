@@ -36,30 +36,30 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod auditor;
-#[cfg(feature = "axum")]
-#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub mod axum;
+pub mod bundle;
 pub mod canonical;
 pub mod capture;
 pub mod chain;
-pub mod checkpoint;
 pub mod config;
-pub mod export;
-pub mod gap;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod http;
 mod install;
+pub mod json;
 pub mod keys;
 #[cfg(feature = "llm")]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "openai", feature = "anthropic"))))]
 pub mod llm;
+pub mod log;
 pub mod merkle;
 pub mod metrics;
+pub mod note;
 mod platform;
 pub mod receipt;
 pub mod seal;
 pub mod sink;
 pub mod store;
 pub mod tracker;
-pub mod transparency;
 pub mod verify;
 #[doc(hidden)]
 pub mod workload;

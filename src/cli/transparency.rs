@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 
+use audit_runtime::log::{self, TransparencyError};
+use audit_runtime::note::{self, DEFAULT_LOG_NAME, TlogProof};
 use audit_runtime::store::{Store, tree};
-use audit_runtime::transparency::{self, DEFAULT_LOG_NAME, TlogProof, TransparencyError};
 use audit_runtime::{AuditConfig, KeySource, ReceiptId, SigningKey, TenantId};
 
 use super::{EXIT_PASS, EXIT_USAGE};
@@ -26,7 +27,7 @@ pub(crate) fn log_name(arg: Option<&str>) -> Result<String, String> {
             None => return Ok(DEFAULT_LOG_NAME.to_owned()),
         },
     };
-    match transparency::log_name_problem(&name) {
+    match note::log_name_problem(&name) {
         None => Ok(name),
         Some(why) => Err(format!(
             "{from} {name:?} cannot be a log name: {why}; use the DNS-like name the log's checkpoints are signed under, such as audit.example.com"
@@ -151,7 +152,7 @@ pub(crate) fn run_checkpoint(args: &CheckpointArgs) -> u8 {
                 );
             }
         }
-        if let Err(e) = transparency::checkpoint(&store, &tenant, None, &name, &key) {
+        if let Err(e) = log::checkpoint(&store, &tenant, None, &name, &key) {
             return fail(
                 EXIT_FAIL,
                 format!("cannot sign a checkpoint: {}", super::chain(&e)),
@@ -200,9 +201,9 @@ fn stored_note_holds(
     tenant: &TenantId,
     key: &audit_runtime::VerifyingKey,
 ) -> Result<(), String> {
-    let signed = transparency::verify_note(&cp.note, key)
+    let signed = note::verify_note(&cp.note, key)
         .map_err(|e| format!("does not verify under the pinned key ({e})"))?;
-    let want = transparency::origin_under(&signed, tenant);
+    let want = note::origin_under(&signed, tenant);
     if signed.origin != want {
         return Err(format!(
             "is of log {:?}, not of this tenant's ({want:?})",
@@ -242,7 +243,7 @@ pub(crate) fn run_prove(args: &ProveArgs) -> u8 {
         }
         Err(e) => return fail(EXIT_USAGE, format!("cannot read the store: {e}")),
     }
-    let proof = match transparency::prove(&store, &id, None) {
+    let proof = match log::prove(&store, &id, None) {
         Ok(p) => Ok(p),
         Err(TransparencyError::EmptyTree { .. }) => {
             // No stored checkpoint covers the receipt yet: sign one, if the key is at hand.
@@ -266,7 +267,7 @@ pub(crate) fn run_prove(args: &ProveArgs) -> u8 {
             };
             tree::sync_from_lines(&store, &TenantId::new(args.tenant.as_str()))
                 .map_err(TransparencyError::from)
-                .and_then(|_| transparency::prove(&store, &id, Some((&name, &key))))
+                .and_then(|_| log::prove(&store, &id, Some((&name, &key))))
         }
         Err(e) => Err(e),
     };
@@ -300,7 +301,7 @@ pub(crate) fn run_verify_proof(args: &VerifyProofArgs) -> u8 {
         Ok(k) => k,
         Err(m) => return fail(EXIT_USAGE, m),
     };
-    let text = match super::read_limited(&args.file, transparency::MAX_PROOF as u64) {
+    let text = match super::read_limited(&args.file, note::MAX_PROOF as u64) {
         Ok(Some(b)) => b,
         Ok(None) => {
             return fail(
@@ -308,7 +309,7 @@ pub(crate) fn run_verify_proof(args: &VerifyProofArgs) -> u8 {
                 format!(
                     "{} is larger than {} bytes; it is not a tlog-proof",
                     args.file.display(),
-                    transparency::MAX_PROOF
+                    note::MAX_PROOF
                 ),
             );
         }

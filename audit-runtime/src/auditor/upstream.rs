@@ -45,6 +45,18 @@ pub enum LossCause {
     InvalidTenant,
 }
 
+impl LossCause {
+    /// The `cause` label of `ai_audit_receipts_lost_total` (see [`crate::metrics`]).
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Dropped => "dropped",
+            Self::Refused => "refused",
+            Self::NotStored => "not_stored",
+            Self::InvalidTenant => "invalid_tenant",
+        }
+    }
+}
+
 /// Receipts lost, by cause (in [`AuditorStats::lost`](super::AuditorStats::lost)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -124,7 +136,7 @@ impl Upstreams {
             LossCause::InvalidTenant => &self.invalid_tenant,
         };
         counter.fetch_add(n, Ordering::Relaxed);
-        crate::metrics::lost(n, cause);
+        crate::metrics::lost(n, cause.label());
     }
 
     pub(crate) fn lost(&self) -> Lost {

@@ -22,11 +22,11 @@ use super::quarantine::Quarantine;
 use super::queue::{Job, Queue, ReplySlot};
 use super::{EmitError, Emitted};
 use crate::canonical;
+use crate::log::LineKey;
 use crate::merkle::Hash;
 use crate::receipt::{Receipt, ReceiptId, TenantId};
 use crate::seal::{SealError, SealingMode, Signer};
 use crate::store::{NewEntry, Store, StoreError, Tip, WriteTxn, tree};
-use crate::transparency::LineKey;
 
 /// Counters the pipeline keeps (read through `Auditor::stats`).
 #[derive(Debug, Default)]

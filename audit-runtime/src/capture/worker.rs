@@ -7,7 +7,8 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 
 use super::{Outcome, Scope, context};
 use crate::auditor::Auditor;
-use crate::canonical::{self, Value};
+use crate::canonical;
+use crate::json::Value;
 use crate::receipt::Timestamp;
 
 /// Bound of the queue in front of the worker; a full queue makes the ending scope wait.

@@ -1,5 +1,5 @@
 //! Any `serde::Serialize` value as a canonical [`Value`] (feature `serde`), so it can be hashed
-//! with [`hash_json`](super::hash_json).
+//! with [`hash_json`](crate::canonical::hash_json).
 //!
 //! Integers keep their exact value (up to 2^64-1 and down to -2^63), floats stay floats, and map
 //! keys that are not strings are turned into strings the way orjson's `OPT_NON_STR_KEYS` does:
@@ -39,7 +39,8 @@ impl ser::Error for SerializeError {
 ///
 /// ```
 /// use std::collections::BTreeMap;
-/// use audit_runtime::canonical::{hash_json, sha256_hex, to_value};
+/// use audit_runtime::canonical::{hash_json, sha256_hex};
+/// use audit_runtime::json::to_value;
 /// let m: BTreeMap<u32, f64> = [(2, 0.5), (10, 1.0)].into();
 /// assert_eq!(hash_json(&to_value(&m)?), sha256_hex(br#"{"10":1.0,"2":0.5}"#));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -388,8 +389,7 @@ mod tests {
     fn nested_structures_match_serde_json() {
         let v: (Option<&str>, BTreeMap<&str, Vec<u32>>) = (None, [("k", vec![1, 2])].into());
         let ours = to_value(&v).unwrap();
-        let theirs =
-            crate::canonical::parse(serde_json::to_string(&v).unwrap().as_bytes()).unwrap();
+        let theirs = crate::json::parse(serde_json::to_string(&v).unwrap().as_bytes()).unwrap();
         assert_eq!(hash_json(&ours), hash_json(&theirs));
     }
 }
