@@ -31,6 +31,7 @@
 //! ## Feature flags
 //! | feature | default | what |
 //! |---|---|---|
+//! | `runtime` | yes | the auditor, capture, stores (implied by every feature below; without it, only formats and verification) |
 //! | `macros` | yes | `#[audited]` (and hashing of `serde::Serialize` values for its `capture(...)`) |
 //! | `sqlite` | yes | the embedded SQLite store |
 //! | `tracing` | no | [`AuditLayer`](tracing::AuditLayer): audit spans of `tracing` become receipts |
@@ -60,6 +61,7 @@ pub mod tracing {
 }
 
 /// What `#[audited]` expands into. Not public API.
+#[cfg(feature = "macros")]
 #[doc(hidden)]
 pub mod __private {
     pub use audit_runtime::capture;

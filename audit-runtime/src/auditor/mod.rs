@@ -27,10 +27,12 @@ mod checkpointer;
 mod key_check;
 mod quarantine;
 mod queue;
+mod sealing;
 mod upstream;
 mod writer;
 
 pub use key_check::StoreKey;
+pub use sealing::SealingMode;
 use upstream::Upstreams;
 pub use upstream::{LossCause, Lost, Upstream};
 
@@ -47,7 +49,7 @@ use crate::canonical::CanonicalError;
 use crate::log::{self, TransparencyError};
 use crate::note::{self, DEFAULT_LOG_NAME};
 use crate::receipt::{Receipt, ReceiptId, TenantId};
-use crate::seal::{SealError, SealingMode, Signer};
+use crate::seal::{SealError, Signer};
 use crate::store::{Durability, Store, StoreError, StoredCheckpoint};
 
 /// Default bound of the emit queue.

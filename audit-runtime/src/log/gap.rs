@@ -13,7 +13,8 @@
 //!
 //! What the receipt states is [`Gap`]'s (the format, `receipt::gap`).
 
-use crate::receipt::{Gap, TenantId};
+use crate::json::Object;
+use crate::receipt::{Action, CheckRecord, GAP_CHECK, GAP_REASON, Gap, Receipt, TenantId};
 use crate::seal::{SealError, Signer, seal};
 use crate::store::{NewEntry, Store, StoreError, TenantFault, tree};
 
@@ -118,7 +119,7 @@ pub fn record_gap(
                 at,
                 note: note.to_owned(),
             };
-            let mut receipt = gap.to_receipt(tenant);
+            let mut receipt = gap_receipt(tenant, &gap);
             receipt.prev_receipt_hash = tip
                 .map(|t| crate::canonical::to_hex(t.hash))
                 .unwrap_or_default();
@@ -169,4 +170,26 @@ pub fn record_gap(
             what: "the gap receipt was not appended".into(),
         }))
     })
+}
+
+/// The gap receipt that states `gap` for `tenant` (unsealed, not yet linked).
+fn gap_receipt(tenant: &TenantId, gap: &Gap) -> Receipt {
+    let detail = Object::new()
+        .with("fault", gap.fault.as_str())
+        .with("stored", gap.stored)
+        .with("acknowledged", gap.acknowledged)
+        .with("acknowledged_hash", gap.acknowledged_hash.as_str())
+        .with("at", gap.at)
+        .with("note", gap.note.as_str());
+    #[expect(clippy::cast_precision_loss, reason = "the score is informative")]
+    let lost = gap.lost() as f64;
+    Receipt::new(tenant.clone())
+        .with_action(Action::Escalate)
+        .with_reason(GAP_REASON)
+        .with_model("ai-audit")
+        .with_check(
+            CheckRecord::new(GAP_CHECK, lost, 0.0)
+                .with_fired(true)
+                .with_detail(detail),
+        )
 }

@@ -7,8 +7,8 @@
 //! (`rolled_back` or `diverged`), `stored`, `acknowledged`, `acknowledged_hash`, `at` and a
 //! free-text `note`.
 
-use super::{Action, CheckRecord, Receipt, TenantId};
-use crate::json::{Object, Value};
+use super::Receipt;
+use crate::json::Value;
 
 /// The reason code of a gap receipt.
 pub const GAP_REASON: &str = "chain_gap";
@@ -94,29 +94,5 @@ impl std::fmt::Display for Gap {
             write!(f, "; note: {}", self.note)?;
         }
         Ok(())
-    }
-}
-
-impl Gap {
-    /// The gap receipt that states `self` for `tenant` (unsealed, not yet linked).
-    pub(crate) fn to_receipt(&self, tenant: &TenantId) -> Receipt {
-        let detail = Object::new()
-            .with("fault", self.fault.as_str())
-            .with("stored", self.stored)
-            .with("acknowledged", self.acknowledged)
-            .with("acknowledged_hash", self.acknowledged_hash.as_str())
-            .with("at", self.at)
-            .with("note", self.note.as_str());
-        #[expect(clippy::cast_precision_loss, reason = "the score is informative")]
-        let lost = self.lost() as f64;
-        Receipt::new(tenant.clone())
-            .with_action(Action::Escalate)
-            .with_reason(GAP_REASON)
-            .with_model("ai-audit")
-            .with_check(
-                CheckRecord::new(GAP_CHECK, lost, 0.0)
-                    .with_fired(true)
-                    .with_detail(detail),
-            )
     }
 }
