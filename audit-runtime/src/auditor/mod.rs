@@ -34,6 +34,7 @@ mod writer;
 pub use key_check::StoreKey;
 pub use sealing::SealingMode;
 use upstream::Upstreams;
+pub(crate) use upstream::{CAPTURE_WORKER, DETACHED_SINK};
 pub use upstream::{LossCause, Lost, Upstream};
 
 use std::fmt;

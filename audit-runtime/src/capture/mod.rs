@@ -110,8 +110,6 @@ pub(crate) fn uninstall_default(auditor: &Auditor) {
     context::uninstall_default(auditor);
 }
 
-pub(crate) use worker::drain;
-
 /// The process-global default [`Auditor`], if one was installed with [`set_default`].
 #[must_use]
 pub fn default() -> Option<Auditor> {

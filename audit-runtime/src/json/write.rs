@@ -139,6 +139,15 @@ pub(crate) fn to_hex(bytes: impl AsRef<[u8]>) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// A value's `Debug` is its compact JSON, keys in insertion order.
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = Vec::new();
+        write_value_ordered(self, &mut out);
+        f.write_str(&String::from_utf8_lossy(&out))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
