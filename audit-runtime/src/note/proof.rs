@@ -63,7 +63,7 @@ pub enum ProofError {
         /// The first failed check.
         what: String,
     },
-    /// The receipt is unsigned ([`crate::SealingMode::Checkpointed`]) and was checked with
+    /// The receipt is unsigned (sealed in `SealingMode::Checkpointed` mode) and was checked with
     /// [`TlogProof::verify`], which requires a signature.
     #[error(
         "the receipt is unsigned (Checkpointed sealing): it is authenticated only by its inclusion under the checkpoint; accept that with --accept-checkpointed (TlogProof::verify_accepting_checkpointed)"

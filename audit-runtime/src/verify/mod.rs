@@ -1083,6 +1083,7 @@ pub fn verify_jsonl<R: BufRead>(
 /// Verifies one tenant's chain from an iterator of lines (e.g. a store query), in batches.
 ///
 /// ```
+/// # #[cfg(feature = "runtime")] {
 /// use audit_runtime::store::{self, MemoryStore, Store};
 /// use audit_runtime::{verify, Auditor, Receipt, SigningKey, TenantId};
 /// let store = std::sync::Arc::new(MemoryStore::new());
@@ -1093,6 +1094,7 @@ pub fn verify_jsonl<R: BufRead>(
 ///     .map(|e| e.map(|e| e.line));
 /// let report = verify::verify_lines(lines, &verify::VerifyOptions::pinned(key.verifying_key()))?;
 /// assert!(report.is_pass());
+/// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///

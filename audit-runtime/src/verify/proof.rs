@@ -31,7 +31,7 @@ impl TlogProof {
         self.verify_with(key, false)
     }
 
-    /// As [`TlogProof::verify`], but an unsigned receipt ([`crate::SealingMode::Checkpointed`])
+    /// As [`TlogProof::verify`], but an unsigned receipt (`SealingMode::Checkpointed`)
     /// is accepted on its proven inclusion under the checkpoint. The trust this adds is that of
     /// [`crate::verify::VerifyOptions::accept_checkpointed`].
     ///
