@@ -39,7 +39,7 @@
 //! | `openai` | no | `llm::openai`: the audited OpenAI Chat Completions client (reqwest 0.13, whole and SSE) |
 //! | `anthropic` | no | `llm::anthropic`: the audited Anthropic Messages client |
 //! | `reqwest-middleware` | no | `llm::middleware::AuditMiddleware` for clients built on `reqwest-middleware` |
-//! | `axum` | no | `axum::AuditLayer` (tower 0.5 / axum 0.8) and `axum::admin_router`, the authenticated export endpoint |
+//! | `axum` | no | `http::AuditLayer` (tower 0.5 / axum 0.8) and `http::admin_router`, the authenticated export endpoint |
 //! | `metrics` | no | the auditor's counters through the `metrics` facade (see [`metrics`]) |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -1,5 +1,7 @@
-//! Transparency: signed checkpoints over each tenant's store-kept Merkle tree, inclusion proofs
-//! in the C2SP `tlog-proof` layout, and the tree material an evidence bundle carries.
+//! Keeping the transparency log: signed checkpoints over each tenant's store-kept Merkle tree,
+//! inclusion proofs of stored receipts in the C2SP `tlog-proof` layout, the tree material an
+//! evidence bundle carries, exports from a store ([`export_from_store`]) and gap receipts
+//! ([`record_gap`]). The formats themselves are [`crate::note`]'s.
 //!
 //! A tenant's log has the origin `<log name>/<tenant>`; its checkpoints are signed under the
 //! key name `<log name>` (C2SP `signed-note`). The store keeps one append-only tree per tenant,

@@ -3,8 +3,8 @@
 //! how a log and its tenants are named in them.
 //!
 //! These are formats: parsing, writing, signing and checking a note's signature. Keeping a log
-//! (signing checkpoints of a store's trees, proving a stored receipt) is [`crate::log`]'s; checking
-//! a proof's receipt is [`crate::verify`]'s.
+//! (signing checkpoints of a store's trees, proving a stored receipt) is the running half's
+//! (`log`, feature `runtime`); checking a proof's receipt is [`crate::verify`]'s.
 #![deny(clippy::indexing_slicing)]
 
 mod checkpoint;
