@@ -277,14 +277,14 @@ impl Outcome {
         Self(Kind::Ok(Deferred::None))
     }
 
-    /// It returned this text; `output_hash` is [`canonical::hash_output`](crate::canonical::hash_output) of it (computed off
-    /// the caller's thread).
+    /// It returned this text; `output_hash` is [`crate::canonical::hash_output`] of it
+    /// (computed off the caller's thread).
     #[must_use]
     pub fn ok_text(output: &str) -> Self {
         Self(Kind::Ok(Deferred::Output(pooled_text(output))))
     }
 
-    /// It returned this value; `output_hash` is [`canonical::hash_json`](crate::canonical::hash_json) of its
+    /// It returned this value; `output_hash` is [`crate::canonical::hash_json`] of its
     /// [`json::to_value`]. If it cannot be serialized the hash stays empty and
     /// [`CaptureStats::capture_failed`] counts it.
     #[cfg(feature = "serde")]
@@ -392,14 +392,14 @@ impl Scope {
         self
     }
 
-    /// The input is this text: `input_c14n` is [`canonical::canonicalize_input`](crate::canonical::canonicalize_input) of it.
+    /// The input is this text: `input_c14n` is [`crate::canonical::canonicalize_input`] of it.
     pub fn input_text(mut self, text: &str) -> Self {
         self.input = Deferred::Input(pooled_text(text));
         self
     }
 
-    /// The input is this value: `input_c14n` is [`canonical::hash_json`](crate::canonical::hash_json) of it. If it cannot be
-    /// serialized the hash stays empty and [`CaptureStats::capture_failed`] counts it.
+    /// The input is this value: `input_c14n` is [`crate::canonical::hash_json`] of it. If it
+    /// cannot be serialized the hash stays empty and [`CaptureStats::capture_failed`] counts it.
     #[cfg(feature = "serde")]
     pub fn input_json<T: serde::Serialize + ?Sized>(mut self, value: &T) -> Self {
         self.input = json_value(value);
@@ -407,7 +407,7 @@ impl Scope {
     }
 
     /// Adds a named text field to the input. With fields, `input_c14n` is
-    /// [`canonical::hash_json`](crate::canonical::hash_json) of the object `{name: value, …}` (texts as JSON strings).
+    /// [`crate::canonical::hash_json`] of the object `{name: value, …}` (texts as JSON strings).
     pub fn input_field_text(mut self, name: &str, text: &str) -> Self {
         self.add_field(name, json::Value::String(text.to_owned()));
         self

@@ -10,9 +10,9 @@
 //! nothing is signed: neither the checkpoint nor the manifest.
 //!
 //! Only then is the bundle's checkpoint of exactly `end` leaves signed, without storing it
-//! ([`log::sign_unstored`](super::sign_unstored)), so an export needs no write to the store and works from a
-//! read-only or full one. It is refused over a tree shorter than a stored checkpoint (receipts
-//! removed after they were checkpointed) and proven consistent with the latest stored
+//! ([`sign_unstored`](super::sign_unstored)), so an export needs no write to the store and works
+//! from a read-only or full one. It is refused over a tree shorter than a stored checkpoint
+//! (receipts removed after they were checkpointed) and proven consistent with the latest stored
 //! checkpoint, and its root must be the root of the very receipts just verified (continuing the
 //! tree prefix of a partial export).
 

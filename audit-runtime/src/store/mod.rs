@@ -379,7 +379,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Runs `f` like [`Store::write`], allowing appends to `tenant` although it has a fault:
     /// the operator's way to continue a chain that lost acknowledged receipts, by appending a
-    /// signed receipt that records the loss (see [`crate::receipt::Gap`]). Once committed, the tenant's
+    /// signed receipt that records the loss (see `log::record_gap`). Once committed, the tenant's
     /// new tip replaces what was acknowledged and the fault is lifted.
     ///
     /// # Errors
