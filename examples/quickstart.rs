@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use ai_audit::canonical::Object;
+use ai_audit::json::Object;
 use ai_audit::store::{self, SqliteStore, Store};
 use ai_audit::verify::{ChainVerifier, FindingKind, VerifyOptions};
 use ai_audit::{Action, AuditConfig, Auditor, CheckRecord, KeySource, Receipt, TenantId};

@@ -31,6 +31,7 @@
 //! ## Feature flags
 //! | feature | default | what |
 //! |---|---|---|
+//! | `runtime` | yes | the auditor, capture, stores (implied by every feature below; without it, only formats and verification) |
 //! | `macros` | yes | `#[audited]` (and hashing of `serde::Serialize` values for its `capture(...)`) |
 //! | `sqlite` | yes | the embedded SQLite store |
 //! | `tracing` | no | [`AuditLayer`](tracing::AuditLayer): audit spans of `tracing` become receipts |
@@ -38,7 +39,7 @@
 //! | `openai` | no | `llm::openai`: the audited OpenAI Chat Completions client (reqwest 0.13, whole and SSE) |
 //! | `anthropic` | no | `llm::anthropic`: the audited Anthropic Messages client |
 //! | `reqwest-middleware` | no | `llm::middleware::AuditMiddleware` for clients built on `reqwest-middleware` |
-//! | `axum` | no | `axum::AuditLayer` (tower 0.5 / axum 0.8) and `axum::admin_router`, the authenticated export endpoint |
+//! | `axum` | no | `http::AuditLayer` (tower 0.5 / axum 0.8) and `http::admin_router`, the authenticated export endpoint |
 //! | `metrics` | no | the auditor's counters through the `metrics` facade (see [`metrics`]) |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -60,6 +61,7 @@ pub mod tracing {
 }
 
 /// What `#[audited]` expands into. Not public API.
+#[cfg(feature = "macros")]
 #[doc(hidden)]
 pub mod __private {
     pub use audit_runtime::capture;

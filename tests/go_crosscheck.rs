@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 use ai_audit::SigningKey;
-use ai_audit::checkpoint::Checkpoint;
 use ai_audit::merkle::{MerkleTree, leaf_hash};
+use ai_audit::note::Checkpoint;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
@@ -128,9 +128,9 @@ fn go_sumdb_note_and_tlog_accept_our_checkpoint_and_proofs() {
 
 #[test]
 fn go_sumdb_accepts_the_checkpoints_tlog_proofs_and_consistency_proofs_our_store_makes() {
+    use ai_audit::log;
     use ai_audit::store::tree::TileNodes;
     use ai_audit::store::{SqliteStore, Store};
-    use ai_audit::transparency;
     use ai_audit::{Auditor, Receipt, TenantId};
     use std::sync::Arc;
     if !go_available() {
@@ -165,7 +165,7 @@ fn go_sumdb_accepts_the_checkpoints_tlog_proofs_and_consistency_proofs_our_store
     let mut proofs = String::new();
     let mut nodes = TileNodes::new(read, &t).unwrap();
     for (i, id) in ids.iter().enumerate().step_by(23) {
-        let p = transparency::prove(store.as_ref(), id, None).unwrap();
+        let p = log::prove(store.as_ref(), id, None).unwrap();
         let path = dir.path().join(format!("r{i}.tlog-proof"));
         std::fs::write(&path, p.to_text()).unwrap();
         let leaf = nodes.leaf(i as u64).unwrap();

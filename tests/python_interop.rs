@@ -12,7 +12,7 @@ mod support;
 
 use std::process::Command;
 
-use ai_audit::canonical::{Number, Object, Value};
+use ai_audit::json::{Number, Object, Value};
 use ai_audit::{
     Action, CheckRecord, MemoryLedger, Receipt, ReceiptId, SigningKey, TenantId, Timestamp,
 };
@@ -257,7 +257,7 @@ fn float_spelling_equals_orjson_3_13_on_random_doubles() {
     let theirs = String::from_utf8(out.stdout).unwrap();
     let mut mismatches = 0;
     for (x, want) in values.iter().zip(theirs.split('\n')) {
-        let ours = ai_audit::canonical::format_f64(*x);
+        let ours = ai_audit::json::format_f64(*x);
         if ours != want {
             mismatches += 1;
             eprintln!("{x:?} ({:#x}): ours {ours}, orjson {want}", x.to_bits());

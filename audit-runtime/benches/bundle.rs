@@ -11,8 +11,8 @@
 
 use std::io::Cursor;
 
-use audit_runtime::canonical::Object;
-use audit_runtime::export::{EvidenceWriter, ExportMeta};
+use audit_runtime::bundle::{EvidenceWriter, ExportMeta};
+use audit_runtime::json::Object;
 use audit_runtime::verify::{VerifyOptions, verify_bundle};
 use audit_runtime::{Action, Chain, CheckRecord, Receipt, SigningKey, Timestamp};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

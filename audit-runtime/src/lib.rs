@@ -23,65 +23,112 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Modules: [`receipt`] (the data), [`canonical`] (the bytes that are hashed and signed),
-//! [`capture`] (one receipt per audited call; what `#[audited]` expands into),
-//! [`keys`], [`seal`](mod@seal), [`chain`], [`store`], [`verify`], [`config`], and the [`Auditor`];
-//! [`sink`] (the emit-failure policy of the integrations), [`tracker`] (waiting for the receipts of
-//! one request), `llm` (features `openai`,
-//! `anthropic`, `reqwest-middleware`: audited LLM calls) and `axum` (feature `axum`: the
-//! request layer and the admin export router). The receipt format is specified in
+//! ## Two halves
+//! The **pure half** — formats and verification, no store, no threads, no async, no I/O beyond
+//! `Read`/`Write` — is what an auditor compiles (`default-features = false`):
+//! [`receipt`] (the data), [`json`] (the value model and strict parser), [`canonical`] (the
+//! bytes that are hashed and signed), [`keys`], [`seal`](mod@seal), [`chain`], [`merkle`],
+//! [`note`] (checkpoints and proof files), [`bundle`] (evidence ZIPs) and [`verify`].
+//!
+//! The **running half** (feature `runtime`, on by default) keeps records and may use the pure
+//! half, never the other way round: the `Auditor`, `capture` (one receipt per audited call; what
+//! `#[audited]` expands into), `sink` (the emit-failure policy of the integrations), `tracker`
+//! (waiting for the receipts of one request), `store`, `log` (keeping the transparency log,
+//! exporting from a store, recording gaps), `config`, `metrics`, `llm` (features `openai`,
+//! `anthropic`, `reqwest-middleware`: audited LLM calls) and `http` (feature `axum`: the request
+//! layer and the admin export router). `tests/module_graph.rs` checks that the module graph has
+//! no cycle and that no pure module names a running one. The receipt format is specified in
 //! `docs/receipt-format.md`.
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `runtime` | yes | the running half (implied by every feature below) |
+//! | `sqlite` | yes | the embedded SQLite store |
+//! | `tokio` | no | `Auditor::emit_async` |
+//! | `serde` | no | `json::to_value` and capture hashing of `serde::Serialize` values |
+//! | `openai`, `anthropic` | no | `llm::openai`, `llm::anthropic` |
+//! | `reqwest-middleware` | no | `llm::middleware` |
+//! | `axum` | no | `http`: the tower layer and the admin export router |
+//! | `metrics` | no | the auditor's counters through the `metrics` facade |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod auditor;
-#[cfg(feature = "axum")]
-#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub mod axum;
+// The pure half: formats and verification.
+pub mod bundle;
 pub mod canonical;
-pub mod capture;
 pub mod chain;
-pub mod checkpoint;
-pub mod config;
-pub mod export;
-pub mod gap;
-mod install;
+pub mod json;
 pub mod keys;
-#[cfg(feature = "llm")]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "openai", feature = "anthropic"))))]
-pub mod llm;
 pub mod merkle;
-pub mod metrics;
+pub mod note;
 mod platform;
 pub mod receipt;
 pub mod seal;
-pub mod sink;
-pub mod store;
-pub mod tracker;
-pub mod transparency;
 pub mod verify;
 #[doc(hidden)]
 pub mod workload;
 
-pub use auditor::{
-    Auditor, AuditorBuilder, AuditorError, AuditorStats, DEFAULT_CHECKPOINT_INTERVAL,
-    DEFAULT_CHECKPOINT_RECEIPTS, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_BOUND, EmitError, Emitted,
-    LossCause, Lost, PendingEmit, ShutdownError, StoreKey, Upstream,
-};
+// The running half (feature `runtime`): it uses the pure half, never the other way round.
+#[cfg(feature = "runtime")]
+mod auditor;
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
+pub mod capture;
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
+pub mod config;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod http;
+#[cfg(feature = "runtime")]
+mod install;
+#[cfg(feature = "llm")]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "openai", feature = "anthropic"))))]
+pub mod llm;
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
+pub mod log;
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
+pub mod metrics;
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
+pub mod sink;
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
+pub mod store;
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
+pub mod tracker;
+
 pub use canonical::CanonicalError;
-pub use capture::{check, reason, set_action, set_model};
 pub use chain::{Chain, ChainError, MemoryLedger};
-pub use config::{AuditConfig, ConfigError, KeySource};
-pub use install::{InstallError, InstallGuard, install};
 pub use keys::{KeyError, KeyId, SigningKey, VerifyingKey};
 pub use platform::{CpuFeatures, cpu_features};
 pub use receipt::{
     Action, CheckRecord, Receipt, ReceiptId, SessionId, TenantId, TenantIdError, Timestamp,
     TimestampError, TraceId, UtcOffset,
 };
-pub use seal::{SealError, SealedReceipt, SealingMode, Signer, seal};
+pub use seal::{SealError, SealedReceipt, Signer, seal};
 pub use verify::{Verdict, VerificationReport};
+
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
+pub use auditor::{
+    Auditor, AuditorBuilder, AuditorError, AuditorStats, DEFAULT_CHECKPOINT_INTERVAL,
+    DEFAULT_CHECKPOINT_RECEIPTS, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_BOUND, EmitError, Emitted,
+    LossCause, Lost, PendingEmit, SealingMode, ShutdownError, StoreKey, Upstream,
+};
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
+pub use capture::{check, reason, set_action, set_model};
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
+pub use config::{AuditConfig, ConfigError, KeySource};
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
+pub use install::{InstallError, InstallGuard, install};
 
 /// This crate's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -18,11 +18,9 @@
 
 use std::time::Duration;
 
-use crate::auditor::LossCause;
-
 #[cfg(feature = "metrics")]
 mod imp {
-    use super::{Duration, LossCause};
+    use super::Duration;
 
     pub(crate) fn stored(n: u64) {
         metrics::counter!("ai_audit_receipts_stored_total").increment(n);
@@ -36,13 +34,8 @@ mod imp {
         metrics::counter!("ai_audit_receipts_failed_total").increment(n);
     }
 
-    pub(crate) fn lost(n: u64, cause: LossCause) {
-        let cause = match cause {
-            LossCause::Dropped => "dropped",
-            LossCause::Refused => "refused",
-            LossCause::NotStored => "not_stored",
-            LossCause::InvalidTenant => "invalid_tenant",
-        };
+    /// `cause` is the label of a [`LossCause`](crate::LossCause) (`LossCause::label`).
+    pub(crate) fn lost(n: u64, cause: &'static str) {
         metrics::counter!("ai_audit_receipts_lost_total", "cause" => cause).increment(n);
     }
 
@@ -70,12 +63,12 @@ mod imp {
 
 #[cfg(not(feature = "metrics"))]
 mod imp {
-    use super::{Duration, LossCause};
+    use super::Duration;
 
     pub(crate) fn stored(_: u64) {}
     pub(crate) fn duplicates(_: u64) {}
     pub(crate) fn failed(_: u64) {}
-    pub(crate) fn lost(_: u64, _: LossCause) {}
+    pub(crate) fn lost(_: u64, _: &'static str) {}
     pub(crate) fn commit(_: Duration, _: usize) {}
     pub(crate) fn queue_depth(_: usize) {}
     pub(crate) fn checkpoints_signed(_: u64) {}

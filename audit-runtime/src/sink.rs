@@ -274,14 +274,17 @@ pub(crate) mod detached {
                     }
                 })
                 .ok()
-                .map(|_| Mutex::new(tx))
+                .map(|_| {
+                    crate::auditor::DETACHED_SINK.started(drain);
+                    Mutex::new(tx)
+                })
         })
         .as_ref()
     }
 
     /// Waits until every detached receipt queued before this call is stored or counted (if
     /// the thread was ever started): the auditor's flush and shutdown call it.
-    pub(crate) fn drain() {
+    fn drain() {
         // An observer on this thread that flushes its auditor would wait for itself.
         if ON_THIS_THREAD.with(std::cell::Cell::get) {
             return;

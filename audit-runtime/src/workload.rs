@@ -3,7 +3,7 @@
 //! comparable: 500 characters of input, 1,000 of output, a 3-part state, two checks with nested
 //! details, every 20th receipt a rejection.
 
-use crate::canonical::{Object, Value};
+use crate::json::{Object, Value};
 use crate::receipt::{Action, CheckRecord, Receipt};
 
 const INPUT_UNIT: &str = "Bitte fasse die Vertragsbedingungen zusammen und prüfe, ob die Kündigungsfrist für Kunden in der EU rechtlich zulässig ist. Include the GDPR implications, the liability caps and any clauses about data retention. Außerdem: gibt es Hinweise auf automatisierte Entscheidungen nach Art. 22 DSGVO? ";

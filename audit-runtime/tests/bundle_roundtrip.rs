@@ -3,7 +3,7 @@
 
 use std::io::Cursor;
 
-use audit_runtime::export::{Anchor, EvidenceWriter, ExportMeta};
+use audit_runtime::bundle::{Anchor, EvidenceWriter, ExportMeta};
 use audit_runtime::verify::{FindingKind, VerifyOptions, verify_bundle};
 use audit_runtime::{
     MemoryLedger, Receipt, SealedReceipt, SigningKey, TenantId, Timestamp, Verdict,
@@ -123,11 +123,11 @@ fn with_anchor_json(zip: &[u8], anchor: &[u8], key: &SigningKey) -> Vec<u8> {
             members.push((name, bytes));
         }
     }
-    let mut sums = audit_runtime::canonical::Object::new();
+    let mut sums = audit_runtime::json::Object::new();
     for (n, b) in &members {
         sums.insert(n.as_str(), hex::encode(sha2::Sha256::digest(b)));
     }
-    let m = audit_runtime::export::Manifest::new(
+    let m = audit_runtime::bundle::Manifest::new(
         sums,
         &key.verifying_key(),
         "2026-03-02T09:30:00.000000+00:00",

@@ -15,9 +15,9 @@
 )]
 
 use audit_runtime::canonical::{
-    Number, Object, Value, format_f64, parse, parse_line, seal_payload, write_canonical_value,
-    write_jsonl_line, write_ordered_value,
+    parse_line, seal_payload, write_canonical_value, write_jsonl_line, write_ordered_value,
 };
+use audit_runtime::json::{Number, Object, Value, format_f64, parse};
 use audit_runtime::verify::verify_line;
 use audit_runtime::{Action, CheckRecord, Receipt, ReceiptId, SigningKey, Timestamp, seal};
 use proptest::collection::vec;

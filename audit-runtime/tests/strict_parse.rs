@@ -8,7 +8,8 @@
 use std::path::PathBuf;
 
 use audit_runtime::VerifyingKey;
-use audit_runtime::canonical::{JsonError, LineError, parse_line};
+use audit_runtime::canonical::{LineError, parse_line};
+use audit_runtime::json::JsonError;
 use audit_runtime::verify::{FindingKind, VerifyOptions, verify_jsonl};
 
 fn first_line() -> String {
@@ -111,7 +112,7 @@ fn coerced_types_are_refused() {
 }
 
 fn canonical_score(x: f64) -> String {
-    audit_runtime::canonical::format_f64(x)
+    audit_runtime::json::format_f64(x)
 }
 
 #[test]

@@ -8,10 +8,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use audit_runtime::log;
 use audit_runtime::merkle::{self, MerkleTree};
+use audit_runtime::note::{self, TlogProof};
 use audit_runtime::store::tree::TileNodes;
 use audit_runtime::store::{self, MemoryStore, Store};
-use audit_runtime::transparency::{self, TlogProof};
 use audit_runtime::{Auditor, Receipt, SealingMode, SigningKey, TenantId};
 
 fn key() -> SigningKey {
@@ -22,7 +23,7 @@ fn key() -> SigningKey {
 fn tree_of_lines(s: &dyn Store, t: &TenantId) -> MerkleTree {
     MerkleTree::new(
         store::receipts(s, t, 0..u64::MAX)
-            .map(|e| transparency::leaf_of_line(&e.unwrap().line).unwrap())
+            .map(|e| note::leaf_of_line(&e.unwrap().line).unwrap())
             .collect(),
     )
 }
@@ -63,7 +64,7 @@ fn the_writer_keeps_each_tenants_tree_and_signs_checkpoints() {
         // Shutdown signed the tail; the checkpoint verifies and names the tenant's log.
         let cp = read.latest_checkpoint(&t).unwrap().unwrap();
         assert_eq!(cp.size, n);
-        let parsed = transparency::verify_note(&cp.note, &vk).unwrap();
+        let parsed = note::verify_note(&cp.note, &vk).unwrap();
         assert_eq!(parsed.origin, format!("audit.example.com/{}", t.as_str()));
         assert_eq!(parsed.root, mem.root(n).unwrap());
     }
@@ -115,7 +116,7 @@ fn tlog_proofs_verify_offline_and_any_single_bit_change_fails() {
     a.checkpoint(&TenantId::new("acme")).unwrap();
     let vk = key().verifying_key();
     for (i, id) in ids.iter().enumerate() {
-        let p = transparency::prove(s.as_ref(), id, None).unwrap();
+        let p = log::prove(s.as_ref(), id, None).unwrap();
         let text = p.to_text();
         assert!(text.starts_with("c2sp.org/tlog-proof@v1\nextra "));
         let checked = TlogProof::parse(&text).unwrap().verify(&vk).unwrap();
@@ -123,9 +124,7 @@ fn tlog_proofs_verify_offline_and_any_single_bit_change_fails() {
         assert_eq!(checked.checkpoint.size, 37);
     }
     // Flip every bit of one proof file (leaf 5): each change is refused or fails.
-    let text = transparency::prove(s.as_ref(), &ids[5], None)
-        .unwrap()
-        .to_text();
+    let text = log::prove(s.as_ref(), &ids[5], None).unwrap().to_text();
     let bytes = text.as_bytes();
     for at in 0..bytes.len() {
         for bit in 0..8 {
@@ -167,11 +166,11 @@ fn bundle(s: &dyn Store, tenant: &str, start: u64, end: u64) -> Vec<u8> {
 
 /// Exports receipts `[start, end)` of a tenant with the checkpoint of `cp_size` leaves.
 fn bundle_with(s: &dyn Store, tenant: &str, start: u64, end: u64, cp_size: u64) -> Vec<u8> {
-    use audit_runtime::export::{Anchor, CHECKPOINT, EvidenceWriter, ExportMeta, TREE_PREFIX};
+    use audit_runtime::bundle::{Anchor, CHECKPOINT, EvidenceWriter, ExportMeta, TREE_PREFIX};
     let t = TenantId::new(tenant);
     let k = key();
     let (cp, prefix) =
-        transparency::bundle_material(s, &t, start, cp_size, "audit.example.com", &k).unwrap();
+        log::bundle_material(s, &t, start, cp_size, "audit.example.com", &k).unwrap();
     let mut meta = ExportMeta::new(tenant).with_member(CHECKPOINT, cp.note.into_bytes());
     if let Some(p) = prefix {
         meta = meta.with_member(TREE_PREFIX, p.to_json());
@@ -203,7 +202,7 @@ fn verify_zip_with(
     let vk = key().verifying_key();
     let mut opts = VerifyOptions::pinned(vk).with_accept_checkpointed(accept);
     if let Some(note) = since {
-        opts = opts.with_since(transparency::verify_note(note, &vk).unwrap());
+        opts = opts.with_since(note::verify_note(note, &vk).unwrap());
     }
     verify_bundle(std::io::Cursor::new(zip), &opts).unwrap()
 }
@@ -249,7 +248,7 @@ fn truncation_rollback_and_forks_are_detected_against_an_earlier_checkpoint() {
     let t = TenantId::new("acme");
     let k = key();
     let note_at = |st: &dyn Store, n: u64| {
-        transparency::checkpoint(st, &t, Some(n), "audit.example.com", &k)
+        log::checkpoint(st, &t, Some(n), "audit.example.com", &k)
             .unwrap()
             .note
     };
@@ -299,26 +298,24 @@ fn truncation_rollback_and_forks_are_detected_against_an_earlier_checkpoint() {
     assert_eq!(kinds(&r), ["consistency"]);
     // The two forked checkpoints are themselves inconsistent: a consistency proof from either
     // tree fails against the other's root.
-    let theirs =
-        transparency::verify_note(&note_at(fork.as_ref(), 30), &k.verifying_key()).unwrap();
-    let mine = transparency::verify_note(&held, &k.verifying_key()).unwrap();
+    let theirs = note::verify_note(&note_at(fork.as_ref(), 30), &k.verifying_key()).unwrap();
+    let mine = note::verify_note(&held, &k.verifying_key()).unwrap();
     assert_ne!(theirs.root, mine.root);
     let mut nodes = TileNodes::new(fork.tree().unwrap(), &t).unwrap();
     let p = nodes.consistency_proof(12, 30).unwrap();
-    let old = transparency::verify_note(&older, &k.verifying_key()).unwrap();
+    let old = note::verify_note(&older, &k.verifying_key()).unwrap();
     assert!(merkle::verify_consistency(12, 30, &old.root, &theirs.root, &p).is_err());
 }
 
 #[test]
 fn a_checkpoint_that_does_not_cover_exactly_the_receipts_fails() {
-    use audit_runtime::export::{CHECKPOINT, EvidenceWriter, ExportMeta};
+    use audit_runtime::bundle::{CHECKPOINT, EvidenceWriter, ExportMeta};
     let s = filled(20, "a");
     let t = TenantId::new("acme");
     let k = key();
     // A checkpoint of 20 receipts on a bundle of 19, and one of 19 on a bundle of 20.
     for (cp_size, n) in [(20u64, 19u64), (19, 20)] {
-        let cp = transparency::checkpoint(s.as_ref(), &t, Some(cp_size), "audit.example.com", &k)
-            .unwrap();
+        let cp = log::checkpoint(s.as_ref(), &t, Some(cp_size), "audit.example.com", &k).unwrap();
         let meta = ExportMeta::new("acme").with_member(CHECKPOINT, cp.note.into_bytes());
         let mut w = EvidenceWriter::new(Vec::new(), &k, meta);
         for e in store::receipts(s.as_ref(), &t, 0..n) {
@@ -329,7 +326,7 @@ fn a_checkpoint_that_does_not_cover_exactly_the_receipts_fails() {
     }
     // A checkpoint signed by another key.
     let other = SigningKey::from_hex(&"09".repeat(32)).unwrap();
-    let cp = transparency::checkpoint(
+    let cp = log::checkpoint(
         filled(20, "a").as_ref(),
         &t,
         None,
@@ -479,7 +476,7 @@ fn checkpointed_receipts_are_unsigned_and_verify_by_inclusion_under_the_checkpoi
     assert_eq!(r.chain.counts.get(&FindingKind::Checkpoint), Some(&1));
     assert_eq!(r.chain.checkpoint_covered, 0);
     // So does a bundle without a checkpoint.
-    use audit_runtime::export::{EvidenceWriter, ExportMeta};
+    use audit_runtime::bundle::{EvidenceWriter, ExportMeta};
     let k = key();
     let mut w = EvidenceWriter::new(Vec::new(), &k, ExportMeta::new("acme"));
     for l in &lines {
@@ -491,12 +488,12 @@ fn checkpointed_receipts_are_unsigned_and_verify_by_inclusion_under_the_checkpoi
 
 #[test]
 fn an_edited_unsigned_receipt_fails_even_with_its_hashes_and_links_recomputed() {
+    use audit_runtime::bundle::{CHECKPOINT, EvidenceWriter, ExportMeta};
     use audit_runtime::canonical;
-    use audit_runtime::export::{CHECKPOINT, EvidenceWriter, ExportMeta};
     let s = mixed_modes();
     let t = TenantId::new("acme");
     let k = key();
-    let cp = transparency::checkpoint(s.as_ref(), &t, Some(90), "audit.example.com", &k).unwrap();
+    let cp = log::checkpoint(s.as_ref(), &t, Some(90), "audit.example.com", &k).unwrap();
     // The attacker changes receipt 45's action and re-derives every hash and link after it;
     // unsigned receipts need no signature, and the signed ones after it keep theirs.
     let mut prev = String::new();
@@ -542,7 +539,7 @@ fn a_tlog_proof_of_an_unsigned_receipt_verifies_and_an_edited_one_fails() {
         .map(|e| e.unwrap())
         .collect();
     for i in [0usize, 30, 52, 69, 70, 89] {
-        let p = transparency::prove(s.as_ref(), &entries[i].receipt_id, None).unwrap();
+        let p = log::prove(s.as_ref(), &entries[i].receipt_id, None).unwrap();
         let parsed = TlogProof::parse(&p.to_text()).unwrap();
         let checked = parsed.verify_accepting_checkpointed(&vk).unwrap();
         assert_eq!(checked.index, i as u64);
@@ -662,7 +659,7 @@ fn latest_size(s: &dyn Store, t: &TenantId) -> u64 {
 
 #[test]
 fn no_checkpoint_is_signed_over_a_receipt_written_into_the_store_without_the_key() {
-    use audit_runtime::transparency::TransparencyError;
+    use audit_runtime::log::TransparencyError;
     use audit_runtime::verify::FindingKind;
     let t = TenantId::new("acme");
     let k = key();
@@ -673,7 +670,7 @@ fn no_checkpoint_is_signed_over_a_receipt_written_into_the_store_without_the_key
     let a = auditor_on(&s, 1_000_000);
     assert_eq!(a.stats().checkpoint_failures, 1);
     a.shutdown().unwrap();
-    let refused = transparency::checkpoint(s.as_ref(), &t, Some(4), "audit.example.com", &k);
+    let refused = log::checkpoint(s.as_ref(), &t, Some(4), "audit.example.com", &k);
     assert!(
         matches!(
             refused,
@@ -681,7 +678,7 @@ fn no_checkpoint_is_signed_over_a_receipt_written_into_the_store_without_the_key
         ),
         "{refused:?}"
     );
-    assert!(transparency::bundle_material(s.as_ref(), &t, 0, 4, "audit.example.com", &k).is_err());
+    assert!(log::bundle_material(s.as_ref(), &t, 0, 4, "audit.example.com", &k).is_err());
     // What was written with the key still exports and verifies.
     assert!(verify_zip(&bundle(s.as_ref(), "acme", 0, 3), None).is_pass());
     // A bundle that carries the forged receipt under the checkpoint of 3 fails, even accepting
@@ -779,7 +776,7 @@ fn unsigned_lines_left_without_a_checkpoint_are_covered_by_the_next_one_and_edit
             let copy: Arc<dyn Store> = Arc::new(MemoryStore::new());
             let leaves: Vec<_> = lines
                 .iter()
-                .map(|e| (e.seq, transparency::leaf_of_line(&e.line).unwrap()))
+                .map(|e| (e.seq, note::leaf_of_line(&e.line).unwrap()))
                 .collect();
             copy.write(&mut |txn| {
                 for e in &lines {
@@ -789,19 +786,17 @@ fn unsigned_lines_left_without_a_checkpoint_are_covered_by_the_next_one_and_edit
                 store::tree::feed(txn, &fed)
             })
             .unwrap();
-            let refused =
-                transparency::checkpoint(copy.as_ref(), &t, None, "audit.example.com", &key());
+            let refused = log::checkpoint(copy.as_ref(), &t, None, "audit.example.com", &key());
             assert!(
                 matches!(
                     refused,
-                    Err(transparency::TransparencyError::Unauthenticated { seq: Some(17), .. })
+                    Err(log::TransparencyError::Unauthenticated { seq: Some(17), .. })
                 ),
                 "{refused:?}"
             );
         } else {
             // Another process with the key signs a checkpoint over the writer's tagged lines.
-            let cp = transparency::checkpoint(s.as_ref(), &t, None, "audit.example.com", &key())
-                .unwrap();
+            let cp = log::checkpoint(s.as_ref(), &t, None, "audit.example.com", &key()).unwrap();
             assert_eq!(cp.size, 50);
             assert_eq!(cp.root, tree_of_lines(s.as_ref(), &t).root(50).unwrap());
         }
@@ -967,7 +962,7 @@ fn checkpoints_that_fail_are_retried_an_interval_later_not_in_a_loop() {
 /// key signed (stored behind its back) stops its next checkpoint, as before.
 #[test]
 fn a_checkpoint_stored_behind_the_writers_back_is_verified_before_the_next_one() {
-    use audit_runtime::checkpoint::Checkpoint;
+    use audit_runtime::note::Checkpoint;
     use audit_runtime::store::tree::StoredCheckpoint;
     let t = TenantId::new("acme");
     let (s, a) = checkpointed_every_5();
@@ -988,7 +983,7 @@ fn a_checkpoint_stored_behind_the_writers_back_is_verified_before_the_next_one()
         .root(12)
         .unwrap();
     let other = SigningKey::from_seed(&[9; 32]);
-    let note = Checkpoint::new(transparency::origin("audit.example.com", &t), 12, root)
+    let note = Checkpoint::new(note::origin("audit.example.com", &t), 12, root)
         .sign("audit.example.com", &other)
         .unwrap();
     let forged = StoredCheckpoint {
@@ -1026,7 +1021,7 @@ fn a_tenant_id_cannot_make_the_log_sign_a_tree_head_of_another_origin() {
     let stored = s.tree().unwrap().latest_checkpoint(&t).unwrap().unwrap();
     assert_eq!(stored.size, 5);
     // The signed note is one origin line (the tenant escaped), the true size and the true root.
-    let cp = transparency::verify_note(&stored.note, &key().verifying_key()).unwrap();
+    let cp = note::verify_note(&stored.note, &key().verifying_key()).unwrap();
     assert_eq!(
         cp.origin,
         format!("audit.example.com/victim%0A1%0A{chosen_root}")
@@ -1038,11 +1033,7 @@ fn a_tenant_id_cannot_make_the_log_sign_a_tree_head_of_another_origin() {
     assert!(r.is_pass(), "{:?}", r.chain.findings);
     assert_eq!(r.checkpoint.unwrap().origin, cp.origin);
     // A checkpoint over the unescaped origin is not signed at all.
-    let raw = audit_runtime::checkpoint::Checkpoint::new(
-        format!("audit.example.com/{hostile}"),
-        5,
-        stored.root,
-    );
+    let raw = note::Checkpoint::new(format!("audit.example.com/{hostile}"), 5, stored.root);
     let refused = raw.sign("audit.example.com", &key()).unwrap_err();
     assert!(
         matches!(refused, audit_runtime::SealError::Note { .. }),
@@ -1062,13 +1053,13 @@ fn a_tenant_id_cannot_make_the_log_sign_a_tree_head_of_another_origin() {
         "{body}\n\u{2014} audit.example.com {}\n",
         STANDARD.encode(blob)
     );
-    let err = transparency::verify_note(&unescaped, &key().verifying_key()).unwrap_err();
+    let err = note::verify_note(&unescaped, &key().verifying_key()).unwrap_err();
     assert!(err.to_string().contains("lines after the root"), "{err}");
 }
 
 #[test]
 fn origins_escape_what_would_break_or_hide_a_line_and_stay_one_to_one() {
-    let o = |t: &str| transparency::origin("log", &TenantId::new(t));
+    let o = |t: &str| note::origin("log", &TenantId::new(t));
     assert_eq!(o("acme corp/eu-1"), "log/acme corp/eu-1");
     assert_eq!(o("Zürich ✓"), "log/Zürich ✓");
     assert_eq!(o("a\r\nb\t\u{7f}"), "log/a%0D%0Ab%09%7F");
@@ -1103,13 +1094,9 @@ fn a_log_name_that_cannot_name_a_log_is_refused_before_anything_is_signed() {
         );
         assert!(err.to_string().contains("cannot be a log name"), "{err}");
         let s = filled(1, "n");
-        let signed =
-            transparency::checkpoint(s.as_ref(), &TenantId::new("acme"), Some(1), bad, &key());
+        let signed = log::checkpoint(s.as_ref(), &TenantId::new("acme"), Some(1), bad, &key());
         assert!(
-            matches!(
-                signed,
-                Err(transparency::TransparencyError::BadLogName { .. })
-            ),
+            matches!(signed, Err(log::TransparencyError::BadLogName { .. })),
             "{bad:?}"
         );
     }

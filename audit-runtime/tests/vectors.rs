@@ -10,8 +10,9 @@ use std::io::Read as _;
 use std::path::PathBuf;
 
 use audit_runtime::canonical::{
-    self, Number, Object, Value, canonicalize_input, hash_json, hash_output, hash_state, parse_line,
+    self, canonicalize_input, hash_json, hash_output, hash_state, parse_line,
 };
+use audit_runtime::json::{Number, Object, Value};
 use audit_runtime::verify::{FindingKind, VerifyOptions, verify_jsonl};
 use audit_runtime::{SigningKey, VerifyingKey, seal};
 
@@ -142,7 +143,7 @@ fn hashing_helpers_equal_misc_vectors() {
     let hj = &v["hash_json"];
     // The input is a JSON object; parse it with our parser so integer/float spelling is kept.
     let input_text = serde_json::to_string(&hj["input"]).unwrap();
-    let value = canonical::parse(input_text.as_bytes()).unwrap();
+    let value = audit_runtime::json::parse(input_text.as_bytes()).unwrap();
     let mut bytes = Vec::new();
     canonical::write_canonical_value(&value, &mut bytes);
     assert_eq!(

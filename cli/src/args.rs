@@ -195,10 +195,10 @@ impl LogNameArgs {
             Some(a) => (a.to_owned(), "--log-name"),
             None => match std::env::var(ENV_LOG_NAME).ok().filter(|v| !v.is_empty()) {
                 Some(v) => (v, ENV_LOG_NAME),
-                None => return Ok(audit_runtime::transparency::DEFAULT_LOG_NAME.to_owned()),
+                None => return Ok(audit_runtime::note::DEFAULT_LOG_NAME.to_owned()),
             },
         };
-        match audit_runtime::transparency::log_name_problem(&name) {
+        match audit_runtime::note::log_name_problem(&name) {
             None => Ok(name),
             Some(why) => Err(format!(
                 "{from} {name:?} cannot be a log name: {why}; use the DNS-like name the log's checkpoints are signed under, such as audit.example.com"

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use audit_runtime::transparency::{self, TlogProof};
+use audit_runtime::note::{self, TlogProof};
 
 use clap::{Arg, ArgMatches, Args as _, Command, FromArgMatches as _};
 
@@ -61,7 +61,7 @@ pub(crate) fn run_verify_proof(args: &VerifyProofArgs) -> u8 {
         Ok(k) => k,
         Err(m) => return fail(EXIT_USAGE, m),
     };
-    let text = match crate::common::read_limited(&args.file, transparency::MAX_PROOF as u64) {
+    let text = match crate::common::read_limited(&args.file, note::MAX_PROOF as u64) {
         Ok(Some(b)) => b,
         Ok(None) => {
             return fail(
@@ -69,7 +69,7 @@ pub(crate) fn run_verify_proof(args: &VerifyProofArgs) -> u8 {
                 format!(
                     "{} is larger than {} bytes; it is not a tlog-proof",
                     args.file.display(),
-                    transparency::MAX_PROOF
+                    note::MAX_PROOF
                 ),
             );
         }

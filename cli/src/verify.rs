@@ -4,7 +4,8 @@ use std::fs::File;
 use std::io::{BufReader, IsTerminal as _, Read, Seek as _, SeekFrom, Write as _};
 use std::path::PathBuf;
 
-use audit_runtime::canonical::{Object, Value, write_ordered_value};
+use audit_runtime::canonical::write_ordered_value;
+use audit_runtime::json::{Object, Value};
 use audit_runtime::verify::{
     BundleReport, ChainOrder, GapNotice, Progress, VerifyError, VerifyOptions,
     verify_bundle_with_progress, verify_jsonl,
@@ -231,12 +232,12 @@ fn since_checkpoint(
     path: &std::path::Path,
     key: Option<&VerifyingKey>,
     is_zip: bool,
-) -> Result<audit_runtime::checkpoint::Checkpoint, String> {
+) -> Result<audit_runtime::note::Checkpoint, String> {
     if !is_zip {
         return Err("--since needs an evidence bundle (they carry checkpoints)".into());
     }
     let key = key.ok_or("--since needs a pinned key (--key) to check the earlier checkpoint")?;
-    let limit = audit_runtime::checkpoint::MAX_NOTE as u64;
+    let limit = audit_runtime::note::MAX_NOTE as u64;
     let bytes = crate::common::read_limited(path, limit)
         .map_err(|e| format!("cannot read --since {}: {e}", path.display()))?
         .ok_or_else(|| {
@@ -254,15 +255,15 @@ fn since_checkpoint(
     let text = String::from_utf8(bytes)
         .map_err(|_| format!("--since {} is not UTF-8 text", path.display()))?;
     // A tlog-proof (`ai-audit prove`) carries a checkpoint: take that one.
-    let proof_header = format!("{}\n", audit_runtime::transparency::TLOG_PROOF_HEADER);
+    let proof_header = format!("{}\n", audit_runtime::note::TLOG_PROOF_HEADER);
     let note = if text.starts_with(&proof_header) {
-        audit_runtime::transparency::TlogProof::parse(&text)
+        audit_runtime::note::TlogProof::parse(&text)
             .map_err(|e| format!("--since {}: {e}", path.display()))?
             .note
     } else {
         text
     };
-    audit_runtime::transparency::verify_note(&note, key).map_err(|e| {
+    audit_runtime::note::verify_note(&note, key).map_err(|e| {
         format!(
             "the earlier checkpoint {} does not verify under the pinned key: {e}",
             path.display()

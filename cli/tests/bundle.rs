@@ -379,8 +379,8 @@ fn an_archive_other_zip_readers_would_read_differently_is_refused() {
 
 #[test]
 fn a_genuine_bundle_of_very_repetitive_text_passes_with_a_higher_ratio_limit() {
-    use ai_audit::canonical::Object;
-    use ai_audit::export::{EvidenceWriter, ExportMeta};
+    use ai_audit::bundle::{EvidenceWriter, ExportMeta};
+    use ai_audit::json::Object;
     use ai_audit::{CheckRecord, MemoryLedger, Receipt, TenantId};
     let key = vector_key();
     let mut ledger = MemoryLedger::new();

@@ -156,9 +156,9 @@ fn checkpointed_bundle(start: u64, end: u64, cp_size: u64, mode: SealingMode) ->
 
 /// As [`checkpointed_bundle`], of the tenant `tenant`.
 fn tenant_bundle(tenant: &str, start: u64, end: u64, cp_size: u64, mode: SealingMode) -> Vec<u8> {
-    use ai_audit::export::{Anchor, CHECKPOINT, EvidenceWriter, ExportMeta, TREE_PREFIX};
+    use ai_audit::bundle::{Anchor, CHECKPOINT, EvidenceWriter, ExportMeta, TREE_PREFIX};
     use ai_audit::store::{self, MemoryStore, Store};
-    use ai_audit::{Auditor, Receipt, TenantId, transparency};
+    use ai_audit::{Auditor, Receipt, TenantId, log};
     let key = vector_key();
     let s: std::sync::Arc<dyn Store> = std::sync::Arc::new(MemoryStore::new());
     let auditor = |mode| {
@@ -185,8 +185,7 @@ fn tenant_bundle(tenant: &str, start: u64, end: u64, cp_size: u64, mode: Sealing
     a.shutdown().unwrap();
     let t = TenantId::new(tenant);
     let (cp, prefix) =
-        transparency::bundle_material(s.as_ref(), &t, start, cp_size, "audit.example.com", &key)
-            .unwrap();
+        log::bundle_material(s.as_ref(), &t, start, cp_size, "audit.example.com", &key).unwrap();
     let mut meta = ExportMeta::new(tenant).with_member(CHECKPOINT, cp.note.into_bytes());
     if let Some(p) = prefix {
         let prev = store::receipts(s.as_ref(), &t, start - 1..start)
@@ -317,7 +316,7 @@ fn our_verify_py_accepts_unsigned_checkpointed_receipts_only_under_their_checkpo
 
 #[test]
 fn our_verify_py_reports_an_anchor_that_names_another_tenant() {
-    use ai_audit::export::{Anchor, EvidenceWriter, ExportMeta};
+    use ai_audit::bundle::{Anchor, EvidenceWriter, ExportMeta};
     let Some(python) = reference_python() else {
         return;
     };

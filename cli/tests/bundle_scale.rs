@@ -17,17 +17,17 @@ mod support;
 use std::io::BufWriter;
 use std::process::Command;
 
-use ai_audit::export::{EvidenceWriter, ExportMeta};
+use ai_audit::bundle::{EvidenceWriter, ExportMeta};
 use ai_audit::{Chain, CheckRecord, Receipt, SigningKey, Timestamp};
 use support::VECTOR_PK;
 
 /// The bundle's receipts: the chain of `n` receipts, signed one by one or (`checkpointed`)
 /// unsigned under one checkpoint of exactly them.
 fn generate(path: &std::path::Path, n: u64, checkpointed: bool, key: &SigningKey) {
-    use ai_audit::checkpoint::Checkpoint;
-    use ai_audit::export::CHECKPOINT;
+    use ai_audit::bundle::CHECKPOINT;
     use ai_audit::merkle::{self, Frontier};
-    use ai_audit::{TenantId, canonical, transparency};
+    use ai_audit::note::Checkpoint;
+    use ai_audit::{TenantId, canonical, note};
     let started = std::time::Instant::now();
     let receipt = |i: u64, input: &str, output: &str| {
         Receipt::new("acme")
@@ -62,7 +62,7 @@ fn generate(path: &std::path::Path, n: u64, checkpointed: bool, key: &SigningKey
             canonical::write_jsonl_line(&r, &prev, "", &mut line);
             receipts.push(line);
         }
-        let origin = transparency::origin("audit.example.com", &TenantId::new("acme"));
+        let origin = note::origin("audit.example.com", &TenantId::new("acme"));
         let note = Checkpoint::new(origin, tree.size(), tree.root())
             .sign("audit.example.com", key)
             .unwrap();

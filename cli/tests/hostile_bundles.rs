@@ -14,7 +14,8 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use ai_audit::export::{ExportMeta, export_from_store};
+use ai_audit::bundle::ExportMeta;
+use ai_audit::log::export_from_store;
 use ai_audit::store::MemoryStore;
 use ai_audit::{Auditor, Receipt, SigningKey};
 use support::{reference_python, resign, vector_key};
@@ -720,7 +721,7 @@ fn both_verifiers_give_every_hostile_bundle_the_same_expected_verdict_class() {
     let public = key.verifying_key().to_hex();
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("verify.py");
-    std::fs::write(&script, ai_audit::export::VERIFY_PY_SOURCE).unwrap();
+    std::fs::write(&script, ai_audit::bundle::VERIFY_PY_SOURCE).unwrap();
     let script = script.to_str().unwrap();
     let rust = Path::new(env!("CARGO_BIN_EXE_ai-audit"));
     let variants = variants(&key);

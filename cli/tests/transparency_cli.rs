@@ -394,10 +394,10 @@ fn a_bad_log_name_or_an_unknown_tenant_signs_nothing_and_says_why() {
 
 #[test]
 fn checkpoint_prints_the_stored_note_only_if_it_verifies_under_a_pinned_key() {
-    use ai_audit::checkpoint::Checkpoint;
+    use ai_audit::note::Checkpoint;
     use ai_audit::store::tree::StoredCheckpoint;
     use ai_audit::store::{Store, WriteTxn};
-    use ai_audit::{TenantId, transparency};
+    use ai_audit::{TenantId, note};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("a.db");
     emit(&db, 3);
@@ -417,7 +417,7 @@ fn checkpoint_prints_the_stored_note_only_if_it_verifies_under_a_pinned_key() {
     assert!(o.stdout.is_empty(), "{}", text(&o));
     // A note planted in the store (another key's, over a made-up root) is not printed.
     let t = TenantId::new("acme");
-    let note = Checkpoint::new(transparency::origin("audit.example.com", &t), 4, [7; 32])
+    let note = Checkpoint::new(note::origin("audit.example.com", &t), 4, [7; 32])
         .sign("audit.example.com", &other)
         .unwrap();
     let planted = StoredCheckpoint {

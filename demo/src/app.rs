@@ -23,8 +23,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ai_audit::axum::{ADMIN_TENANT, AdminConfig, AuditLayer, admin_router};
 use ai_audit::canonical::{canonicalize_input, hash_output};
+use ai_audit::http::{ADMIN_TENANT, AdminConfig, AuditLayer, admin_router};
 use ai_audit::llm::{CallContext, Client, LlmError};
 use ai_audit::sink::AuditSink;
 use ai_audit::{Action, Receipt, SigningKey, TenantId};

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ai_audit::axum::{ADMIN_TENANT, AdminConfig, admin_router};
+use ai_audit::http::{ADMIN_TENANT, AdminConfig, admin_router};
 use ai_audit::sink::AuditSink;
 use ai_audit::store::Store;
 use ai_audit::verify::{VerifyOptions, verify_bundle};

@@ -11,8 +11,8 @@
 mod app;
 mod support;
 
-use ai_audit::axum::ADMIN_TENANT;
 use ai_audit::canonical::canonicalize_input;
+use ai_audit::http::ADMIN_TENANT;
 use ai_audit::llm::{anthropic, openai};
 use ai_audit::sink::AuditSink;
 use ai_audit::{Auditor, SigningKey, TenantId};

@@ -12,7 +12,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ai_audit::axum::AuditLayer;
+use ai_audit::http::AuditLayer;
 use ai_audit::sink::AuditSink;
 use ai_audit::store::Store;
 use ai_audit::{Auditor, TenantId};

@@ -12,10 +12,10 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ai_audit::axum::{
+use ai_audit::canonical::canonicalize_input;
+use ai_audit::http::{
     ADMIN_TENANT, AdminConfig, AuditLayer, AuditLayerError, TenantRefusal, admin_router,
 };
-use ai_audit::canonical::canonicalize_input;
 use ai_audit::sink::AuditSink;
 use ai_audit::store::MemoryStore;
 use ai_audit::{Auditor, SigningKey, TenantId, TenantIdError};
@@ -595,7 +595,7 @@ async fn a_single_tenant_layer_records_every_request_under_its_named_tenant() {
 #[test]
 fn a_layer_whose_tenants_are_not_trusted_does_not_build() {
     let sink = AuditSink::new(auditor(&SigningKey::generate().unwrap()));
-    let build = |b: ai_audit::axum::AuditLayerBuilder| b.build().unwrap_err();
+    let build = |b: ai_audit::http::AuditLayerBuilder| b.build().unwrap_err();
     let err = build(AuditLayer::builder(sink.clone()));
     assert_eq!(err, AuditLayerError::NoTenantSource);
     assert!(err.to_string().contains(".allowed_tenants"), "{err}");

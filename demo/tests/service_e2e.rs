@@ -183,7 +183,7 @@ async fn the_openai_sdk_uses_the_gateway_and_the_admin_export_verifies() {
     // The refused tenant (by the decision route, then the gateway), then admin access, which
     // is itself audited: two admitted requests, and the two refused ones as one receipt of
     // their interval (stored when it ends or, at the latest, by the flush here).
-    let admin = receipts(&auditor, ai_audit::axum::ADMIN_TENANT);
+    let admin = receipts(&auditor, ai_audit::http::ADMIN_TENANT);
     let mut kinds = actions(&admin);
     kinds.sort_unstable();
     assert_eq!(kinds, ["allow", "allow", "reject", "reject", "reject"]);

@@ -4,7 +4,7 @@
 //! request without one gets a fresh trace id that its nested receipts share all the same.
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
-use ai_audit::axum::AuditLayer;
+use ai_audit::http::AuditLayer;
 use ai_audit::llm::{CallContext, Client, LlmError, openai};
 use ai_audit::sink::AuditSink;
 use ai_audit::store::{self, Store};

@@ -8,11 +8,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::log::{self, Known, Prepared};
 use crate::merkle::Hash;
 use crate::receipt::TenantId;
 use crate::seal::Signer;
 use crate::store::Store;
-use crate::transparency::{self, Known, Prepared};
 
 /// When checkpoints are signed.
 #[derive(Clone, Debug)]
@@ -29,7 +29,7 @@ pub(crate) struct Checkpointer {
     /// Tenants with receipts not yet covered by a checkpoint: count and when the first came.
     unsigned: HashMap<TenantId, (u64, Instant)>,
     /// The leaves this process appended since the tenant's last checkpoint: a checkpoint over
-    /// them needs no reading back (see `transparency::auth`).
+    /// them needs no reading back (see `log::auth`).
     known: HashMap<TenantId, Known>,
     /// Checkpoints that could not be signed (reported through the auditor's stats).
     pub(crate) failures: Arc<std::sync::atomic::AtomicU64>,
@@ -150,7 +150,7 @@ impl Checkpointer {
     fn sign_all(&mut self, tenants: Vec<TenantId>) {
         let mut signed = Vec::with_capacity(tenants.len());
         for tenant in tenants {
-            let prepared = transparency::prepare_checkpoint(
+            let prepared = log::prepare_checkpoint(
                 self.store.as_ref(),
                 &tenant,
                 None,
@@ -168,7 +168,7 @@ impl Checkpointer {
             return;
         }
         let all: Vec<_> = signed.iter().map(|(t, cp)| (t, cp)).collect();
-        if transparency::store_checkpoints(self.store.as_ref(), &all).is_ok() {
+        if log::store_checkpoints(self.store.as_ref(), &all).is_ok() {
             for (tenant, cp) in signed {
                 self.covered(&tenant, cp.size);
                 self.known.entry(tenant).or_default().signed = Some(cp);

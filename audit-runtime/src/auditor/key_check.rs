@@ -7,10 +7,11 @@
 use super::AuditorError;
 use crate::canonical;
 use crate::keys::VerifyingKey;
+use crate::log;
+use crate::note;
 use crate::receipt::TenantId;
 use crate::seal::Signer;
 use crate::store::Store;
-use crate::transparency;
 
 /// Whose key the store holds, when it is not the signer's.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,7 +79,7 @@ fn foreign_evidence(
             && let Some(cp) = read.latest_checkpoint(&tenant)?
             && cp.size == read.tree_size(&tenant)?
         {
-            if transparency::verify_note(&cp.note, &key).is_err() {
+            if note::verify_note(&cp.note, &key).is_err() {
                 return Ok(Some(tenant));
             }
             continue;
@@ -93,9 +94,7 @@ fn foreign_evidence(
         else {
             continue;
         };
-        if !transparency::is_authentic(&last, &key, signer, &mut line_key)
-            .map_err(AuditorError::Signer)?
-        {
+        if !log::is_authentic(&last, &key, signer, &mut line_key).map_err(AuditorError::Signer)? {
             return Ok(Some(tenant));
         }
     }

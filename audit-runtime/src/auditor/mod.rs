@@ -27,11 +27,14 @@ mod checkpointer;
 mod key_check;
 mod quarantine;
 mod queue;
+mod sealing;
 mod upstream;
 mod writer;
 
 pub use key_check::StoreKey;
+pub use sealing::SealingMode;
 use upstream::Upstreams;
+pub(crate) use upstream::{CAPTURE_WORKER, DETACHED_SINK};
 pub use upstream::{LossCause, Lost, Upstream};
 
 use std::fmt;
@@ -44,10 +47,11 @@ use queue::{Job, PushError, Queue, ReplySlot};
 use writer::{Counters, Writer};
 
 use crate::canonical::CanonicalError;
+use crate::log::{self, TransparencyError};
+use crate::note::{self, DEFAULT_LOG_NAME};
 use crate::receipt::{Receipt, ReceiptId, TenantId};
-use crate::seal::{SealError, SealingMode, Signer};
+use crate::seal::{SealError, Signer};
 use crate::store::{Durability, Store, StoreError, StoredCheckpoint};
-use crate::transparency::{self, DEFAULT_LOG_NAME, TransparencyError};
 
 /// Default bound of the emit queue.
 pub const DEFAULT_QUEUE_BOUND: usize = 16_384;
@@ -169,7 +173,7 @@ pub enum AuditorError {
     #[error("the signer failed; the Checkpointed line-tag key could not be derived")]
     Signer(#[source] SealError),
     /// The configured log name cannot name a log
-    /// ([`log_name_problem`](crate::transparency::log_name_problem)).
+    /// ([`log_name_problem`](crate::note::log_name_problem)).
     #[error(
         "{name:?} cannot be a log name: {why}; choose a DNS-like name such as audit.example.com (AuditorBuilder::log_name; in the CLI, --log-name or AI_AUDIT_LOG_NAME)"
     )]
@@ -359,7 +363,7 @@ impl AuditorBuilder {
     pub fn build(self) -> Result<Auditor, AuditorError> {
         let signer = self.signer.ok_or(AuditorError::MissingSigner)?;
         if let Some(name) = &self.log_name
-            && let Some(why) = transparency::log_name_problem(name)
+            && let Some(why) = note::log_name_problem(name)
         {
             return Err(AuditorError::LogName {
                 name: name.clone(),
@@ -396,7 +400,7 @@ impl AuditorBuilder {
         // is never signed over a line written into the store without the key.
         let line_key = match self.sealing {
             SealingMode::Checkpointed => Some(Arc::new(
-                transparency::LineKey::derive(signer.as_ref()).map_err(AuditorError::Signer)?,
+                log::LineKey::derive(signer.as_ref()).map_err(AuditorError::Signer)?,
             )),
             SealingMode::PerReceipt => None,
         };
@@ -459,7 +463,7 @@ fn cover_open_tails(
         let size = read.tree_size(&tenant)?;
         let covered = read.latest_checkpoint(&tenant)?.map_or(0, |c| c.size);
         if size > covered {
-            transparency::checkpoint(store, &tenant, None, log_name, signer)?;
+            log::checkpoint(store, &tenant, None, log_name, signer)?;
         }
     }
     Ok(())
@@ -844,7 +848,7 @@ impl Auditor {
     pub fn checkpoint(&self, tenant: &TenantId) -> Result<StoredCheckpoint, TransparencyError> {
         // After shutdown everything is durable already; a flush would only report Closed.
         let _ = self.flush();
-        transparency::checkpoint(
+        log::checkpoint(
             self.inner.store.as_ref(),
             tenant,
             None,

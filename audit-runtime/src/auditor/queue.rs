@@ -78,7 +78,7 @@ impl ReplySlot {
     fn count_unreported(&self) {
         if let Some(c) = &self.unreported {
             c.fetch_add(1, Ordering::Relaxed);
-            crate::metrics::lost(1, crate::LossCause::NotStored);
+            crate::metrics::lost(1, crate::LossCause::NotStored.label());
         }
     }
 

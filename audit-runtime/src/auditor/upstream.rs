@@ -11,7 +11,35 @@
 //! after losing a receipt.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+
+/// A process-wide worker that hands receipts to auditors (the capture worker of `#[audited]`
+/// scopes, the detached sink worker). Every auditor's flush and shutdown drain it; the worker
+/// registers its drain when it starts, so the auditor does not depend on the modules that use it.
+pub(crate) struct ProcessWorker(OnceLock<fn()>);
+
+impl ProcessWorker {
+    const fn new() -> Self {
+        Self(OnceLock::new())
+    }
+
+    /// Registers the worker's drain, once it has started (a second registration is ignored).
+    pub(crate) fn started(&self, drain: fn()) {
+        let _ = self.0.set(drain);
+    }
+
+    /// Drains the worker, if it was ever started.
+    fn drain(&self) {
+        if let Some(drain) = self.0.get() {
+            drain();
+        }
+    }
+}
+
+/// The capture worker (`capture`), drained first.
+pub(crate) static CAPTURE_WORKER: ProcessWorker = ProcessWorker::new();
+/// The detached sink worker (`sink`).
+pub(crate) static DETACHED_SINK: ProcessWorker = ProcessWorker::new();
 
 /// A queue that hands receipts to an auditor from a worker of its own (see the module docs).
 ///
@@ -43,6 +71,18 @@ pub enum LossCause {
     /// an `#[audited]` or traced decision whose tenant came out empty, too long or with
     /// control characters is not written into a chain nobody would look for.
     InvalidTenant,
+}
+
+impl LossCause {
+    /// The `cause` label of `ai_audit_receipts_lost_total` (see [`crate::metrics`]).
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Dropped => "dropped",
+            Self::Refused => "refused",
+            Self::NotStored => "not_stored",
+            Self::InvalidTenant => "invalid_tenant",
+        }
+    }
 }
 
 /// Receipts lost, by cause (in [`AuditorStats::lost`](super::AuditorStats::lost)).
@@ -103,10 +143,10 @@ impl Upstreams {
             .collect()
     }
 
-    /// Drains the capture worker and every live upstream.
+    /// Drains the capture worker, the detached sink worker and every live upstream.
     pub(crate) fn drain(&self) {
-        crate::capture::drain();
-        crate::sink::detached::drain();
+        CAPTURE_WORKER.drain();
+        DETACHED_SINK.drain();
         for u in self.live() {
             u.drain();
         }
@@ -124,7 +164,7 @@ impl Upstreams {
             LossCause::InvalidTenant => &self.invalid_tenant,
         };
         counter.fetch_add(n, Ordering::Relaxed);
-        crate::metrics::lost(n, cause);
+        crate::metrics::lost(n, cause.label());
     }
 
     pub(crate) fn lost(&self) -> Lost {

@@ -20,13 +20,14 @@ use sha2::{Digest, Sha256};
 use super::checkpointer::Checkpointer;
 use super::quarantine::Quarantine;
 use super::queue::{Job, Queue, ReplySlot};
+use super::sealing::SealingMode;
 use super::{EmitError, Emitted};
 use crate::canonical;
+use crate::log::LineKey;
 use crate::merkle::Hash;
 use crate::receipt::{Receipt, ReceiptId, TenantId};
-use crate::seal::{SealError, SealingMode, Signer};
+use crate::seal::{SealError, Signer};
 use crate::store::{NewEntry, Store, StoreError, Tip, WriteTxn, tree};
-use crate::transparency::LineKey;
 
 /// Counters the pipeline keeps (read through `Auditor::stats`).
 #[derive(Debug, Default)]

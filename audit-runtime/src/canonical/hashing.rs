@@ -3,31 +3,13 @@
 use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
 
-use super::value::Value;
-use super::write::write_value_sorted;
+use crate::json::{Value, to_hex, write_value_sorted};
 use crate::receipt::Receipt;
 
 /// Lowercase hex SHA-256 of `bytes`.
 #[must_use]
 pub fn sha256_hex(bytes: &[u8]) -> String {
     to_hex(Sha256::digest(bytes))
-}
-
-/// Lowercase hex of `bytes`. (`hex::encode` builds its string one `char` at a time, which showed
-/// up as a third of the caller-side cost of an audited call; this writes the bytes in one go.)
-#[must_use]
-pub(crate) fn to_hex(bytes: impl AsRef<[u8]>) -> String {
-    fn digit(n: u8) -> u8 {
-        if n < 10 { b'0' + n } else { b'a' + (n - 10) }
-    }
-    let bytes = bytes.as_ref();
-    let mut out = Vec::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(digit(b >> 4));
-        out.push(digit(b & 0x0f));
-    }
-    // Only ASCII digits were written.
-    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Python's `str.isspace()` set, which `re`'s `\s` and `str.strip()` use: 0x09–0x0D, 0x1C–0x1F,
@@ -263,7 +245,8 @@ pub fn hash_state<S: AsRef<str>>(parts: &[S]) -> String {
 /// SHA-256 of a value's canonical bytes (keys sorted recursively, compact, orjson spelling).
 ///
 /// ```
-/// use audit_runtime::canonical::{hash_json, Object, Value};
+/// use audit_runtime::canonical::hash_json;
+/// use audit_runtime::json::{Object, Value};
 /// let v = Value::from(Object::new().with("b", 1).with("a", 2));
 /// assert_eq!(hash_json(&v), audit_runtime::canonical::sha256_hex(br#"{"a":2,"b":1}"#));
 /// ```

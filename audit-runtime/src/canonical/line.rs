@@ -6,9 +6,8 @@
 //! a line that is not (another timestamp spelling, whitespace, `1` for `1.0`, escaped non-ASCII…),
 //! because such bytes are not the bytes that were written when the receipt was sealed.
 
-use super::parse::{JsonError, Parser};
-use super::value::{Object, Value};
 use super::write_jsonl_line;
+use crate::json::{JsonError, Object, Parser, Value};
 use crate::receipt::{
     Action, CheckRecord, RECEIPT_VERSION, Receipt, ReceiptId, SessionId, TenantId, Timestamp,
     TimestampError, TraceId,

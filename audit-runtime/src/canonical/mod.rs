@@ -15,28 +15,15 @@
 //! ```
 #![deny(clippy::indexing_slicing)]
 
-mod float;
 mod hashing;
 mod line;
-mod parse;
-#[cfg(feature = "serde")]
-mod serde;
-mod value;
-mod write;
 
-#[cfg(feature = "serde")]
-pub use self::serde::{SerializeError, to_value};
-pub use float::format_f64;
 pub use hashing::{canonicalize_input, hash_json, hash_output, hash_state, sha256_hex};
 pub use line::{LineError, ParsedLine, parse_line};
-pub use parse::{JsonError, MAX_DEPTH, parse};
-pub use value::{Number, Object, Value};
 
+pub(crate) use crate::json::to_hex;
+use crate::json::{Object, Value, write_f64, write_object_ordered, write_object_sorted, write_str};
 use crate::receipt::{CheckRecord, Receipt};
-pub(crate) use float::write_f64_python;
-pub(crate) use hashing::to_hex;
-pub(crate) use write::{write_number, write_str};
-use write::{write_object_ordered, write_object_sorted};
 
 /// A value that the v1 canonical form cannot carry faithfully.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -130,9 +117,9 @@ fn write_check_sorted(c: &CheckRecord, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"name\":");
     write_str(&c.name, out);
     out.extend_from_slice(b",\"score\":");
-    float::write_f64(c.score, out);
+    write_f64(c.score, out);
     out.extend_from_slice(b",\"threshold\":");
-    float::write_f64(c.threshold, out);
+    write_f64(c.threshold, out);
     out.extend_from_slice(b",\"version\":");
     write_str(&c.version, out);
     out.push(b'}');
@@ -144,9 +131,9 @@ fn write_check_ordered(c: &CheckRecord, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"version\":");
     write_str(&c.version, out);
     out.extend_from_slice(b",\"score\":");
-    float::write_f64(c.score, out);
+    write_f64(c.score, out);
     out.extend_from_slice(b",\"threshold\":");
-    float::write_f64(c.threshold, out);
+    write_f64(c.threshold, out);
     out.extend_from_slice(b",\"fired\":");
     out.extend_from_slice(if c.fired { b"true" } else { b"false" });
     out.extend_from_slice(b",\"detail\":");
@@ -225,12 +212,12 @@ pub(crate) fn write_jsonl_line_with_prev(
 
 /// Appends a value with keys sorted recursively (the rule `hash_json` and the payload use).
 pub fn write_canonical_value(v: &Value, out: &mut Vec<u8>) {
-    write::write_value_sorted(v, out);
+    crate::json::write_value_sorted(v, out);
 }
 
 /// Appends a value with keys in insertion order (compact, orjson escapes).
 pub fn write_ordered_value(v: &Value, out: &mut Vec<u8>) {
-    write::write_value_ordered(v, out);
+    crate::json::write_value_ordered(v, out);
 }
 
 /// Checks that every number of `r` has a JSON spelling (no NaN or infinity).

@@ -83,7 +83,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use crate::auditor::Auditor;
-use crate::canonical::{self, Object};
+use crate::json::{self, Object};
 use crate::receipt::{
     Action, CheckRecord, Receipt, ReceiptId, SessionId, TenantId, Timestamp, TraceId,
 };
@@ -109,8 +109,6 @@ pub(crate) fn install_default(auditor: Auditor) -> Result<(), Auditor> {
 pub(crate) fn uninstall_default(auditor: &Auditor) {
     context::uninstall_default(auditor);
 }
-
-pub(crate) use worker::drain;
 
 /// The process-global default [`Auditor`], if one was installed with [`set_default`].
 #[must_use]
@@ -279,15 +277,15 @@ impl Outcome {
         Self(Kind::Ok(Deferred::None))
     }
 
-    /// It returned this text; `output_hash` is [`canonical::hash_output`] of it (computed off
-    /// the caller's thread).
+    /// It returned this text; `output_hash` is [`crate::canonical::hash_output`] of it
+    /// (computed off the caller's thread).
     #[must_use]
     pub fn ok_text(output: &str) -> Self {
         Self(Kind::Ok(Deferred::Output(pooled_text(output))))
     }
 
-    /// It returned this value; `output_hash` is [`canonical::hash_json`] of its
-    /// [`canonical::to_value`]. If it cannot be serialized the hash stays empty and
+    /// It returned this value; `output_hash` is [`crate::canonical::hash_json`] of its
+    /// [`json::to_value`]. If it cannot be serialized the hash stays empty and
     /// [`CaptureStats::capture_failed`] counts it.
     #[cfg(feature = "serde")]
     #[must_use]
@@ -316,7 +314,7 @@ impl Outcome {
 
 #[cfg(feature = "serde")]
 fn json_value<T: serde::Serialize + ?Sized>(value: &T) -> Deferred {
-    match canonical::to_value(value) {
+    match json::to_value(value) {
         Ok(v) => Deferred::Json(v),
         Err(_) => {
             context::CAPTURE_FAILED.fetch_add(1, Ordering::Relaxed);
@@ -394,14 +392,14 @@ impl Scope {
         self
     }
 
-    /// The input is this text: `input_c14n` is [`canonical::canonicalize_input`] of it.
+    /// The input is this text: `input_c14n` is [`crate::canonical::canonicalize_input`] of it.
     pub fn input_text(mut self, text: &str) -> Self {
         self.input = Deferred::Input(pooled_text(text));
         self
     }
 
-    /// The input is this value: `input_c14n` is [`canonical::hash_json`] of it. If it cannot be
-    /// serialized the hash stays empty and [`CaptureStats::capture_failed`] counts it.
+    /// The input is this value: `input_c14n` is [`crate::canonical::hash_json`] of it. If it
+    /// cannot be serialized the hash stays empty and [`CaptureStats::capture_failed`] counts it.
     #[cfg(feature = "serde")]
     pub fn input_json<T: serde::Serialize + ?Sized>(mut self, value: &T) -> Self {
         self.input = json_value(value);
@@ -409,9 +407,9 @@ impl Scope {
     }
 
     /// Adds a named text field to the input. With fields, `input_c14n` is
-    /// [`canonical::hash_json`] of the object `{name: value, …}` (texts as JSON strings).
+    /// [`crate::canonical::hash_json`] of the object `{name: value, …}` (texts as JSON strings).
     pub fn input_field_text(mut self, name: &str, text: &str) -> Self {
-        self.add_field(name, canonical::Value::String(text.to_owned()));
+        self.add_field(name, json::Value::String(text.to_owned()));
         self
     }
 
@@ -419,21 +417,21 @@ impl Scope {
     /// be serialized is recorded as `null` and counted in [`CaptureStats::capture_failed`].
     #[cfg(feature = "serde")]
     pub fn input_field_json<T: serde::Serialize + ?Sized>(mut self, name: &str, value: &T) -> Self {
-        let v = canonical::to_value(value).unwrap_or_else(|_| {
+        let v = json::to_value(value).unwrap_or_else(|_| {
             context::CAPTURE_FAILED.fetch_add(1, Ordering::Relaxed);
-            canonical::Value::Null
+            json::Value::Null
         });
         self.add_field(name, v);
         self
     }
 
-    fn add_field(&mut self, name: &str, value: canonical::Value) {
+    fn add_field(&mut self, name: &str, value: json::Value) {
         let mut object = match std::mem::replace(&mut self.input, Deferred::None) {
-            Deferred::Json(canonical::Value::Object(o)) if self.fields => o,
+            Deferred::Json(json::Value::Object(o)) if self.fields => o,
             _ => Object::new(),
         };
         object.insert(name, value);
-        self.input = Deferred::Json(canonical::Value::Object(object));
+        self.input = Deferred::Json(json::Value::Object(object));
         self.fields = true;
     }
 

@@ -4,6 +4,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::*;
 use crate::SigningKey;
+use crate::canonical;
 use crate::store::{self, MemoryStore, Store};
 
 fn auditor() -> (Auditor, Arc<dyn Store>) {

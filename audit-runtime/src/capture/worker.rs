@@ -7,7 +7,8 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 
 use super::{Outcome, Scope, context};
 use crate::auditor::Auditor;
-use crate::canonical::{self, Value};
+use crate::canonical;
+use crate::json::Value;
 use crate::receipt::Timestamp;
 
 /// Bound of the queue in front of the worker; a full queue makes the ending scope wait.
@@ -109,7 +110,10 @@ fn sender() -> Option<&'static SyncSender<Msg>> {
                 .name("ai-audit-capture".into())
                 .spawn(move || run(&rx))
                 .ok()
-                .map(|_| tx)
+                .map(|_| {
+                    crate::auditor::CAPTURE_WORKER.started(drain);
+                    tx
+                })
         })
         .as_ref()
 }
@@ -212,7 +216,7 @@ pub fn flush() {
 
 /// [`flush`], but only if the worker was ever started (the auditor's own flush and shutdown
 /// call it, and need not start a thread for nothing).
-pub(crate) fn drain() {
+fn drain() {
     if let Some(Some(tx)) = SENDER.get() {
         flush_with(tx);
     }

@@ -4,7 +4,7 @@
 use sha2::{Digest as _, Sha256};
 
 use super::{Api, CallContext, ToolCall, Usage};
-use crate::canonical::{self, canonicalize_input, hash_json, sha256_hex};
+use crate::canonical::{canonicalize_input, hash_json, sha256_hex};
 use crate::receipt::{Action, Receipt};
 
 /// How a call failed, if it did.
@@ -252,7 +252,7 @@ fn clean(s: &str) -> String {
 /// both APIs), or of the raw text when it is not JSON.
 #[must_use]
 pub(crate) fn arguments_hash(args: &str) -> String {
-    canonical::parse(args.as_bytes())
+    crate::json::parse(args.as_bytes())
         .map_or_else(|_| sha256_hex(args.as_bytes()), |v| hash_json(&v))
 }
 
@@ -302,7 +302,7 @@ fn config_digest(body: &serde_json::Value) -> String {
         }
     }
     let text = config.to_string();
-    canonical::parse(text.as_bytes())
+    crate::json::parse(text.as_bytes())
         .map_or_else(|_| sha256_hex(text.as_bytes()), |v| hash_json(&v))
 }
 

@@ -127,7 +127,7 @@ impl ReceiptId {
         }
         b[6] = (b[6] & 0x0f) | 0x70; // version 7
         b[8] = (b[8] & 0x3f) | 0x80; // RFC 9562 variant
-        Self(crate::canonical::to_hex(b))
+        Self(crate::json::to_hex(b))
     }
 }
 

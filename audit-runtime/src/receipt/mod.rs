@@ -3,16 +3,18 @@
 //! Field order and meaning follow the Python library `ai-audit-trail` 0.4.x (see
 //! `docs/receipt-format.md`).
 
+mod gap;
 mod ids;
 mod timestamp;
 
 use std::fmt;
 use std::str::FromStr;
 
+pub use gap::{GAP_CHECK, GAP_REASON, Gap};
 pub use ids::{ReceiptId, SessionId, TenantId, TenantIdError, TraceId};
 pub use timestamp::{Timestamp, TimestampError, UtcOffset};
 
-use crate::canonical::Object;
+use crate::json::Object;
 
 /// The version string every v1 receipt carries.
 pub const RECEIPT_VERSION: &str = "1.0";

@@ -150,7 +150,7 @@ pub struct StoredEntry {
     /// The exact JSONL line (no trailing newline).
     pub line: Vec<u8>,
     /// For an unsigned ([`crate::SealingMode::Checkpointed`]) line: the writer's MAC over it
-    /// ([`crate::transparency`] checks it before a checkpoint is signed over the line).
+    /// ([`crate::log`] checks it before a checkpoint is signed over the line).
     pub tag: Option<[u8; 32]>,
 }
 
@@ -379,7 +379,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Runs `f` like [`Store::write`], allowing appends to `tenant` although it has a fault:
     /// the operator's way to continue a chain that lost acknowledged receipts, by appending a
-    /// signed receipt that records the loss (see [`crate::gap`]). Once committed, the tenant's
+    /// signed receipt that records the loss (see `log::record_gap`). Once committed, the tenant's
     /// new tip replaces what was acknowledged and the fault is lifted.
     ///
     /// # Errors

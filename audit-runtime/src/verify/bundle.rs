@@ -11,13 +11,14 @@ use super::{
     ChainVerifier, Finding, FindingKind, LineRead, Verdict, VerificationReport, VerifyError,
     VerifyOptions, read_line_bounded,
 };
-use crate::canonical::{self, Value};
-use crate::checkpoint::Checkpoint;
-use crate::export::{
+use crate::bundle::{
     ANCHOR, Anchor, CHAIN_METADATA, CHECKPOINT, EvidenceReader, ExportError, MANIFEST, Manifest,
     PUBLIC_KEY, RECEIPTS, TREE_PREFIX,
 };
+use crate::canonical;
+use crate::json::{self, Value};
 use crate::keys::VerifyingKey;
+use crate::note::Checkpoint;
 
 /// Lines per batch handed to the checker (smaller than for bare JSONL: two batches are in flight
 /// at once, and peak memory is budgeted at 64 MB for a 1M-receipt bundle).
@@ -551,7 +552,7 @@ fn check_metadata(
     key: Option<VerifyingKey>,
     out: &mut Findings,
 ) {
-    let Ok(Value::Object(meta)) = canonical::parse(bytes) else {
+    let Ok(Value::Object(meta)) = json::parse(bytes) else {
         out.push(finding(
             FindingKind::Metadata,
             CHAIN_METADATA,

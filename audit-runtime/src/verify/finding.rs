@@ -227,7 +227,7 @@ pub struct VerificationReport {
     /// Findings per kind.
     pub counts: BTreeMap<FindingKind, u64>,
     /// Gap receipts in the chain: losses of acknowledged receipts that the store's operator
-    /// recorded (see [`crate::gap`]). They are not findings: the chain is intact and says
+    /// recorded (see [`crate::receipt::Gap`]). They are not findings: the chain is intact and says
     /// what it lost; a report shows them beside the verdict.
     pub gaps: Vec<GapNotice>,
 }
@@ -241,7 +241,7 @@ pub struct GapNotice {
     /// Its id.
     pub receipt_id: String,
     /// What it states.
-    pub gap: crate::gap::Gap,
+    pub gap: crate::receipt::Gap,
 }
 
 impl fmt::Display for GapNotice {

@@ -24,6 +24,7 @@
 mod bundle;
 mod finding;
 mod lines;
+mod proof;
 mod tree;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -34,12 +35,13 @@ use sha2::{Digest, Sha256};
 pub use bundle::{BundleReport, Progress, verify_bundle, verify_bundle_with_progress};
 pub use finding::{ChainOrder, Finding, FindingKind, GapNotice, Verdict, VerificationReport};
 pub use lines::{LineRead, read_line_bounded};
+pub use proof::CheckedProof;
 
+use crate::bundle::{ExportError, ReadLimits};
 use crate::canonical::{self, ParsedLine};
-use crate::checkpoint::Checkpoint;
-use crate::export::{ExportError, ReadLimits};
 use crate::keys::VerifyingKey;
 use crate::merkle::{Frontier, Hash};
+use crate::note::Checkpoint;
 use crate::receipt::{Receipt, TenantId, Timestamp};
 
 /// Default cap on one line's length (8 MiB).
@@ -348,13 +350,13 @@ struct Summary {
     tenant: TenantId,
     prev: String,
     receipt_hash: String,
-    /// What a gap receipt states (see [`crate::gap`]).
-    gap: Option<Box<crate::gap::Gap>>,
+    /// What a gap receipt states (see [`crate::receipt::Gap`]).
+    gap: Option<Box<crate::receipt::Gap>>,
 }
 
 impl From<Box<ParsedLine>> for Summary {
     fn from(p: Box<ParsedLine>) -> Self {
-        let gap = crate::gap::Gap::from_receipt(&p.receipt).map(Box::new);
+        let gap = crate::receipt::Gap::from_receipt(&p.receipt).map(Box::new);
         let r = p.receipt;
         Self {
             gap,
@@ -1081,6 +1083,7 @@ pub fn verify_jsonl<R: BufRead>(
 /// Verifies one tenant's chain from an iterator of lines (e.g. a store query), in batches.
 ///
 /// ```
+/// # #[cfg(feature = "runtime")] {
 /// use audit_runtime::store::{self, MemoryStore, Store};
 /// use audit_runtime::{verify, Auditor, Receipt, SigningKey, TenantId};
 /// let store = std::sync::Arc::new(MemoryStore::new());
@@ -1091,6 +1094,7 @@ pub fn verify_jsonl<R: BufRead>(
 ///     .map(|e| e.map(|e| e.line));
 /// let report = verify::verify_lines(lines, &verify::VerifyOptions::pinned(key.verifying_key()))?;
 /// assert!(report.is_pass());
+/// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///

@@ -4,12 +4,11 @@
 
 use super::bundle::finding;
 use super::{Finding, FindingKind, TreeOutcome, verify_covered_line, verify_line};
-use crate::checkpoint::Checkpoint;
-use crate::export::{Anchor, CHECKPOINT, TREE_PREFIX};
+use crate::bundle::{Anchor, CHECKPOINT, TREE_PREFIX};
 use crate::keys::VerifyingKey;
 use crate::merkle::{Frontier, Hash};
+use crate::note::{self, Checkpoint, TreePrefix};
 use crate::receipt::TenantId;
-use crate::transparency::{self, TreePrefix};
 
 fn b64(h: &Hash) -> String {
     use base64::Engine as _;
@@ -42,7 +41,7 @@ pub(super) fn read_checkpoint(
         ));
         return None;
     };
-    match transparency::verify_note(note, key) {
+    match note::verify_note(note, key) {
         Ok(cp) => Some(cp),
         Err(e) => {
             out.push(finding(
@@ -140,7 +139,7 @@ pub(super) fn start_frontier(
             "the anchor receipt in tree_prefix.json is not the receipt the anchor links to".into(),
         );
     }
-    let leaf = match transparency::leaf_of_line(&prefix.anchor_line) {
+    let leaf = match note::leaf_of_line(&prefix.anchor_line) {
         Ok(l) => l,
         Err(e) => return fail(out, None, None, e.to_string()),
     };
@@ -161,7 +160,7 @@ pub(super) fn check(
     let mut origin_ok = true;
     let mut covers = false;
     if let Some(t) = tenant {
-        let want = transparency::origin_under(cp, t);
+        let want = note::origin_under(cp, t);
         if cp.origin != want {
             out.push(finding(
                 FindingKind::Checkpoint,

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use audit_runtime::canonical::{Value, parse};
+use audit_runtime::json::{Value, parse};
 use audit_runtime::store::{MemoryStore, SqliteStore, Store};
 use audit_runtime::{Auditor, SealingMode, SigningKey, workload};
 

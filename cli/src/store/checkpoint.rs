@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 
+use audit_runtime::log::{self, TransparencyError};
+use audit_runtime::note;
 use audit_runtime::store::{Store, tree};
-use audit_runtime::transparency::{self, TransparencyError};
 use audit_runtime::{AuditConfig, KeySource, ReceiptId, SigningKey, TenantId};
 
 use clap::{ArgMatches, Args as _, Command, FromArgMatches as _};
@@ -146,7 +147,7 @@ pub(crate) fn run_checkpoint(args: &CheckpointArgs) -> u8 {
                 );
             }
         }
-        if let Err(e) = transparency::checkpoint(&store, &tenant, None, &name, &key) {
+        if let Err(e) = log::checkpoint(&store, &tenant, None, &name, &key) {
             return fail(
                 EXIT_FAIL,
                 format!("cannot sign a checkpoint: {}", chain(&e)),
@@ -195,9 +196,9 @@ fn stored_note_holds(
     tenant: &TenantId,
     key: &audit_runtime::VerifyingKey,
 ) -> Result<(), String> {
-    let signed = transparency::verify_note(&cp.note, key)
+    let signed = note::verify_note(&cp.note, key)
         .map_err(|e| format!("does not verify under the pinned key ({e})"))?;
-    let want = transparency::origin_under(&signed, tenant);
+    let want = note::origin_under(&signed, tenant);
     if signed.origin != want {
         return Err(format!(
             "is of log {:?}, not of this tenant's ({want:?})",
@@ -237,7 +238,7 @@ pub(crate) fn run_prove(args: &ProveArgs) -> u8 {
         }
         Err(e) => return fail(EXIT_USAGE, format!("cannot read the store: {e}")),
     }
-    let proof = match transparency::prove(&store, &id, None) {
+    let proof = match log::prove(&store, &id, None) {
         Ok(p) => Ok(p),
         Err(TransparencyError::EmptyTree { .. }) => {
             // No stored checkpoint covers the receipt yet: sign one, if the key is at hand.
@@ -261,7 +262,7 @@ pub(crate) fn run_prove(args: &ProveArgs) -> u8 {
             };
             tree::sync_from_lines(&store, &TenantId::new(args.tenant.as_str()))
                 .map_err(TransparencyError::from)
-                .and_then(|_| transparency::prove(&store, &id, Some((&name, &key))))
+                .and_then(|_| log::prove(&store, &id, Some((&name, &key))))
         }
         Err(e) => Err(e),
     };

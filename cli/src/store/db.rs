@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use audit_runtime::gap::record_gap;
+use audit_runtime::log::record_gap;
 use audit_runtime::store::check::{Depth, check_store};
 use audit_runtime::store::{SqliteStore, Store};
 use audit_runtime::{AuditConfig, KeySource, TenantId};

@@ -4,9 +4,10 @@
 use std::io::BufWriter;
 use std::path::PathBuf;
 
-use audit_runtime::export::{ExportMeta, StoreExportError, export_from_store};
+use audit_runtime::bundle::ExportMeta;
+use audit_runtime::log::{StoreExportError, export_from_store};
+use audit_runtime::note;
 use audit_runtime::store::{self, Bound, RangeError, SqliteStore, Store};
-use audit_runtime::transparency;
 use audit_runtime::verify::{FindingKind, verify_covered_line, verify_line};
 use audit_runtime::{AuditConfig, KeySource, TenantId};
 
@@ -211,7 +212,7 @@ fn signed_by(
         .tree()
         .and_then(|t| t.latest_checkpoint(tenant).ok().flatten())
         .ok_or(())?;
-    transparency::verify_note(&latest.note, key)
+    note::verify_note(&latest.note, key)
         .map(|_| ())
         .map_err(|_| ())
 }

@@ -155,14 +155,14 @@ pub(crate) fn vector_key() -> ai_audit::SigningKey {
 
 /// Replaces `manifest.json` with one over the other members' current bytes, signed by `key`.
 pub(crate) fn resign(members: &mut Vec<(String, Vec<u8>)>, key: &ai_audit::SigningKey) {
-    use ai_audit::canonical::Object;
+    use ai_audit::json::Object;
     use sha2::Digest as _;
     members.retain(|(n, _)| n != "manifest.json");
     let mut sums = Object::new();
     for (n, b) in members.iter() {
         sums.insert(n.as_str(), hex::encode(sha2::Sha256::digest(b)));
     }
-    let m = ai_audit::export::Manifest::new(
+    let m = ai_audit::bundle::Manifest::new(
         sums,
         &key.verifying_key(),
         "2026-03-02T09:30:00.123456+00:00",
@@ -176,7 +176,7 @@ pub(crate) fn resign(members: &mut Vec<(String, Vec<u8>)>, key: &ai_audit::Signi
 
 /// A bundle of the vectors' 1000 genuine receipts, exported by us.
 pub(crate) fn our_export_of_the_vectors() -> Vec<u8> {
-    use ai_audit::export::{EvidenceWriter, ExportMeta};
+    use ai_audit::bundle::{EvidenceWriter, ExportMeta};
     let lines = std::fs::read(vectors().join("receipts.jsonl")).unwrap();
     let key = vector_key();
     let meta = ExportMeta::new("acme")

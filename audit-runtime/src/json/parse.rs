@@ -81,10 +81,10 @@ pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
     Ok(v)
 }
 
-pub(super) struct Parser<'a> {
+pub(crate) struct Parser<'a> {
     src: &'a str,
     bytes: &'a [u8],
-    pub(super) pos: usize,
+    pub(crate) pos: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -92,7 +92,7 @@ impl<'a> Parser<'a> {
     ///
     /// # Errors
     /// [`JsonError::InvalidUtf8`].
-    pub(super) fn new(bytes: &'a [u8]) -> Result<Self, JsonError> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Result<Self, JsonError> {
         let src = std::str::from_utf8(bytes).map_err(|e| JsonError::InvalidUtf8 {
             offset: e.valid_up_to(),
         })?;
@@ -103,12 +103,12 @@ impl<'a> Parser<'a> {
         })
     }
 
-    pub(super) fn at_end(&self) -> bool {
+    pub(crate) fn at_end(&self) -> bool {
         self.pos == self.bytes.len()
     }
 
     /// Consumes `b` (after whitespace) or fails with `what`.
-    pub(super) fn expect(&mut self, b: u8, what: &'static str) -> Result<(), JsonError> {
+    pub(crate) fn expect(&mut self, b: u8, what: &'static str) -> Result<(), JsonError> {
         self.skip_ws();
         if self.peek() == Some(b) {
             self.pos += 1;
@@ -119,7 +119,7 @@ impl<'a> Parser<'a> {
     }
 
     /// An object key (the next token must be a string), borrowed when it has no escapes.
-    pub(super) fn key(&mut self) -> Result<std::borrow::Cow<'a, str>, JsonError> {
+    pub(crate) fn key(&mut self) -> Result<std::borrow::Cow<'a, str>, JsonError> {
         if self.peek() != Some(b'"') {
             return Err(self.syntax("expected a string key"));
         }
@@ -139,24 +139,24 @@ impl<'a> Parser<'a> {
         self.string().map(std::borrow::Cow::Owned)
     }
 
-    pub(super) fn peek(&self) -> Option<u8> {
+    pub(crate) fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
 
-    pub(super) fn syntax(&self, what: &'static str) -> JsonError {
+    pub(crate) fn syntax(&self, what: &'static str) -> JsonError {
         JsonError::Syntax {
             offset: self.pos,
             what,
         }
     }
 
-    pub(super) fn skip_ws(&mut self) {
+    pub(crate) fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
         }
     }
 
-    pub(super) fn expect_lit(&mut self, lit: &'static [u8], v: Value) -> Result<Value, JsonError> {
+    pub(crate) fn expect_lit(&mut self, lit: &'static [u8], v: Value) -> Result<Value, JsonError> {
         if self.bytes.get(self.pos..self.pos + lit.len()) == Some(lit) {
             self.pos += lit.len();
             Ok(v)
@@ -165,7 +165,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    pub(super) fn value(&mut self, depth: usize) -> Result<Value, JsonError> {
+    pub(crate) fn value(&mut self, depth: usize) -> Result<Value, JsonError> {
         match self.peek() {
             Some(b'{') => self.object(depth + 1).map(Value::Object),
             Some(b'[') => self.array(depth + 1),
@@ -213,7 +213,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    pub(super) fn object(&mut self, depth: usize) -> Result<Object, JsonError> {
+    pub(crate) fn object(&mut self, depth: usize) -> Result<Object, JsonError> {
         self.check_depth(depth)?;
         self.pos += 1;
         let mut obj = Object::new();
@@ -290,7 +290,7 @@ impl<'a> Parser<'a> {
         Ok(v)
     }
 
-    pub(super) fn string(&mut self) -> Result<String, JsonError> {
+    pub(crate) fn string(&mut self) -> Result<String, JsonError> {
         self.pos += 1; // opening quote
         let mut out = String::new();
         let mut run_start = self.pos;
@@ -364,7 +364,7 @@ impl<'a> Parser<'a> {
         self.pos - start
     }
 
-    pub(super) fn number(&mut self) -> Result<Number, JsonError> {
+    pub(crate) fn number(&mut self) -> Result<Number, JsonError> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.pos += 1;

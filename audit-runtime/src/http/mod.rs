@@ -3,7 +3,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use audit_runtime::axum::{admin_router, AdminConfig, AuditLayer};
+//! use audit_runtime::http::{admin_router, AdminConfig, AuditLayer};
 //! use audit_runtime::sink::AuditSink;
 //! use audit_runtime::{store::MemoryStore, Auditor, SigningKey};
 //!

@@ -21,7 +21,8 @@ use super::ADMIN_TENANT;
 use super::tenant::{
     AuditLayerError, Refused, TenantPolicy, TenantRefusal, TenantSettings, checked,
 };
-use crate::canonical::{Object, Value, canonicalize_input, hash_output, write_canonical_value};
+use crate::canonical::{canonicalize_input, hash_output, write_canonical_value};
+use crate::json::{Object, Value};
 use crate::receipt::{Action, Receipt, ReceiptId, SessionId, TenantId, TraceId};
 use crate::sink::AuditSink;
 use crate::tracker::{ReceiptTracker, TrackerCounts};
@@ -116,7 +117,7 @@ struct Config {
 ///
 /// # Examples
 /// ```
-/// use audit_runtime::axum::{AuditLayer, AuditLayerError, TenantRefusal};
+/// use audit_runtime::http::{AuditLayer, AuditLayerError, TenantRefusal};
 /// use audit_runtime::sink::AuditSink;
 /// use audit_runtime::{store::MemoryStore, Auditor, SigningKey, TenantId};
 ///
@@ -276,7 +277,7 @@ impl AuditLayerBuilder {
     /// guard's shutdown waits for them.
     ///
     /// ```
-    /// # use audit_runtime::axum::AuditLayer;
+    /// # use audit_runtime::http::AuditLayer;
     /// # use audit_runtime::sink::AuditSink;
     /// # use audit_runtime::{store::MemoryStore, Auditor, SigningKey};
     /// # let sink = AuditSink::new(Auditor::builder().signer(SigningKey::generate()?).store(MemoryStore::new()).build()?);

@@ -1,5 +1,5 @@
 //! The admin router: `GET /admin/audit/export` streams an evidence bundle exactly as `ai-audit
-//! export` writes it ([`crate::export::export_from_store`]: every receipt verified as it streams,
+//! export` writes it ([`crate::log::export_from_store`]: every receipt verified as it streams,
 //! the checkpoint of exactly the exported receipts signed only over receipts that passed; a
 //! tenant that lost acknowledged receipts is refused with 409) — and `GET /admin/audit/tip`
 //! returns a chain's tip; both need `Authorization: Bearer <token>`.
@@ -33,8 +33,10 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
-use crate::canonical::{Object, Value, canonicalize_input, hash_output, write_canonical_value};
-use crate::export::{ExportMeta, export_from_store};
+use crate::bundle::ExportMeta;
+use crate::canonical::{canonicalize_input, hash_output, write_canonical_value};
+use crate::json::{Object, Value};
+use crate::log::export_from_store;
 use crate::receipt::{Action, Receipt, TenantId};
 use crate::seal::Signer;
 use crate::sink::AuditSink;
@@ -128,7 +130,7 @@ impl AdminConfig {
     ///
     /// ```
     /// # use std::{sync::Arc, time::Duration};
-    /// # use audit_runtime::axum::{admin_router, AdminConfig};
+    /// # use audit_runtime::http::{admin_router, AdminConfig};
     /// # use audit_runtime::sink::AuditSink;
     /// # use audit_runtime::{store::MemoryStore, Auditor, SigningKey};
     /// # let key = SigningKey::generate()?;
@@ -386,7 +388,7 @@ impl Write for ChannelWriter {
 
 /// Streams the bundle of `range` into `tx`, verifying every receipt as it goes and signing
 /// the bundle's checkpoint (not stored) and manifest only over receipts that passed
-/// ([`crate::export::export_from_store`], as `ai-audit export`); runs on a blocking thread.
+/// ([`crate::log::export_from_store`], as `ai-audit export`); runs on a blocking thread.
 fn write_bundle(
     config: &AdminConfig,
     meta: ExportMeta,

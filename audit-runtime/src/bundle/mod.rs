@@ -8,7 +8,7 @@
 //! `anchor.json` of a partial export and finally the signed `manifest.json` follow it.
 //!
 //! ```
-//! use audit_runtime::export::{EvidenceWriter, ExportMeta};
+//! use audit_runtime::bundle::{EvidenceWriter, ExportMeta};
 //! use audit_runtime::{verify, MemoryLedger, Receipt, SigningKey, TenantId};
 //!
 //! let key = SigningKey::generate()?;
@@ -30,7 +30,6 @@
 //! ```
 #![deny(clippy::indexing_slicing)]
 
-mod from_store;
 mod manifest;
 mod pyjson;
 mod reader;
@@ -39,12 +38,12 @@ mod zipw;
 
 use std::io::Write;
 
-use crate::canonical::{self, Object, Value};
+use crate::canonical;
+use crate::json::{self, Object, Value};
 use crate::keys::VerifyingKey;
 use crate::receipt::{TenantId, Timestamp};
 use crate::seal::{SealError, SealedReceipt, Signer};
 
-pub use from_store::{StoreExportError, export_from_store};
 pub use manifest::Manifest;
 pub use reader::EvidenceReader;
 pub use zipr::MemberReader;
@@ -65,7 +64,7 @@ pub const ANCHOR: &str = "anchor.json";
 /// that ends with the bundle's last receipt.
 pub const CHECKPOINT: &str = "checkpoint.txt";
 /// `tree_prefix.json`: for a partial export, what ties its anchor to the checkpoint (see
-/// [`crate::transparency::TreePrefix`]).
+/// [`crate::note::TreePrefix`]).
 pub const TREE_PREFIX: &str = "tree_prefix.json";
 /// `manifest.json`: the checksums of every other member, signed.
 pub const MANIFEST: &str = "manifest.json";
@@ -284,7 +283,7 @@ impl Anchor {
         let bad = || ExportError::Malformed {
             what: "anchor.json is not {\"prev_receipt_hash\": hex, \"sequence\": n}",
         };
-        let Ok(Value::Object(o)) = canonical::parse(bytes) else {
+        let Ok(Value::Object(o)) = json::parse(bytes) else {
             return Err(bad());
         };
         let sequence = match o.get("sequence") {

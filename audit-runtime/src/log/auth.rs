@@ -17,9 +17,10 @@ use std::collections::VecDeque;
 
 use sha2::{Digest, Sha256};
 
-use super::{TransparencyError, leaf_of_line};
+use super::TransparencyError;
 use crate::keys::VerifyingKey;
 use crate::merkle::{Frontier, Hash};
+use crate::note::leaf_of_line;
 use crate::receipt::TenantId;
 use crate::seal::{SealError, Signer};
 use crate::store::tree::{StoredCheckpoint, TileNodes};
@@ -304,9 +305,9 @@ mod tests {
 #[cfg(test)]
 mod tag_versions {
     use super::*;
+    use crate::log::TransparencyError;
     use crate::receipt::Receipt;
     use crate::store::{MemoryStore, NewEntry, WriteTxn};
-    use crate::transparency::TransparencyError;
 
     type Tagger = fn(&LineKey, &TenantId, u64, &[u8; 32], &[u8]) -> [u8; 32];
 
@@ -360,10 +361,10 @@ mod tag_versions {
         // A store written before the v2 tag, then continued by a v2 writer.
         let s = MemoryStore::new();
         append_unsigned(&s, &t, &key, &[v1, v1, v1]);
-        let cp = crate::transparency::checkpoint(&s, &t, None, "log", &signer).unwrap();
+        let cp = crate::log::checkpoint(&s, &t, None, "log", &signer).unwrap();
         assert_eq!(cp.size, 3);
         append_unsigned(&s, &t, &key, &[v2, v1, v2]);
-        let cp = crate::transparency::checkpoint(&s, &t, None, "log", &signer).unwrap();
+        let cp = crate::log::checkpoint(&s, &t, None, "log", &signer).unwrap();
         assert_eq!(cp.size, 6);
 
         // Tags that are not this writer's for this line: another key, another sequence number,
@@ -381,7 +382,7 @@ mod tag_versions {
         for tagger in wrong {
             let s = MemoryStore::new();
             append_unsigned(&s, &t, &key, &[v2, tagger]);
-            let refused = crate::transparency::checkpoint(&s, &t, None, "log", &signer);
+            let refused = crate::log::checkpoint(&s, &t, None, "log", &signer);
             assert!(
                 matches!(
                     refused,

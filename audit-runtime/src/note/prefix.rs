@@ -15,7 +15,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::canonical::{self, Object, Value};
+use crate::canonical;
+use crate::json::{self, Object, Value};
 use crate::merkle::{Frontier, Hash};
 
 /// The prefix of a partial export's tree (see the module docs).
@@ -72,7 +73,7 @@ impl TreePrefix {
     /// [`PrefixError`].
     pub fn parse(bytes: &[u8]) -> Result<Self, PrefixError> {
         let bad = |what| PrefixError { what };
-        let o = match canonical::parse(bytes) {
+        let o = match json::parse(bytes) {
             Ok(Value::Object(o)) => o,
             Ok(_) => return Err(bad("not a JSON object")),
             Err(_) => {

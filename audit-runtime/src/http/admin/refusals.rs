@@ -20,7 +20,8 @@ use ::axum::extract::ConnectInfo;
 use ::http::Extensions;
 
 use crate::auditor::Upstream;
-use crate::canonical::{Object, Value, canonicalize_input, hash_output, write_canonical_value};
+use crate::canonical::{canonicalize_input, hash_output, write_canonical_value};
+use crate::json::{Object, Value};
 use crate::receipt::{Action, Receipt, TenantId};
 use crate::sink::AuditSink;
 

@@ -115,14 +115,6 @@ pub enum Value {
     Object(Object),
 }
 
-impl fmt::Debug for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut out = Vec::new();
-        super::write::write_value_ordered(self, &mut out);
-        f.write_str(&String::from_utf8_lossy(&out))
-    }
-}
-
 impl From<bool> for Value {
     fn from(v: bool) -> Self {
         Self::Bool(v)

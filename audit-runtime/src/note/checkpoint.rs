@@ -6,7 +6,7 @@
 //! know and require one by the pinned key.
 //!
 //! ```
-//! use audit_runtime::checkpoint::Checkpoint;
+//! use audit_runtime::note::Checkpoint;
 //! use audit_runtime::SigningKey;
 //! let key = SigningKey::generate()?;
 //! let cp = Checkpoint::new("audit.example.com/acme", 3, [7u8; 32]);
@@ -117,10 +117,10 @@ impl Checkpoint {
     pub fn sign(&self, key_name: &str, signer: &dyn Signer) -> Result<String, SealError> {
         // The signed text must be exactly the three lines `verify` reads: an origin with a
         // line break (or another control character) would make the signature cover lines of
-        // the caller's choosing. `transparency::origin` escapes tenants accordingly.
+        // the caller's choosing. `note::origin` escapes tenants accordingly.
         if self.origin.is_empty() || self.origin.chars().any(char::is_control) {
             return Err(SealError::Note {
-                what: "the origin is empty or holds a control character (a line break); build it with transparency::origin",
+                what: "the origin is empty or holds a control character (a line break); build it with note::origin",
             });
         }
         if let Some(what) = key_name_problem(key_name) {
@@ -281,7 +281,7 @@ mod tests {
             .to_string();
         assert!(err.contains("CRLF") && err.contains("dos2unix"), "{err}");
         // A tenant id may hold a carriage return: its origin escapes it, and round-trips.
-        let origin = crate::transparency::origin("audit.example.com", &"a\rb".into());
+        let origin = crate::note::origin("audit.example.com", &"a\rb".into());
         assert_eq!(origin, "audit.example.com/a%0Db");
         let cp = Checkpoint::new(origin, 7, [9; 32]);
         let note = cp.sign("audit.example.com", &key()).unwrap();

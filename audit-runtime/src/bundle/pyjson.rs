@@ -4,8 +4,8 @@
 //!   (`\uXXXX`, lowercase, surrogate pairs), Python's float `repr`;
 //! - orjson's `OPT_INDENT_2 | OPT_SORT_KEYS` (`chain_metadata.json`): raw UTF-8, orjson escapes.
 
-use crate::canonical::{Object, Value};
-use crate::canonical::{write_f64_python, write_number, write_str};
+use crate::json::{Object, Value};
+use crate::json::{write_f64_python, write_number, write_str};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -157,7 +157,7 @@ fn write_orjson_at(v: &Value, depth: usize, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::canonical::parse;
+    use crate::json::parse;
 
     fn py(v: &Value, indent: Option<usize>) -> String {
         let mut out = Vec::new();

@@ -6,7 +6,7 @@
 use std::ops::Range;
 
 use super::{TransparencyError, bundle_material};
-use crate::export::{Anchor, CHECKPOINT, ExportMeta, TREE_PREFIX};
+use crate::bundle::{Anchor, CHECKPOINT, ExportMeta, TREE_PREFIX};
 use crate::receipt::TenantId;
 use crate::seal::Signer;
 use crate::store::{self, Store, tree};
@@ -19,9 +19,10 @@ use crate::store::{self, Store, tree};
 /// but proves nothing about the log).
 ///
 /// ```
-/// use audit_runtime::export::{CHECKPOINT, TREE_PREFIX};
+/// use audit_runtime::bundle::{CHECKPOINT, TREE_PREFIX};
 /// use audit_runtime::store::MemoryStore;
-/// use audit_runtime::transparency::{bundle_meta, DEFAULT_LOG_NAME};
+/// use audit_runtime::log::bundle_meta;
+/// use audit_runtime::note::DEFAULT_LOG_NAME;
 /// use audit_runtime::{Auditor, Receipt, SigningKey, TenantId};
 ///
 /// let key = SigningKey::generate()?;

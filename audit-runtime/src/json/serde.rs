@@ -1,5 +1,5 @@
 //! Any `serde::Serialize` value as a canonical [`Value`] (feature `serde`), so it can be hashed
-//! with [`hash_json`](super::hash_json).
+//! with [`hash_json`](crate::canonical::hash_json).
 //!
 //! Integers keep their exact value (up to 2^64-1 and down to -2^63), floats stay floats, and map
 //! keys that are not strings are turned into strings the way orjson's `OPT_NON_STR_KEYS` does:
@@ -39,9 +39,10 @@ impl ser::Error for SerializeError {
 ///
 /// ```
 /// use std::collections::BTreeMap;
-/// use audit_runtime::canonical::{hash_json, sha256_hex, to_value};
+/// use audit_runtime::canonical::{hash_json, sha256_hex};
+/// use audit_runtime::json::to_value;
 /// let m: BTreeMap<u32, f64> = [(2, 0.5), (10, 1.0)].into();
-/// assert_eq!(hash_json(&to_value(&m)?), sha256_hex(br#"{"10":1.0,"2":0.5}"#));
+/// assert_eq!(hash_json(&to_value(&m)?), br#"{"10":1.0,"2":0.5}"#);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -350,16 +351,23 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::canonical::{hash_json, sha256_hex};
+    use crate::json::write_value_sorted;
 
-    fn canonical_of<T: Serialize>(v: &T) -> String {
-        hash_json(&to_value(v).unwrap())
+    /// The bytes `canonical::hash_json` hashes.
+    fn canonical_bytes(v: &Value) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_value_sorted(v, &mut out);
+        out
+    }
+
+    fn canonical_of<T: Serialize>(v: &T) -> Vec<u8> {
+        canonical_bytes(&to_value(v).unwrap())
     }
 
     #[test]
     fn integers_keep_their_exact_value() {
-        assert_eq!(canonical_of(&u64::MAX), sha256_hex(b"18446744073709551615"));
-        assert_eq!(canonical_of(&i64::MIN), sha256_hex(b"-9223372036854775808"));
+        assert_eq!(canonical_of(&u64::MAX), b"18446744073709551615");
+        assert_eq!(canonical_of(&i64::MIN), b"-9223372036854775808");
         assert!(matches!(
             to_value(&u128::MAX),
             Err(SerializeError::IntegerOutOfRange(_))
@@ -368,15 +376,15 @@ mod tests {
 
     #[test]
     fn floats_stay_floats() {
-        assert_eq!(canonical_of(&vec![1.0, 0.5]), sha256_hex(b"[1.0,0.5]"));
+        assert_eq!(canonical_of(&vec![1.0, 0.5]), b"[1.0,0.5]");
     }
 
     #[test]
     fn non_string_keys_are_stringified_like_orjson() {
         let m: BTreeMap<i64, bool> = [(-1, true), (7, false)].into();
-        assert_eq!(canonical_of(&m), sha256_hex(br#"{"-1":true,"7":false}"#));
+        assert_eq!(canonical_of(&m), br#"{"-1":true,"7":false}"#);
         let b: BTreeMap<bool, u8> = [(true, 1)].into();
-        assert_eq!(canonical_of(&b), sha256_hex(br#"{"true":1}"#));
+        assert_eq!(canonical_of(&b), br#"{"true":1}"#);
         let v: BTreeMap<Vec<u8>, u8> = [(vec![1], 1)].into();
         assert!(matches!(
             to_value(&v),
@@ -388,8 +396,7 @@ mod tests {
     fn nested_structures_match_serde_json() {
         let v: (Option<&str>, BTreeMap<&str, Vec<u32>>) = (None, [("k", vec![1, 2])].into());
         let ours = to_value(&v).unwrap();
-        let theirs =
-            crate::canonical::parse(serde_json::to_string(&v).unwrap().as_bytes()).unwrap();
-        assert_eq!(hash_json(&ours), hash_json(&theirs));
+        let theirs = crate::json::parse(serde_json::to_string(&v).unwrap().as_bytes()).unwrap();
+        assert_eq!(canonical_bytes(&ours), canonical_bytes(&theirs));
     }
 }

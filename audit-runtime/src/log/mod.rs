@@ -1,5 +1,7 @@
-//! Transparency: signed checkpoints over each tenant's store-kept Merkle tree, inclusion proofs
-//! in the C2SP `tlog-proof` layout, and the tree material an evidence bundle carries.
+//! Keeping the transparency log: signed checkpoints over each tenant's store-kept Merkle tree,
+//! inclusion proofs of stored receipts in the C2SP `tlog-proof` layout, the tree material an
+//! evidence bundle carries, exports from a store ([`export_from_store`]) and gap receipts
+//! ([`record_gap`]). The formats themselves are [`crate::note`]'s.
 //!
 //! A tenant's log has the origin `<log name>/<tenant>`; its checkpoints are signed under the
 //! key name `<log name>` (C2SP `signed-note`). The store keeps one append-only tree per tenant,
@@ -8,7 +10,8 @@
 //!
 //! ```
 //! use audit_runtime::store::MemoryStore;
-//! use audit_runtime::transparency::{self, TlogProof};
+//! use audit_runtime::log;
+//! use audit_runtime::note::TlogProof;
 //! use audit_runtime::{Auditor, Receipt, SigningKey, TenantId};
 //!
 //! let key = SigningKey::generate()?;
@@ -17,7 +20,7 @@
 //! auditor.emit(Receipt::new("acme"))?;
 //! let cp = auditor.checkpoint(&TenantId::new("acme"))?;
 //! assert_eq!(cp.size, 2);
-//! let proof = transparency::prove(auditor.store().as_ref(), &first.receipt_id, None)?;
+//! let proof = log::prove(auditor.store().as_ref(), &first.receipt_id, None)?;
 //! let checked = TlogProof::parse(&proof.to_text())?.verify(&key.verifying_key())?;
 //! assert_eq!(checked.index, 0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -26,26 +29,24 @@
 
 mod auth;
 mod bundle;
-mod prefix;
-mod proof;
+mod export;
+mod gap;
 
 pub(crate) use auth::{Known, LineKey, is_authentic};
 
 pub use bundle::bundle_meta;
-pub use prefix::{PrefixError, TreePrefix};
-pub use proof::{CheckedProof, HEADER as TLOG_PROOF_HEADER, MAX_PROOF, ProofError, TlogProof};
+pub use export::{StoreExportError, export_from_store};
+pub use gap::{GapError, RecordedGap, record_gap};
 
-use crate::canonical::{self, LineError};
-use crate::checkpoint::{Checkpoint, CheckpointError};
-use crate::keys::VerifyingKey;
-use crate::merkle::{self, Hash, MerkleError};
+use crate::canonical::LineError;
+use crate::merkle::{self, MerkleError};
+use crate::note::{
+    Checkpoint, CheckpointError, TlogProof, TreePrefix, log_name_problem, origin, verify_note,
+};
 use crate::receipt::{ReceiptId, TenantId};
 use crate::seal::{SealError, Signer};
 use crate::store::tree::{StoredCheckpoint, TileNodes};
 use crate::store::{Store, StoreError, WriteTxn};
-
-/// The log name used when none is configured.
-pub const DEFAULT_LOG_NAME: &str = "ai-audit.local";
 
 /// Why a checkpoint or proof could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -137,97 +138,6 @@ pub enum TransparencyError {
     /// The store failed.
     #[error("the store failed")]
     Store(#[from] StoreError),
-}
-
-/// The origin line of a tenant's log: `<log name>/<tenant>`, with the tenant escaped so that
-/// the origin is one line whatever the tenant id holds.
-///
-/// A tenant id is any string (as in v1), but a checkpoint's origin is one line of a signed note.
-/// Written as is, a tenant id holding a newline would put lines of its own choosing into the
-/// signed text, and so could have the log sign a tree head of another origin. So the characters
-/// that end or hide a line are written as `%XX` (the percent-encoded UTF-8 bytes, upper-case
-/// hex): the control characters (U+0000–U+001F, U+007F–U+009F), the line and paragraph
-/// separators U+2028 and U+2029, and `%` itself, which keeps the escape one-to-one. Other
-/// tenant ids, all the usual ones, appear unchanged.
-///
-/// ```
-/// use audit_runtime::TenantId;
-/// use audit_runtime::transparency::origin;
-///
-/// assert_eq!(origin("ai-audit.local", &TenantId::new("acme")), "ai-audit.local/acme");
-/// assert_eq!(origin("log", &TenantId::new("a\nb 100%")), "log/a%0Ab 100%25");
-/// ```
-#[must_use]
-pub fn origin(log_name: &str, tenant: &TenantId) -> String {
-    let tenant = tenant.as_str();
-    let mut out = String::with_capacity(log_name.len() + 1 + tenant.len());
-    out.push_str(log_name);
-    out.push('/');
-    for c in tenant.chars() {
-        if c.is_control() || matches!(c, '%' | '\u{2028}' | '\u{2029}') {
-            let mut utf8 = [0u8; 4];
-            for b in c.encode_utf8(&mut utf8).bytes() {
-                let digit = |d: u8| char::from_digit(u32::from(d), 16).unwrap_or('0');
-                out.push('%');
-                out.push(digit(b >> 4).to_ascii_uppercase());
-                out.push(digit(b & 0x0f).to_ascii_uppercase());
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Why `name` cannot be a log name, if it cannot: a log name is the key name of the log's
-/// checkpoints (C2SP `signed-note`) and the first part of their origin, so it must be non-empty
-/// and hold no whitespace, no `+`, no `/` and no control character.
-///
-/// ```
-/// use audit_runtime::transparency::log_name_problem;
-///
-/// assert_eq!(log_name_problem("audit.example.com"), None);
-/// assert!(log_name_problem("audit example").is_some());
-/// ```
-#[must_use]
-pub fn log_name_problem(name: &str) -> Option<&'static str> {
-    crate::checkpoint::key_name_problem(name).or_else(|| {
-        name.contains('/')
-            .then_some("it holds a '/', which separates the log name from the tenant in an origin")
-    })
-}
-
-/// The origin `tenant`'s log has under the log that signed `checkpoint`: a checkpoint is
-/// `tenant`'s exactly when its origin equals this.
-#[must_use]
-pub fn origin_under(checkpoint: &Checkpoint, tenant: &TenantId) -> String {
-    origin(key_name_of(&checkpoint.origin), tenant)
-}
-
-/// The key name a checkpoint is signed under: the log name, i.e. its origin up to the first `/`.
-#[must_use]
-pub fn key_name_of(origin: &str) -> &str {
-    origin.split_once('/').map_or(origin, |(name, _)| name)
-}
-
-/// Verifies a checkpoint note under `key`, taking the key name from its origin line.
-///
-/// # Errors
-/// [`CheckpointError`].
-pub fn verify_note(note: &str, key: &VerifyingKey) -> Result<Checkpoint, CheckpointError> {
-    let origin = note.split('\n').next().unwrap_or_default();
-    Checkpoint::verify(note, key_name_of(origin), key)
-}
-
-/// The leaf hash of a receipt line: `SHA-256(0x00 ‖ seal payload)`.
-///
-/// # Errors
-/// [`LineError`] if the line is not a v1 receipt.
-pub fn leaf_of_line(line: &[u8]) -> Result<Hash, LineError> {
-    let parsed = canonical::parse_line(line)?;
-    let mut payload = Vec::with_capacity(line.len());
-    canonical::write_payload_unchecked(&parsed.receipt, &mut payload);
-    Ok(merkle::leaf_hash(&payload))
 }
 
 /// Signs (and stores) a checkpoint of the tenant's tree at `size` (`None`: its current size),
@@ -374,7 +284,8 @@ pub(crate) fn refuse_truncated(
 /// ```
 /// use std::time::Duration;
 /// use audit_runtime::store::{MemoryStore, Store, TreeRead};
-/// use audit_runtime::transparency::{self, DEFAULT_LOG_NAME};
+/// use audit_runtime::log;
+/// use audit_runtime::note::DEFAULT_LOG_NAME;
 /// use audit_runtime::{Auditor, Receipt, SigningKey, TenantId};
 ///
 /// let key = SigningKey::generate()?;
@@ -387,7 +298,7 @@ pub(crate) fn refuse_truncated(
 ///     auditor.emit(Receipt::new("acme"))?;
 /// }
 /// let acme = TenantId::new("acme");
-/// let cp = transparency::sign_unstored(auditor.store().as_ref(), &acme, 2, DEFAULT_LOG_NAME, &key)?;
+/// let cp = log::sign_unstored(auditor.store().as_ref(), &acme, 2, DEFAULT_LOG_NAME, &key)?;
 /// assert_eq!(cp.size, 2);
 /// let stored = auditor.store().tree().and_then(|t| t.checkpoint_at(&acme, 2).ok().flatten());
 /// assert!(stored.is_none(), "nothing was stored");

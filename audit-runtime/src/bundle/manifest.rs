@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{ExportError, pyjson};
-use crate::canonical::{self, Object, Value};
+use crate::json::{self, Object, Value};
 use crate::keys::VerifyingKey;
 
 /// A parsed (or freshly built) manifest. Every field is kept, known or not, because the
@@ -37,7 +37,7 @@ impl Manifest {
     /// # Errors
     /// [`ExportError::ManifestInvalid`] when it is not a JSON object.
     pub fn parse(bytes: &[u8]) -> Result<Self, ExportError> {
-        let value = canonical::parse(bytes).map_err(|_| ExportError::ManifestInvalid {
+        let value = json::parse(bytes).map_err(|_| ExportError::ManifestInvalid {
             what: "it is not valid JSON (strict: UTF-8, no duplicate keys)",
         })?;
         let Value::Object(o) = value else {
@@ -147,7 +147,7 @@ mod tests {
         let Ok(file) = std::fs::File::open(path) else {
             return; // the shared vectors are checked by the integration tests
         };
-        let mut r = crate::export::EvidenceReader::open(file, crate::export::ReadLimits::default())
+        let mut r = crate::bundle::EvidenceReader::open(file, crate::bundle::ReadLimits::default())
             .unwrap();
         let bytes = r.read_small("manifest.json").unwrap();
         let m = Manifest::parse(&bytes).unwrap();

@@ -18,11 +18,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::{leaf_of_line, verify_note};
-use crate::checkpoint::{Checkpoint, CheckpointError};
-use crate::keys::VerifyingKey;
-use crate::merkle::{self, Hash, MerkleError};
-use crate::verify::{self, VerifiedReceipt};
+use super::checkpoint::CheckpointError;
+use crate::merkle::{Hash, MerkleError};
 
 /// The first line of a `tlog-proof`.
 pub const HEADER: &str = "c2sp.org/tlog-proof@v1";
@@ -66,7 +63,7 @@ pub enum ProofError {
         /// The first failed check.
         what: String,
     },
-    /// The receipt is unsigned ([`crate::SealingMode::Checkpointed`]) and was checked with
+    /// The receipt is unsigned (sealed in `SealingMode::Checkpointed` mode) and was checked with
     /// [`TlogProof::verify`], which requires a signature.
     #[error(
         "the receipt is unsigned (Checkpointed sealing): it is authenticated only by its inclusion under the checkpoint; accept that with --accept-checkpointed (TlogProof::verify_accepting_checkpointed)"
@@ -93,18 +90,6 @@ pub enum ProofError {
         #[source]
         source: MerkleError,
     },
-}
-
-/// A proof that verified: the checkpoint, the receipt and its index.
-#[must_use]
-#[derive(Clone, Debug)]
-pub struct CheckedProof {
-    /// The checkpoint (signed by the pinned key).
-    pub checkpoint: Checkpoint,
-    /// The receipt's leaf index.
-    pub index: u64,
-    /// The receipt (signature and self-hash verified).
-    pub receipt: VerifiedReceipt,
 }
 
 impl TlogProof {
@@ -199,80 +184,6 @@ impl TlogProof {
             path,
             note: note.to_owned(),
             extra,
-        })
-    }
-
-    /// Verifies the proof offline against the pinned `key`: the checkpoint's signature, the
-    /// receipt's self-hash and signature, its tenant against the origin, and its inclusion. An
-    /// unsigned (Checkpointed) receipt fails; see [`TlogProof::verify_accepting_checkpointed`].
-    ///
-    /// # Errors
-    /// [`ProofError`] naming the first check that fails.
-    pub fn verify(&self, key: &VerifyingKey) -> Result<CheckedProof, ProofError> {
-        self.verify_with(key, false)
-    }
-
-    /// As [`TlogProof::verify`], but an unsigned receipt ([`crate::SealingMode::Checkpointed`])
-    /// is accepted on its proven inclusion under the checkpoint. The trust this adds is that of
-    /// [`crate::verify::VerifyOptions::accept_checkpointed`].
-    ///
-    /// # Errors
-    /// [`ProofError`] naming the first check that fails.
-    pub fn verify_accepting_checkpointed(
-        &self,
-        key: &VerifyingKey,
-    ) -> Result<CheckedProof, ProofError> {
-        self.verify_with(key, true)
-    }
-
-    fn verify_with(
-        &self,
-        key: &VerifyingKey,
-        accept_unsigned: bool,
-    ) -> Result<CheckedProof, ProofError> {
-        let checkpoint = verify_note(&self.note, key).map_err(ProofError::Checkpoint)?;
-        let line = self.extra.as_deref().ok_or(ProofError::NoReceipt)?;
-        // A signed receipt must carry a valid signature; an unsigned (Checkpointed) one, when
-        // accepted, is authenticated by the checkpoint it is proven to be included under.
-        let checked = if accept_unsigned {
-            verify::verify_covered_line(line, key)
-        } else {
-            verify::verify_line(line, key)
-        };
-        let receipt = checked.map_err(|findings| match findings.as_slice() {
-            [only] if only.kind == verify::FindingKind::Unsigned => ProofError::Unsigned,
-            _ => ProofError::Receipt {
-                what: findings
-                    .first()
-                    .map_or_else(|| "unknown".to_owned(), |f| f.message.clone()),
-            },
-        })?;
-        let want_origin = super::origin_under(&checkpoint, &receipt.receipt().tenant_id);
-        if want_origin != checkpoint.origin {
-            return Err(ProofError::WrongLog {
-                tenant: receipt.receipt().tenant_id.as_str().to_owned(),
-                origin: checkpoint.origin,
-            });
-        }
-        let leaf = leaf_of_line(line).map_err(|e| ProofError::Receipt {
-            what: e.to_string(),
-        })?;
-        merkle::verify_inclusion(
-            &leaf,
-            self.index,
-            checkpoint.size,
-            &self.path,
-            &checkpoint.root,
-        )
-        .map_err(|source| ProofError::NotIncluded {
-            index: self.index,
-            size: checkpoint.size,
-            source,
-        })?;
-        Ok(CheckedProof {
-            checkpoint,
-            index: self.index,
-            receipt,
         })
     }
 }

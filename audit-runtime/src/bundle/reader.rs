@@ -11,7 +11,7 @@ use super::{ExportError, ReadLimits};
 /// demand through hard inflation limits; nothing is extracted to disk.
 ///
 /// ```
-/// use audit_runtime::export::{EvidenceReader, ReadLimits};
+/// use audit_runtime::bundle::{EvidenceReader, ReadLimits};
 /// let err = EvidenceReader::open(std::io::Cursor::new(b"not a zip at all, really".to_vec()), ReadLimits::default());
 /// assert!(err.is_err());
 /// ```

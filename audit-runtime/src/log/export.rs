@@ -10,25 +10,26 @@
 //! nothing is signed: neither the checkpoint nor the manifest.
 //!
 //! Only then is the bundle's checkpoint of exactly `end` leaves signed, without storing it
-//! ([`transparency::sign_unstored`]), so an export needs no write to the store and works from a
-//! read-only or full one. It is refused over a tree shorter than a stored checkpoint (receipts
-//! removed after they were checkpointed) and proven consistent with the latest stored
+//! ([`sign_unstored`](super::sign_unstored)), so an export needs no write to the store and works
+//! from a read-only or full one. It is refused over a tree shorter than a stored checkpoint
+//! (receipts removed after they were checkpointed) and proven consistent with the latest stored
 //! checkpoint, and its root must be the root of the very receipts just verified (continuing the
 //! tree prefix of a partial export).
 
 use std::io::Write;
 use std::ops::Range;
 
-use super::{
+use super::{LineKey, TransparencyError};
+use crate::bundle::{
     Anchor, CHECKPOINT, EvidenceWriter, ExportError, ExportMeta, ExportSummary, TREE_PREFIX,
 };
 use crate::keys::VerifyingKey;
 use crate::merkle::Frontier;
+use crate::note::{self, TreePrefix};
 use crate::receipt::TenantId;
 use crate::seal::{SealError, Signer};
 use crate::store::tree::TileNodes;
 use crate::store::{self, Store, StoreError, StoredEntry};
-use crate::transparency::{self, LineKey, TransparencyError, TreePrefix};
 use crate::verify::{ChainVerifier, Finding, FindingKind, VerifyOptions};
 
 /// Receipts verified per batch (their signatures in parallel across cores).
@@ -167,9 +168,10 @@ fn described(f: &Finding) -> String {
 /// checkpoint. On an error, what was written to `out` is no bundle (it has no manifest).
 ///
 /// ```
-/// use audit_runtime::export::{export_from_store, ExportMeta};
+/// use audit_runtime::bundle::ExportMeta;
+/// use audit_runtime::log::export_from_store;
 /// use audit_runtime::store::{MemoryStore, Store};
-/// use audit_runtime::transparency::DEFAULT_LOG_NAME;
+/// use audit_runtime::note::DEFAULT_LOG_NAME;
 /// use audit_runtime::{verify, Auditor, Receipt, SigningKey};
 ///
 /// let key = SigningKey::generate()?;
@@ -206,7 +208,7 @@ pub fn export_from_store<W: Write>(
     if let Some(read) = tree {
         let size = read.tree_size(&tenant)?;
         let latest = read.latest_checkpoint(&tenant)?;
-        transparency::refuse_truncated(store, &tenant, size, latest.as_ref())
+        super::refuse_truncated(store, &tenant, size, latest.as_ref())
             .map_err(StoreExportError::Checkpoint)?;
         if size < range.end {
             return Err(StoreExportError::TreeBehind {
@@ -235,7 +237,7 @@ pub fn export_from_store<W: Write>(
             let frontier = TileNodes::new(read, &tenant)?.frontier(prev)?;
             start = frontier.clone();
             start.push(
-                transparency::leaf_of_line(&entry.line)
+                note::leaf_of_line(&entry.line)
                     .map_err(|e| StoreExportError::Checkpoint(TransparencyError::Line(e)))?,
             );
             prefix = Some(TreePrefix::new(frontier, entry.line));
@@ -293,10 +295,10 @@ pub fn export_from_store<W: Write>(
         return Err(bad_receipt(&tenant, range.start, f, &[]));
     }
     if tree.is_some() {
-        let cp = transparency::sign_unstored(store, &tenant, range.end, log_name, signer)
+        let cp = super::sign_unstored(store, &tenant, range.end, log_name, signer)
             .map_err(StoreExportError::Checkpoint)?;
         // The stored checkpoint of that size, if one was returned, must verify too.
-        let signed = transparency::verify_note(&cp.note, &key).ok();
+        let signed = note::verify_note(&cp.note, &key).ok();
         let verified_root = outcome.frontier.as_ref().map(Frontier::root);
         if verified_root != Some(cp.root)
             || signed.map(|c| (c.size, c.root)) != Some((range.end, cp.root))
@@ -336,7 +338,7 @@ fn anchor_hash(
         let first = findings.into_iter().next();
         fail(first.unwrap_or_else(|| untagged(entry, "the anchor receipt does not verify")))
     })?;
-    if !transparency::is_authentic(entry, key, signer, line_key)? {
+    if !super::is_authentic(entry, key, signer, line_key)? {
         return Err(fail(untagged(
             entry,
             "the receipt before the exported range (the bundle's anchor) carries neither a valid signature nor this writer's tag: it was not written with this key",
@@ -403,7 +405,7 @@ impl<W: Write> Run<'_, W> {
         }
         for e in &self.batch {
             if e.line.ends_with(UNSIGNED_END)
-                && !transparency::is_authentic(e, &self.key, self.signer, &mut self.line_key)?
+                && !super::is_authentic(e, &self.key, self.signer, &mut self.line_key)?
             {
                 return Err(StoreExportError::BadReceipt {
                     tenant: self.tenant.clone(),
