@@ -47,7 +47,7 @@ pub fn verify_line(line: &[u8], key: &VerifyingKey) -> Result<VerifiedReceipt, V
 ///
 /// It does **not** check that inclusion: call it only for a line whose inclusion under a
 /// checkpoint verified with `key` you check yourself, and only where unsigned receipts are
-/// accepted ([`VerifyOptions::accept_checkpointed`]).
+/// accepted ([`super::VerifyOptions::accept_checkpointed`]).
 ///
 /// # Errors
 /// The findings of the line, if any check fails.

@@ -14,7 +14,7 @@ pub const DEFAULT_MAX_FINDINGS: usize = 1000;
 #[non_exhaustive]
 pub struct VerifyOptions {
     /// The pinned public key. Without one, signatures are not checked and the verdict is at
-    /// best [`Verdict::Unpinned`].
+    /// best [`super::Verdict::Unpinned`].
     pub key: Option<VerifyingKey>,
     /// The `prev_receipt_hash` the first receipt must have: `""` (genesis, the default) or the
     /// anchor of a partial export. For an evidence bundle, which carries its own start
