@@ -352,7 +352,7 @@ impl ChainVerifier {
 
     /// Finishes: whole-input checks (empty input, rebuild mode) and the report.
     ///
-    /// Unsigned receipts ([`crate::SealingMode::Checkpointed`]) are findings here: no
+    /// Unsigned receipts (`SealingMode::Checkpointed`) are findings here: no
     /// checkpoint vouches for them.
     pub fn finish(self) -> VerificationReport {
         let cap = self.opts.max_findings;

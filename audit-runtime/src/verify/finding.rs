@@ -55,7 +55,7 @@ pub enum FindingKind {
     /// The bundle's history is not an extension of an earlier checkpoint (`--since`): it was
     /// truncated, rolled back, or forked.
     Consistency,
-    /// A receipt has no signature (sealed in [`crate::SealingMode::Checkpointed`] mode) and no
+    /// A receipt has no signature (sealed in `SealingMode::Checkpointed` mode) and no
     /// verified checkpoint covers it, so nothing authenticates it.
     Unsigned,
 }

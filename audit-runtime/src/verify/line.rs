@@ -42,7 +42,7 @@ pub fn verify_line(line: &[u8], key: &VerifyingKey) -> Result<VerifiedReceipt, V
 
 /// Verifies one line that a checkpoint verified under `key` covers (an inclusion proof's
 /// receipt, a partial export's anchor): as [`verify_line`], except that an unsigned
-/// ([`crate::SealingMode::Checkpointed`]) receipt passes on its strict parse, spelling and
+/// (`SealingMode::Checkpointed`) receipt passes on its strict parse, spelling and
 /// self-hash, because the checkpoint's signature authenticates it.
 ///
 /// It does **not** check that inclusion: call it only for a line whose inclusion under a

@@ -37,7 +37,7 @@ pub struct VerifyOptions {
     /// caller): a bundle must then prove that its history extends it (no truncation, rollback
     /// or fork).
     pub since: Option<Checkpoint>,
-    /// Accept unsigned receipts ([`crate::SealingMode::Checkpointed`]) that a checkpoint signed
+    /// Accept unsigned receipts (`SealingMode::Checkpointed`) that a checkpoint signed
     /// by the pinned key covers (default `false`: every unsigned receipt is a finding).
     ///
     /// The trust this adds: such a receipt is vouched for only by a checkpoint. This library

@@ -70,7 +70,7 @@ pub struct VerificationReport {
     pub receipts: u64,
     /// Receipts whose signature verified under the pinned key.
     pub signatures_verified: u64,
-    /// Receipts without a signature ([`crate::SealingMode::Checkpointed`]) that a checkpoint
+    /// Receipts without a signature (`SealingMode::Checkpointed`) that a checkpoint
     /// signed by the pinned key covers: they are authenticated by inclusion, not by a signature.
     pub checkpoint_covered: u64,
     /// The pinned key, if any.
