@@ -143,9 +143,7 @@ pub(crate) fn run(args: &VerifyArgs) -> u8 {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
         && magic.first().filter(|_| read > 0) != Some(&b'{');
-    let is_zip = named_zip
-        || (read == magic.len() && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06"))
-        || ends_like_a_zip(&mut file);
+    let is_zip = named_zip || audit_runtime::bundle::looks_like_zip(&mut file);
     if let Err(e) = file.seek(SeekFrom::Start(0)) {
         eprintln!("error: cannot read {}: {e}", args.file.display());
         return EXIT_USAGE;
@@ -189,42 +187,6 @@ pub(crate) fn run(args: &VerifyArgs) -> u8 {
         print_human(&name, &report, args.verbose);
     }
     u8::try_from(report.verdict().exit_code()).unwrap_or(1)
-}
-
-/// `true` if the file ends with a ZIP end record (whose comment runs to the end) that follows a
-/// central directory or a ZIP64 locator: an archive with data in front of it, which the bundle
-/// reader then refuses by name. Receipts JSONL cannot hold the records' raw control bytes; a
-/// damaged file that happens to end like a record, without a directory before it, stays JSONL.
-fn ends_like_a_zip(file: &mut File) -> bool {
-    let Ok(len) = file.seek(SeekFrom::End(0)) else {
-        return false;
-    };
-    let tail_len = len.min(22 + 65_535);
-    let mut tail = Vec::new();
-    if file.seek(SeekFrom::Start(len - tail_len)).is_err()
-        || Read::by_ref(file)
-            .take(tail_len)
-            .read_to_end(&mut tail)
-            .is_err()
-    {
-        return false;
-    }
-    let at = |i: usize| tail.get(i..i + 4);
-    (0..=tail.len().saturating_sub(22)).any(|p| {
-        let field = |i: usize| {
-            tail.get(p + i..p + i + 4)
-                .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                .map_or(0, u32::from_le_bytes) as usize
-        };
-        let comment = tail
-            .get(p + 20..p + 22)
-            .map_or(0, |c| usize::from(u16::from_le_bytes([c[0], c[1]])));
-        let cd_size = field(12);
-        at(p) == Some(b"PK\x05\x06")
-            && p + 22 + comment == tail.len()
-            && (p.checked_sub(cd_size).and_then(at) == Some(b"PK\x01\x02")
-                || p.checked_sub(20).and_then(at) == Some(b"PK\x06\x07"))
-    })
 }
 
 /// Reads and checks the `--since` checkpoint under the pinned key.

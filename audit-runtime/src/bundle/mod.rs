@@ -29,6 +29,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(clippy::indexing_slicing)]
+#![deny(clippy::too_many_lines)]
 
 mod manifest;
 mod pyjson;
@@ -46,7 +47,7 @@ use crate::seal::{SealError, SealedReceipt, Signer};
 
 pub use manifest::Manifest;
 pub use reader::EvidenceReader;
-pub use zipr::MemberReader;
+pub use zipr::{MemberReader, looks_like_zip};
 
 /// `receipts.jsonl`: one receipt per line, chain order, each line ending in `\n`.
 pub const RECEIPTS: &str = "receipts.jsonl";

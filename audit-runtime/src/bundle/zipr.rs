@@ -107,6 +107,10 @@ fn read_at<R: Read + Seek>(r: &mut R, offset: u64, len: usize) -> Result<Vec<u8>
 }
 
 const EOCD_SIG: [u8; 4] = [0x50, 0x4b, 0x05, 0x06];
+const LOCAL_SIG: u32 = 0x0403_4b50;
+const CENTRAL_SIG: u32 = 0x0201_4b50;
+const LOCATOR_SIG: u32 = 0x0706_4b50;
+const DESCRIPTOR_SIG: u32 = 0x0807_4b50;
 
 /// Why a member name is refused, if it is.
 fn unsafe_name(name: &str) -> Option<&'static str> {
@@ -155,28 +159,134 @@ fn unsupported_flag(flags: u16) -> Option<&'static str> {
     })
 }
 
+/// The most bytes an end-of-central-directory record and its comment can take.
+const TAIL_MAX: u64 = 22 + 65_535;
+
+/// Where an end-of-central-directory record may start in the last bytes of a file.
+#[derive(Debug, Clone, Copy)]
+struct EndCandidate {
+    /// Its offset in those bytes.
+    at: usize,
+    /// Zero bytes between the end of its comment and the end of the file.
+    padding: usize,
+}
+
+/// Every place in `tail` (the last bytes of a file, at most [`TAIL_MAX`]) where an
+/// end-of-central-directory record could start, last first: its signature, and its comment
+/// running to the end, or to zero bytes that pad the file to the end (bsdtar writing to a pipe
+/// pads to its block size). The one scan for the end record: [`read_index`] and
+/// [`looks_like_zip`] both use it.
+fn end_records(tail: &[u8]) -> impl Iterator<Item = EndCandidate> + '_ {
+    (0..=tail.len().saturating_sub(22)).rev().filter_map(|at| {
+        if tail.get(at..at + 4) != Some(&EOCD_SIG[..]) {
+            return None;
+        }
+        let comment = tail
+            .get(at + 20..at + 22)
+            .and_then(|b| <[u8; 2]>::try_from(b).ok())
+            .map(u16::from_le_bytes)?;
+        let padding = tail.get(at + 22 + usize::from(comment)..)?;
+        padding.iter().all(|&b| b == 0).then_some(EndCandidate {
+            at,
+            padding: padding.len(),
+        })
+    })
+}
+
+/// Reads the last [`TAIL_MAX`] bytes (or fewer) of `r`, and where they start.
+fn read_tail<R: Read + Seek>(r: &mut R, len: u64) -> Result<(u64, Vec<u8>), ExportError> {
+    let tail_len = len.min(TAIL_MAX);
+    let tail_start = len - tail_len;
+    let tail = read_at(r, tail_start, usize::try_from(tail_len).unwrap_or(0))?;
+    Ok((tail_start, tail))
+}
+
+/// Whether `r` looks like a ZIP archive, for a caller that must tell an evidence bundle from
+/// receipts JSONL before reading either: it starts with a local file header or an empty
+/// archive's end record, or it ends with an end-of-central-directory record (its comment
+/// running exactly to the end) that follows a central directory or a ZIP64 locator — an
+/// archive with data in front of it, which [`super::EvidenceReader::open`] then refuses by
+/// name. Receipts JSONL cannot hold the records' raw control bytes, so a damaged file that
+/// merely ends like a record, without a directory before it, is not taken for one.
+///
+/// A read error counts as "no". The position of `r` afterwards is unspecified.
+///
+/// ```
+/// use audit_runtime::bundle::looks_like_zip;
+/// let mut jsonl = std::io::Cursor::new(b"{\"receipt_id\": \"r1\"}\n".to_vec());
+/// assert!(!looks_like_zip(&mut jsonl));
+/// let mut empty_zip = std::io::Cursor::new(b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec());
+/// assert!(looks_like_zip(&mut empty_zip));
+/// ```
+pub fn looks_like_zip<R: Read + Seek>(r: &mut R) -> bool {
+    let mut magic = Vec::with_capacity(4);
+    if r.seek(SeekFrom::Start(0)).is_err() || r.take(4).read_to_end(&mut magic).is_err() {
+        return false;
+    }
+    if magic == LOCAL_SIG.to_le_bytes() || magic == EOCD_SIG {
+        return true;
+    }
+    let Ok(len) = r.seek(SeekFrom::End(0)) else {
+        return false;
+    };
+    let Ok((_, tail)) = read_tail(r, len) else {
+        return false;
+    };
+    let sig_at = |i: usize| tail.get(i..i + 4);
+    end_records(&tail).any(|e| {
+        let cd_size = tail
+            .get(e.at + 12..e.at + 16)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, u32::from_le_bytes) as usize;
+        e.padding == 0
+            && (e.at.checked_sub(cd_size).and_then(sig_at) == Some(&CENTRAL_SIG.to_le_bytes()[..])
+                || e.at.checked_sub(20).and_then(sig_at) == Some(&LOCATOR_SIG.to_le_bytes()[..]))
+    })
+}
+
+/// Where the central directory is, as the end records give it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CdBounds {
+    /// Its number of entries.
+    entries: u64,
+    /// Its size in bytes.
+    size: u64,
+    /// Where it starts.
+    offset: u64,
+    /// Where it must end: at the ZIP64 end record if there is one, else at the classic end
+    /// record.
+    end: u64,
+}
+
 /// Reads and vets the central directory.
 pub(crate) fn read_index<R: Read + Seek>(
     r: &mut R,
     limits: &ReadLimits,
 ) -> Result<Vec<CdEntry>, ExportError> {
+    let classic = read_end_record(r)?;
+    let bounds = read_zip64_end(r, classic)?;
+    check_bounds(&bounds, limits)?;
+    let cd = read_at(r, bounds.offset, usize::try_from(bounds.size).unwrap_or(0))?;
+    let mut entries = read_entries(&cd, &bounds)?;
+    check_no_overlap(&entries)?;
+    if bounds.offset + bounds.size != bounds.end {
+        return Err(malformed(
+            "bytes between the central directory and its end record that no member accounts for",
+        ));
+    }
+    check_layout(r, &mut entries, bounds.offset)?;
+    Ok(entries)
+}
+
+/// The classic end-of-central-directory record: the one at the end of the archive, unless
+/// there is none or two.
+fn read_end_record<R: Read + Seek>(r: &mut R) -> Result<CdBounds, ExportError> {
     let len = r.seek(SeekFrom::End(0))?;
     if len < 22 {
         return Err(ExportError::NotZip);
     }
-    let tail_len = len.min(22 + 65_535);
-    let tail_start = len - tail_len;
-    let tail = read_at(r, tail_start, usize::try_from(tail_len).unwrap_or(0))?;
-    // Every place an end record could be: one whose comment runs to the end, or to zero bytes
-    // that pad the file to the end (bsdtar writing to a pipe pads to its block size).
-    let mut ends = (0..=tail.len().saturating_sub(22)).rev().filter(|&p| {
-        tail.get(p..p + 4) == Some(&EOCD_SIG[..])
-            && tail
-                .get(p + 20..p + 22)
-                .and_then(|b| <[u8; 2]>::try_from(b).ok())
-                .and_then(|a| tail.get(p + 22 + usize::from(u16::from_le_bytes(a))..))
-                .is_some_and(|padding| padding.iter().all(|&b| b == 0))
-    });
+    let (tail_start, tail) = read_tail(r, len)?;
+    let mut ends = end_records(&tail);
     let found = ends.next();
     if ends.next().is_some() {
         // One hides in the other's comment; readers differ in which they take.
@@ -184,12 +294,11 @@ pub(crate) fn read_index<R: Read + Seek>(
             "two end-of-central-directory records, one inside the other's comment: ZIP readers would disagree on the members",
         ));
     }
-    let Some(p) = found else {
+    let Some(EndCandidate { at: p, .. }) = found else {
         return Err(malformed(
             "no end-of-central-directory record: not a ZIP archive, or a truncated one",
         ));
     };
-    let eocd_abs = tail_start + p as u64;
     let mut c = Cur {
         buf: tail.get(p + 4..).unwrap_or_default(),
         pos: 0,
@@ -197,173 +306,214 @@ pub(crate) fn read_index<R: Read + Seek>(
     let disk = c.u16()?;
     let cd_disk = c.u16()?;
     let _entries_here = c.u16()?;
-    let mut entries = u64::from(c.u16()?);
-    let mut cd_size = u64::from(c.u32()?);
-    let mut cd_offset = u64::from(c.u32()?);
+    let entries = u64::from(c.u16()?);
+    let size = u64::from(c.u32()?);
+    let offset = u64::from(c.u32()?);
     if disk != 0 || cd_disk != 0 {
         return Err(malformed("multi-disk archives are not supported"));
     }
-    let mut cd_end_limit = eocd_abs;
-    let saturated = entries == 0xffff || cd_size == 0xffff_ffff || cd_offset == 0xffff_ffff;
-    // ZIP64: the locator sits just before the classic record. Some writers add it (and the
-    // ZIP64 end record) when nothing needed it; it is then part of the archive's end too.
-    let locator = match eocd_abs.checked_sub(20) {
+    Ok(CdBounds {
+        entries,
+        size,
+        offset,
+        end: tail_start + p as u64,
+    })
+}
+
+/// The central directory's bounds once the ZIP64 end record, if any, is read: the locator
+/// sits just before the classic record. Some writers add it (and the ZIP64 end record) when
+/// nothing needed it; it is then part of the archive's end too, and must agree.
+fn read_zip64_end<R: Read + Seek>(r: &mut R, classic: CdBounds) -> Result<CdBounds, ExportError> {
+    let saturated =
+        classic.entries == 0xffff || classic.size == 0xffff_ffff || classic.offset == 0xffff_ffff;
+    let locator = match classic.end.checked_sub(20) {
         Some(at) => Some((at, read_at(r, at, 20)?)),
         None => None,
     };
-    let locator = locator.filter(|(_, l)| l.get(..4) == Some(&0x0706_4b50u32.to_le_bytes()[..]));
-    if let Some((loc_at, loc)) = locator {
-        let mut lc = Cur { buf: &loc, pos: 4 };
-        let _disk = lc.u32()?;
-        let z64_at = lc.u64()?;
-        if z64_at >= loc_at {
-            return Err(malformed("ZIP64 record offset out of range"));
-        }
-        let rec = read_at(r, z64_at, 56)?;
-        let mut zc = Cur { buf: &rec, pos: 0 };
-        if zc.u32()? != 0x0606_4b50 {
-            return Err(malformed("ZIP64 end record missing"));
-        }
-        let record_size = zc.u64()?;
-        if z64_at
-            .checked_add(12)
-            .and_then(|x| x.checked_add(record_size))
-            != Some(loc_at)
-        {
-            return Err(malformed(
-                "the ZIP64 end record does not end where its locator starts",
-            ));
-        }
-        zc.take(12)?; // versions, disk numbers
-        let _here = zc.u64()?;
-        let (z_entries, z_size, z_offset) = (zc.u64()?, zc.u64()?, zc.u64()?);
+    let locator = locator.filter(|(_, l)| l.get(..4) == Some(&LOCATOR_SIG.to_le_bytes()[..]));
+    let Some((loc_at, loc)) = locator else {
         if saturated {
-            (entries, cd_size, cd_offset) = (z_entries, z_size, z_offset);
-        } else if (entries, cd_size, cd_offset) != (z_entries, z_size, z_offset) {
-            return Err(malformed(
-                "the ZIP64 end record and the classic one disagree on the central directory",
-            ));
+            return Err(malformed("ZIP64 locator missing"));
         }
-        cd_end_limit = z64_at;
-    } else if saturated {
-        return Err(malformed("ZIP64 locator missing"));
+        return Ok(classic);
+    };
+    let mut lc = Cur { buf: &loc, pos: 4 };
+    let _disk = lc.u32()?;
+    let z64_at = lc.u64()?;
+    if z64_at >= loc_at {
+        return Err(malformed("ZIP64 record offset out of range"));
     }
-    if entries > limits.max_entries as u64 {
+    let rec = read_at(r, z64_at, 56)?;
+    let mut zc = Cur { buf: &rec, pos: 0 };
+    if zc.u32()? != 0x0606_4b50 {
+        return Err(malformed("ZIP64 end record missing"));
+    }
+    let record_size = zc.u64()?;
+    if z64_at
+        .checked_add(12)
+        .and_then(|x| x.checked_add(record_size))
+        != Some(loc_at)
+    {
+        return Err(malformed(
+            "the ZIP64 end record does not end where its locator starts",
+        ));
+    }
+    zc.take(12)?; // versions, disk numbers
+    let _here = zc.u64()?;
+    let (entries, size, offset) = (zc.u64()?, zc.u64()?, zc.u64()?);
+    if !saturated && (classic.entries, classic.size, classic.offset) != (entries, size, offset) {
+        return Err(malformed(
+            "the ZIP64 end record and the classic one disagree on the central directory",
+        ));
+    }
+    Ok(CdBounds {
+        entries,
+        size,
+        offset,
+        end: z64_at,
+    })
+}
+
+/// The central directory must fit the limits, and the archive.
+fn check_bounds(bounds: &CdBounds, limits: &ReadLimits) -> Result<(), ExportError> {
+    if bounds.entries > limits.max_entries as u64 {
         return Err(ExportError::TooManyEntries {
-            count: entries,
+            count: bounds.entries,
             max: limits.max_entries,
         });
     }
-    if cd_size > limits.max_central_directory {
+    if bounds.size > limits.max_central_directory {
         return Err(ExportError::LimitExceeded {
             member: "central directory".into(),
             limit: limits.max_central_directory,
         });
     }
-    if cd_offset
-        .checked_add(cd_size)
-        .is_none_or(|e| e > cd_end_limit)
+    if bounds
+        .offset
+        .checked_add(bounds.size)
+        .is_none_or(|e| e > bounds.end)
     {
         return Err(malformed(
             "the central directory lies outside the archive (truncated?)",
         ));
     }
-    let cd = read_at(r, cd_offset, usize::try_from(cd_size).unwrap_or(0))?;
-    let mut c = Cur { buf: &cd, pos: 0 };
+    Ok(())
+}
+
+/// The central directory's entries, each vetted, with distinct names and data before the
+/// directory.
+fn read_entries(cd: &[u8], bounds: &CdBounds) -> Result<Vec<CdEntry>, ExportError> {
+    let mut c = Cur { buf: cd, pos: 0 };
     let mut out = Vec::new();
     let mut names = HashSet::new();
-    for _ in 0..entries {
-        if c.u32()? != 0x0201_4b50 {
-            return Err(malformed("bad central directory entry signature"));
+    for _ in 0..bounds.entries {
+        let entry = read_entry(&mut c)?;
+        if !names.insert(entry.name.clone()) {
+            return Err(ExportError::DuplicateMember { name: entry.name });
         }
-        let made_by = c.u16()?;
-        let Shared {
-            flags,
-            method,
-            crc,
-            mut compressed,
-            mut uncompressed,
-            name_len,
-            extra_len,
-        } = Shared::read(&mut c)?;
-        let (nlen, xlen) = (usize::from(name_len), usize::from(extra_len));
-        let clen = usize::from(c.u16()?);
-        c.take(4)?; // disk, internal attributes
-        let ext_attr = c.u32()?;
-        let mut offset = u64::from(c.u32()?);
-        let raw_name = c.take(nlen)?;
-        let extra = c.take(xlen)?;
-        c.take(clen)?;
-        if flags & 0x0800 == 0 && !raw_name.is_ascii() {
-            // Without the UTF-8 flag, readers decode it as CP437 (Python's zipfile) or as UTF-8:
-            // they would disagree on the member's name.
-            return Err(ExportError::UnsafeName {
-                name: String::from_utf8_lossy(raw_name)
-                    .chars()
-                    .take(200)
-                    .collect(),
-                why: "the name is not ASCII and the UTF-8 flag (general-purpose bit 11) is not set",
-            });
-        }
-        let name = std::str::from_utf8(raw_name)
-            .map_err(|_| ExportError::UnsafeName {
-                name: String::from_utf8_lossy(raw_name)
-                    .chars()
-                    .take(200)
-                    .collect(),
-                why: "the name is not valid UTF-8",
-            })?
-            .to_owned();
-        if let Some(why) = unsafe_name(&name) {
-            return Err(ExportError::UnsafeName {
-                name: name.chars().take(200).collect(),
-                why,
-            });
-        }
-        if made_by >> 8 == 3 && (ext_attr >> 16) & 0o170_000 == 0o120_000 {
-            return Err(ExportError::Symlink { name });
-        }
-        if let Some(what) = unsupported_flag(flags) {
-            return Err(ExportError::Unsupported { name, what });
-        }
-        if method != 0 && method != 8 {
-            return Err(ExportError::Unsupported {
-                name,
-                what: "compression method other than stored or deflate",
-            });
-        }
-        // ZIP64 extended information: the 64-bit values of the fields set to 0xFFFFFFFF.
-        if let Some(body) = zip64_field(extra)? {
-            let mut bc = Cur { buf: body, pos: 0 };
-            if uncompressed == 0xffff_ffff {
-                uncompressed = bc.u64()?;
-            }
-            if compressed == 0xffff_ffff {
-                compressed = bc.u64()?;
-            }
-            if offset == 0xffff_ffff {
-                offset = bc.u64()?;
-            }
-        }
-        if !names.insert(name.clone()) {
-            return Err(ExportError::DuplicateMember { name });
-        }
-        if offset.checked_add(compressed).is_none_or(|e| e > cd_offset) {
+        if entry
+            .offset
+            .checked_add(entry.compressed)
+            .is_none_or(|e| e > bounds.offset)
+        {
             return Err(malformed("a member's data lies outside the archive"));
         }
-        out.push(CdEntry {
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+/// One central-directory entry at `c`, vetted on its own: its name, its type, its flags, its
+/// compression method; its 64-bit values, if it has them.
+fn read_entry(c: &mut Cur<'_>) -> Result<CdEntry, ExportError> {
+    if c.u32()? != CENTRAL_SIG {
+        return Err(malformed("bad central directory entry signature"));
+    }
+    let made_by = c.u16()?;
+    let Shared {
+        flags,
+        method,
+        crc,
+        mut compressed,
+        mut uncompressed,
+        name_len,
+        extra_len,
+    } = Shared::read(c)?;
+    let (nlen, xlen) = (usize::from(name_len), usize::from(extra_len));
+    let clen = usize::from(c.u16()?);
+    c.take(4)?; // disk, internal attributes
+    let ext_attr = c.u32()?;
+    let mut offset = u64::from(c.u32()?);
+    let raw_name = c.take(nlen)?;
+    let extra = c.take(xlen)?;
+    c.take(clen)?;
+    let name = entry_name(raw_name, flags)?;
+    if made_by >> 8 == 3 && (ext_attr >> 16) & 0o170_000 == 0o120_000 {
+        return Err(ExportError::Symlink { name });
+    }
+    if let Some(what) = unsupported_flag(flags) {
+        return Err(ExportError::Unsupported { name, what });
+    }
+    if method != 0 && method != 8 {
+        return Err(ExportError::Unsupported {
             name,
-            flags,
-            method,
-            crc,
-            compressed,
-            uncompressed,
-            offset,
-            data_at: 0,
+            what: "compression method other than stored or deflate",
         });
     }
-    // Members must not overlap (overlapping members are a ZIP-bomb technique).
-    let mut spans: Vec<(u64, u64)> = out
+    // ZIP64 extended information: the 64-bit values of the fields set to 0xFFFFFFFF.
+    if let Some(body) = zip64_field(extra)? {
+        let mut bc = Cur { buf: body, pos: 0 };
+        if uncompressed == 0xffff_ffff {
+            uncompressed = bc.u64()?;
+        }
+        if compressed == 0xffff_ffff {
+            compressed = bc.u64()?;
+        }
+        if offset == 0xffff_ffff {
+            offset = bc.u64()?;
+        }
+    }
+    Ok(CdEntry {
+        name,
+        flags,
+        method,
+        crc,
+        compressed,
+        uncompressed,
+        offset,
+        data_at: 0,
+    })
+}
+
+/// An entry's name: every reader must read the same one, and it must not escape.
+fn entry_name(raw: &[u8], flags: u16) -> Result<String, ExportError> {
+    let shown = || String::from_utf8_lossy(raw).chars().take(200).collect();
+    if flags & 0x0800 == 0 && !raw.is_ascii() {
+        // Without the UTF-8 flag, readers decode it as CP437 (Python's zipfile) or as UTF-8:
+        // they would disagree on the member's name.
+        return Err(ExportError::UnsafeName {
+            name: shown(),
+            why: "the name is not ASCII and the UTF-8 flag (general-purpose bit 11) is not set",
+        });
+    }
+    let name = std::str::from_utf8(raw)
+        .map_err(|_| ExportError::UnsafeName {
+            name: shown(),
+            why: "the name is not valid UTF-8",
+        })?
+        .to_owned();
+    if let Some(why) = unsafe_name(&name) {
+        return Err(ExportError::UnsafeName {
+            name: name.chars().take(200).collect(),
+            why,
+        });
+    }
+    Ok(name)
+}
+
+/// Members must not overlap (overlapping members are a ZIP-bomb technique).
+fn check_no_overlap(entries: &[CdEntry]) -> Result<(), ExportError> {
+    let mut spans: Vec<(u64, u64)> = entries
         .iter()
         .map(|e| (e.offset, e.offset + 30 + e.name.len() as u64 + e.compressed))
         .collect();
@@ -374,13 +524,7 @@ pub(crate) fn read_index<R: Read + Seek>(
     }) {
         return Err(malformed("members overlap"));
     }
-    if cd_offset + cd_size != cd_end_limit {
-        return Err(malformed(
-            "bytes between the central directory and its end record that no member accounts for",
-        ));
-    }
-    check_layout(r, &mut out, cd_offset)?;
-    Ok(out)
+    Ok(())
 }
 
 /// The body of the ZIP64 extended-information field (id 1) among `extra`'s fields, which must
@@ -398,9 +542,6 @@ fn zip64_field(extra: &[u8]) -> Result<Option<&[u8]>, ExportError> {
     }
     Ok(found)
 }
-
-const LOCAL_SIG: u32 = 0x0403_4b50;
-const DESCRIPTOR_SIG: u32 = 0x0807_4b50;
 
 /// The archive must be its members, one after another from offset 0, then the central
 /// directory, with every local header saying what the central directory says of its member.
@@ -433,80 +574,7 @@ fn check_layout<R: Read + Seek>(
                 "bytes between members that the central directory does not list (a hidden entry?)"
             }));
         }
-        let head = read_at(r, e.offset, 30)?;
-        let mut c = Cur { buf: &head, pos: 0 };
-        if c.u32()? != LOCAL_SIG {
-            return Err(malformed("bad local header signature"));
-        }
-        let Shared {
-            flags,
-            method,
-            crc,
-            mut compressed,
-            mut uncompressed,
-            name_len: nlen,
-            extra_len: xlen,
-        } = Shared::read(&mut c)?;
-        let name = read_at(r, e.offset + 30, usize::from(nlen))?;
-        if name != e.name.as_bytes() {
-            return Err(ExportError::NameMismatch {
-                name: e.name.clone(),
-            });
-        }
-        let extra = read_at(r, e.offset + 30 + u64::from(nlen), usize::from(xlen))?;
-        if let Some(body) = zip64_field(&extra)?
-            && (uncompressed == 0xffff_ffff || compressed == 0xffff_ffff)
-        {
-            // In a local header, ZIP64 holds both sizes.
-            let mut bc = Cur { buf: body, pos: 0 };
-            uncompressed = bc.u64()?;
-            compressed = bc.u64()?;
-        }
-        let disagrees = |what| {
-            Err(ExportError::Corrupt {
-                name: e.name.clone(),
-                what,
-            })
-        };
-        if let Some(what) = unsupported_flag(flags) {
-            return Err(ExportError::Unsupported {
-                name: e.name.clone(),
-                what,
-            });
-        }
-        if method != e.method || flags & 0x0009 != e.flags & 0x0009 {
-            return disagrees(
-                "its local header and the central directory differ (method or flags)",
-            );
-        }
-        e.data_at = e.offset + 30 + u64::from(nlen) + u64::from(xlen);
-        let data_end = e.data_at + e.compressed;
-        // With a data descriptor (bit 3), a local field may also be 0: writers fill in what
-        // they know before the data (libarchive, for one, the sizes but not the CRC-32).
-        let descriptor = flags & 0x0008 != 0;
-        let agrees = |local: u64, central: u64| local == central || (descriptor && local == 0);
-        if !(agrees(u64::from(crc), u64::from(e.crc))
-            && agrees(compressed, e.compressed)
-            && agrees(uncompressed, e.uncompressed))
-        {
-            return disagrees(
-                "its local header and the central directory differ (CRC-32 or sizes)",
-            );
-        }
-        at = data_end;
-        if descriptor {
-            // CRC-32 and sizes follow the data, in a descriptor with or without its signature,
-            // of 32- or 64-bit sizes; it must fill the room up to the next member exactly.
-            let room = next.saturating_sub(data_end);
-            let d = read_at(r, data_end, usize::try_from(room.min(24)).unwrap_or(0))?;
-            match descriptor_len(&d, e, room) {
-                // Bytes after a shorter one are named at the next member (or after the loop).
-                Descriptor::Fits(len) | Descriptor::Short(len) => at = data_end + len,
-                Descriptor::Disagrees => {
-                    return disagrees("its data descriptor and the central directory differ");
-                }
-            }
-        }
+        at = check_member(r, e, next)?;
     }
     if at != cd_offset {
         return Err(malformed(
@@ -514,6 +582,91 @@ fn check_layout<R: Read + Seek>(
         ));
     }
     Ok(())
+}
+
+/// Reads the local header of `e`, whose name must be the central directory's, with its 64-bit
+/// sizes if it has them.
+fn read_local_header<R: Read + Seek>(r: &mut R, e: &CdEntry) -> Result<Shared, ExportError> {
+    let head = read_at(r, e.offset, 30)?;
+    let mut c = Cur { buf: &head, pos: 0 };
+    if c.u32()? != LOCAL_SIG {
+        return Err(malformed("bad local header signature"));
+    }
+    let mut shared = Shared::read(&mut c)?;
+    let name = read_at(r, e.offset + 30, usize::from(shared.name_len))?;
+    if name != e.name.as_bytes() {
+        return Err(ExportError::NameMismatch {
+            name: e.name.clone(),
+        });
+    }
+    let extra = read_at(
+        r,
+        e.offset + 30 + u64::from(shared.name_len),
+        usize::from(shared.extra_len),
+    )?;
+    if let Some(body) = zip64_field(&extra)?
+        && (shared.uncompressed == 0xffff_ffff || shared.compressed == 0xffff_ffff)
+    {
+        // In a local header, ZIP64 holds both sizes.
+        let mut bc = Cur { buf: body, pos: 0 };
+        shared.uncompressed = bc.u64()?;
+        shared.compressed = bc.u64()?;
+    }
+    Ok(shared)
+}
+
+/// Checks that the local header of `e` (and its data descriptor, if any) says what the central
+/// directory says, and sets where its data starts. Returns where its bytes end; `next` is
+/// where they must end at the latest (the next member or the central directory).
+fn check_member<R: Read + Seek>(r: &mut R, e: &mut CdEntry, next: u64) -> Result<u64, ExportError> {
+    let Shared {
+        flags,
+        method,
+        crc,
+        compressed,
+        uncompressed,
+        name_len: nlen,
+        extra_len: xlen,
+    } = read_local_header(r, e)?;
+    let disagrees = |what| {
+        Err(ExportError::Corrupt {
+            name: e.name.clone(),
+            what,
+        })
+    };
+    if let Some(what) = unsupported_flag(flags) {
+        return Err(ExportError::Unsupported {
+            name: e.name.clone(),
+            what,
+        });
+    }
+    if method != e.method || flags & 0x0009 != e.flags & 0x0009 {
+        return disagrees("its local header and the central directory differ (method or flags)");
+    }
+    e.data_at = e.offset + 30 + u64::from(nlen) + u64::from(xlen);
+    let data_end = e.data_at + e.compressed;
+    // With a data descriptor (bit 3), a local field may also be 0: writers fill in what
+    // they know before the data (libarchive, for one, the sizes but not the CRC-32).
+    let descriptor = flags & 0x0008 != 0;
+    let agrees = |local: u64, central: u64| local == central || (descriptor && local == 0);
+    if !(agrees(u64::from(crc), u64::from(e.crc))
+        && agrees(compressed, e.compressed)
+        && agrees(uncompressed, e.uncompressed))
+    {
+        return disagrees("its local header and the central directory differ (CRC-32 or sizes)");
+    }
+    if !descriptor {
+        return Ok(data_end);
+    }
+    // CRC-32 and sizes follow the data, in a descriptor with or without its signature,
+    // of 32- or 64-bit sizes; it must fill the room up to the next member exactly.
+    let room = next.saturating_sub(data_end);
+    let d = read_at(r, data_end, usize::try_from(room.min(24)).unwrap_or(0))?;
+    match descriptor_len(&d, e, room) {
+        // Bytes after a shorter one are named at the next member (or after the loop).
+        Descriptor::Fits(len) | Descriptor::Short(len) => Ok(data_end + len),
+        Descriptor::Disagrees => disagrees("its data descriptor and the central directory differ"),
+    }
 }
 
 /// What the bytes after a member's data hold as its data descriptor.
@@ -728,8 +881,128 @@ pub(crate) fn unwrap_io(e: io::Error) -> ExportError {
 }
 
 #[cfg(test)]
+#[expect(clippy::panic, clippy::indexing_slicing, reason = "tests fail loudly")]
 mod tests {
-    use super::unsafe_name;
+    use std::io::{Cursor, Write as _};
+
+    use super::*;
+
+    /// An end-of-central-directory record of an empty archive, with `comment`.
+    fn end_record(comment: &[u8]) -> Vec<u8> {
+        let mut out = EOCD_SIG.to_vec();
+        out.extend_from_slice(&[0; 16]);
+        out.extend_from_slice(&u16::try_from(comment.len()).unwrap().to_le_bytes());
+        out.extend_from_slice(comment);
+        out
+    }
+
+    /// A ZIP archive with one stored member `a.txt` (written by the `zip` crate).
+    fn archive() -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        w.start_file("a.txt", opts).unwrap();
+        w.write_all(b"hello").unwrap();
+        w.finish().unwrap().into_inner()
+    }
+
+    fn index(bytes: Vec<u8>, limits: &ReadLimits) -> Result<Vec<CdEntry>, ExportError> {
+        read_index(&mut Cursor::new(bytes), limits)
+    }
+
+    fn malformed_what(r: Result<Vec<CdEntry>, ExportError>) -> &'static str {
+        match r {
+            Err(ExportError::Malformed { what }) => what,
+            other => panic!("not malformed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_end_record_may_be_followed_by_zero_padding_only() {
+        let mut tail = b"junk".to_vec();
+        tail.extend(end_record(b"hi"));
+        tail.extend([0; 10]);
+        let found: Vec<_> = end_records(&tail).map(|e| (e.at, e.padding)).collect();
+        assert_eq!(found, [(4, 10)]);
+        tail.push(1);
+        assert_eq!(end_records(&tail).count(), 0);
+    }
+
+    #[test]
+    fn the_index_of_an_archive_lists_its_members() {
+        let entries = index(archive(), &ReadLimits::default()).unwrap();
+        let names: Vec<_> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["a.txt"]);
+        assert_eq!(entries[0].uncompressed, 5);
+    }
+
+    #[test]
+    fn an_end_record_hidden_in_the_others_comment_is_refused() {
+        let inner = end_record(b"");
+        let what = malformed_what(index(end_record(&inner), &ReadLimits::default()));
+        assert!(
+            what.starts_with("two end-of-central-directory records"),
+            "{what}"
+        );
+    }
+
+    #[test]
+    fn a_file_without_an_end_record_is_refused() {
+        assert!(matches!(
+            index(b"short".to_vec(), &ReadLimits::default()),
+            Err(ExportError::NotZip)
+        ));
+        let what = malformed_what(index(vec![b'x'; 100], &ReadLimits::default()));
+        assert!(
+            what.starts_with("no end-of-central-directory record"),
+            "{what}"
+        );
+    }
+
+    #[test]
+    fn the_central_directory_must_fit_the_limits() {
+        let limits = ReadLimits {
+            max_entries: 0,
+            ..ReadLimits::default()
+        };
+        assert!(matches!(
+            index(archive(), &limits),
+            Err(ExportError::TooManyEntries { count: 1, max: 0 })
+        ));
+    }
+
+    #[test]
+    fn an_archive_behind_other_data_is_refused() {
+        let mut bytes = b"junk".to_vec();
+        bytes.extend(archive());
+        let what = malformed_what(index(bytes, &ReadLimits::default()));
+        // Its end record still gives the offsets it had alone.
+        assert_eq!(what, "bad central directory entry signature");
+    }
+
+    #[test]
+    fn an_archive_looks_like_a_zip_even_with_data_in_front() {
+        let sniff = |b: Vec<u8>| looks_like_zip(&mut Cursor::new(b));
+        assert!(sniff(archive()));
+        assert!(sniff(end_record(b"")));
+        let mut prefixed = b"{\"not\": \"a receipt\"}\n".to_vec();
+        prefixed.extend(archive());
+        assert!(sniff(prefixed));
+    }
+
+    #[test]
+    fn receipts_that_merely_end_like_an_end_record_do_not_look_like_a_zip() {
+        let sniff = |b: Vec<u8>| looks_like_zip(&mut Cursor::new(b));
+        assert!(!sniff(b"{\"receipt_id\": \"r\"}\n".to_vec()));
+        assert!(!sniff(Vec::new()));
+        let mut damaged = b"{\"receipt_id\": \"r\"}\n".to_vec();
+        damaged.extend(end_record(b""));
+        assert!(!sniff(damaged), "no central directory before the record");
+        let mut padded = b"junk".to_vec();
+        padded.extend(archive());
+        padded.extend([0; 8]);
+        assert!(!sniff(padded), "the comment must run to the end");
+    }
 
     #[test]
     fn names_that_escape_are_refused() {

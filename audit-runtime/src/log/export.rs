@@ -199,50 +199,18 @@ pub fn export_from_store<W: Write>(
     out: W,
 ) -> Result<ExportSummary<W>, StoreExportError> {
     let tenant = meta.tenant.clone();
-    if let Some((_, fault)) = store.faults()?.into_iter().find(|(t, _)| *t == tenant) {
-        return Err(StoreExportError::Refused { tenant, fault });
-    }
+    check_exportable(store, &tenant, &range)?;
     let key = signer.verifying_key();
     let mut line_key = None;
-    let tree = store.tree();
-    if let Some(read) = tree {
-        let size = read.tree_size(&tenant)?;
-        let latest = read.latest_checkpoint(&tenant)?;
-        super::refuse_truncated(store, &tenant, size, latest.as_ref())
-            .map_err(StoreExportError::Checkpoint)?;
-        if size < range.end {
-            return Err(StoreExportError::TreeBehind {
-                tenant,
-                tree: size,
-                end: range.end,
-            });
+    let (start, prefix) = match range.start.checked_sub(1) {
+        Some(prev) => {
+            let (anchor, start, prefix) =
+                anchor_of(store, &tenant, prev, &key, signer, &mut line_key)?;
+            meta = meta.with_anchor(anchor);
+            (start, prefix)
         }
-    }
-    // A partial export starts from the receipt before it: checked like the others, it is the
-    // anchor, and its leaf continues the stored tree's prefix.
-    let mut start = Frontier::new();
-    let mut prefix = None;
-    if let Some(prev) = range.start.checked_sub(1) {
-        let entry = store::receipts(store, &tenant, prev..range.start)
-            .next()
-            .transpose()?
-            .filter(|e| e.seq == prev)
-            .ok_or_else(|| StoreExportError::Missing {
-                tenant: tenant.clone(),
-                seq: prev,
-            })?;
-        let hash = anchor_hash(&entry, &key, signer, &mut line_key)?;
-        meta = meta.with_anchor(Anchor::new(range.start, hex::encode(hash)));
-        if let Some(read) = tree {
-            let frontier = TileNodes::new(read, &tenant)?.frontier(prev)?;
-            start = frontier.clone();
-            start.push(
-                note::leaf_of_line(&entry.line)
-                    .map_err(|e| StoreExportError::Checkpoint(TransparencyError::Line(e)))?,
-            );
-            prefix = Some(TreePrefix::new(frontier, entry.line));
-        }
-    }
+        None => (Frontier::new(), None),
+    };
     let anchor = meta
         .anchor
         .as_ref()
@@ -260,28 +228,7 @@ pub fn export_from_store<W: Write>(
         writer: EvidenceWriter::new(out, signer, meta),
         batch: Vec::with_capacity(BATCH),
     };
-    let mut next = range.start;
-    for e in store::receipts(store, &tenant, range.clone()) {
-        let e = e?;
-        if e.seq != next {
-            return Err(StoreExportError::Missing {
-                tenant: tenant.clone(),
-                seq: next,
-            });
-        }
-        next += 1;
-        run.batch.push(e);
-        if run.batch.len() == BATCH {
-            run.flush()?;
-        }
-    }
-    run.flush()?;
-    if next != range.end {
-        return Err(StoreExportError::Missing {
-            tenant: tenant.clone(),
-            seq: next,
-        });
-    }
+    run.stream(store, &range)?;
     let Run {
         verifier,
         mut writer,
@@ -290,30 +237,129 @@ pub fn export_from_store<W: Write>(
     let (mut report, outcome) = verifier.finish_with_tree();
     // Each unsigned receipt carried this writer's tag (checked in `flush`); the checkpoint
     // signed below, over exactly these receipts, is what authenticates them in the bundle.
-    outcome.settle_unsigned(&mut report, tree.is_some(), true, 1);
+    outcome.settle_unsigned(&mut report, store.tree().is_some(), true, 1);
     if let Some(f) = report.findings.first() {
         return Err(bad_receipt(&tenant, range.start, f, &[]));
     }
-    if tree.is_some() {
-        let cp = super::sign_unstored(store, &tenant, range.end, log_name, signer)
-            .map_err(StoreExportError::Checkpoint)?;
+    if store.tree().is_some() {
+        let signed = SignedTree {
+            store,
+            tenant: &tenant,
+            size: range.end,
+            log_name,
+            signer,
+        };
+        signed.add_checkpoint(outcome.frontier.as_ref(), prefix, &mut writer)?;
+    }
+    Ok(writer.finish()?)
+}
+
+/// The tenant's store can give the bundle: no fault recorded for the tenant, and a tree (if
+/// the store keeps one) that is not truncated and reaches the range's end.
+fn check_exportable(
+    store: &dyn Store,
+    tenant: &TenantId,
+    range: &Range<u64>,
+) -> Result<(), StoreExportError> {
+    if let Some((_, fault)) = store.faults()?.into_iter().find(|(t, _)| t == tenant) {
+        return Err(StoreExportError::Refused {
+            tenant: tenant.clone(),
+            fault,
+        });
+    }
+    let Some(read) = store.tree() else {
+        return Ok(());
+    };
+    let size = read.tree_size(tenant)?;
+    let latest = read.latest_checkpoint(tenant)?;
+    super::refuse_truncated(store, tenant, size, latest.as_ref())
+        .map_err(StoreExportError::Checkpoint)?;
+    if size < range.end {
+        return Err(StoreExportError::TreeBehind {
+            tenant: tenant.clone(),
+            tree: size,
+            end: range.end,
+        });
+    }
+    Ok(())
+}
+
+/// A partial export starts from the receipt `prev` before it: checked like the others, it is
+/// the anchor, and its leaf continues the stored tree's prefix. Returns the anchor, the
+/// frontier the export's receipts continue and (with a stored tree) the bundle's prefix.
+fn anchor_of(
+    store: &dyn Store,
+    tenant: &TenantId,
+    prev: u64,
+    key: &VerifyingKey,
+    signer: &dyn Signer,
+    line_key: &mut Option<LineKey>,
+) -> Result<(Anchor, Frontier, Option<TreePrefix>), StoreExportError> {
+    let entry = store::receipts(store, tenant, prev..prev + 1)
+        .next()
+        .transpose()?
+        .filter(|e| e.seq == prev)
+        .ok_or_else(|| StoreExportError::Missing {
+            tenant: tenant.clone(),
+            seq: prev,
+        })?;
+    let hash = anchor_hash(&entry, key, signer, line_key)?;
+    let anchor = Anchor::new(prev + 1, hex::encode(hash));
+    let Some(read) = store.tree() else {
+        return Ok((anchor, Frontier::new(), None));
+    };
+    let frontier = TileNodes::new(read, tenant)?.frontier(prev)?;
+    let mut start = frontier.clone();
+    start.push(
+        note::leaf_of_line(&entry.line)
+            .map_err(|e| StoreExportError::Checkpoint(TransparencyError::Line(e)))?,
+    );
+    Ok((anchor, start, Some(TreePrefix::new(frontier, entry.line))))
+}
+
+/// What signs the bundle's checkpoint: the tenant's stored tree of `size` leaves.
+struct SignedTree<'a> {
+    store: &'a dyn Store,
+    tenant: &'a TenantId,
+    size: u64,
+    log_name: &'a str,
+    signer: &'a dyn Signer,
+}
+
+impl SignedTree<'_> {
+    /// Signs the checkpoint of the stored tree, which must be the tree `verified` from the
+    /// exported receipts, and adds it (and a partial export's `prefix`) to the bundle.
+    fn add_checkpoint<W: Write>(
+        &self,
+        verified: Option<&Frontier>,
+        prefix: Option<TreePrefix>,
+        writer: &mut EvidenceWriter<'_, W>,
+    ) -> Result<(), StoreExportError> {
+        let cp = super::sign_unstored(
+            self.store,
+            self.tenant,
+            self.size,
+            self.log_name,
+            self.signer,
+        )
+        .map_err(StoreExportError::Checkpoint)?;
         // The stored checkpoint of that size, if one was returned, must verify too.
-        let signed = note::verify_note(&cp.note, &key).ok();
-        let verified_root = outcome.frontier.as_ref().map(Frontier::root);
+        let signed = note::verify_note(&cp.note, &self.signer.verifying_key()).ok();
+        let verified_root = verified.map(Frontier::root);
         if verified_root != Some(cp.root)
-            || signed.map(|c| (c.size, c.root)) != Some((range.end, cp.root))
+            || signed.map(|c| (c.size, c.root)) != Some((self.size, cp.root))
         {
             return Err(StoreExportError::TreeMismatch {
-                tenant: tenant.clone(),
-                size: range.end,
+                tenant: self.tenant.clone(),
+                size: self.size,
             });
         }
         writer.add_member(CHECKPOINT, cp.note.into_bytes());
         if let Some(p) = prefix {
             writer.add_member(TREE_PREFIX, p.to_json());
         }
+        Ok(())
     }
-    Ok(writer.finish()?)
 }
 
 /// The verified `receipt_hash` of the receipt before a partial export, which must be signed by
@@ -350,13 +396,8 @@ fn anchor_hash(
 /// A finding about an unsigned stored receipt without this writer's tag.
 fn untagged(entry: &StoredEntry, message: &str) -> Finding {
     Finding {
-        kind: FindingKind::Unsigned,
-        file: None,
-        index: None,
         receipt_id: Some(entry.receipt_id.as_str().to_owned()),
-        computed: None,
-        claimed: None,
-        message: message.to_owned(),
+        ..Finding::new(FindingKind::Unsigned, message)
     }
 }
 
@@ -396,6 +437,34 @@ struct Run<'a, W: Write> {
 }
 
 impl<W: Write> Run<'_, W> {
+    /// Streams the stored receipts `range` through the verifier into the bundle; a sequence
+    /// number missing in the store stops the export.
+    fn stream(&mut self, store: &dyn Store, range: &Range<u64>) -> Result<(), StoreExportError> {
+        let mut next = range.start;
+        for e in store::receipts(store, self.tenant, range.clone()) {
+            let e = e?;
+            if e.seq != next {
+                return Err(StoreExportError::Missing {
+                    tenant: self.tenant.clone(),
+                    seq: next,
+                });
+            }
+            next += 1;
+            self.batch.push(e);
+            if self.batch.len() == BATCH {
+                self.flush()?;
+            }
+        }
+        self.flush()?;
+        if next != range.end {
+            return Err(StoreExportError::Missing {
+                tenant: self.tenant.clone(),
+                seq: next,
+            });
+        }
+        Ok(())
+    }
+
     /// Verifies the batch (stopping at the first receipt that fails) and writes it.
     fn flush(&mut self) -> Result<(), StoreExportError> {
         let lines: Vec<&[u8]> = self.batch.iter().map(|e| e.line.as_slice()).collect();

@@ -1,43 +1,43 @@
-//! Verification of a v1 evidence bundle (ZIP): the archive as hostile input, the signed
-//! manifest under the pinned key, every checksum, every receipt, the chain from genesis or from
-//! the carried anchor, and `chain_metadata.json` against the receipts.
+//! Verification of a v1 evidence bundle (ZIP), in named stages. Each stage is a function or a
+//! type built from what the ones before it established, and can be checked on its own:
+//!
+//! 1. [`OpenedBundle`]: the archive opened as hostile input (its index vetted by
+//!    [`EvidenceReader`]), the members every bundle has present;
+//! 2. [`ResolvedKey`]: `public_key.hex`, and the key everything is checked against (the pinned
+//!    one, else the bundle's own);
+//! 3. [`CheckedManifest`]: the manifest's format, signature, key fingerprint and checksums;
+//! 4. [`check_membership`]: members the signed manifest does not list, listed ones missing,
+//!    required ones it does not cover;
+//! 5. [`AnchorStage`]: `anchor.json` of a partial export;
+//! 6. [`TreeStart`]: the checkpoint and, for a partial export, the tree prefix that ties its
+//!    anchor to it;
+//! 7. [`chain_options`]: where the receipts must start (the bundle's anchor, and the caller's);
+//! 8. [`stream_receipts`]: every receipt line checked and chained as it streams, the tree
+//!    recomputed, and every listed member hashed;
+//! 9. the cross-checks ([`super::crosscheck`]): the anchor's tenant, the checkpoint against the
+//!    recomputed tree, unsigned receipts, checksums, `chain_metadata.json`;
+//! 10. the report: bundle-level findings first, kept in full, then the receipts'.
 
 use std::collections::BTreeMap;
-use std::io::{BufReader, Read, Seek};
+use std::io::{Read, Seek};
 
-use sha2::{Digest, Sha256};
-
+use super::crosscheck::{self, MemberHashes};
+use super::stream::{HashingReader, Progress, stream_lines};
 use super::{
-    ChainVerifier, Finding, FindingKind, LineRead, Verdict, VerificationReport, VerifyError,
-    VerifyOptions, read_line_bounded,
+    ChainVerifier, Finding, FindingKind, TreeOutcome, Verdict, VerificationReport, VerifyError,
+    VerifyOptions, tree,
 };
 use crate::bundle::{
     ANCHOR, Anchor, CHAIN_METADATA, CHECKPOINT, EvidenceReader, ExportError, MANIFEST, Manifest,
-    PUBLIC_KEY, RECEIPTS, TREE_PREFIX,
+    PUBLIC_KEY, RECEIPTS, ReadLimits, TREE_PREFIX,
 };
-use crate::canonical;
-use crate::json::{self, Value};
 use crate::keys::VerifyingKey;
+use crate::merkle::Frontier;
 use crate::note::Checkpoint;
-
-/// Lines per batch handed to the checker (smaller than for bare JSONL: two batches are in flight
-/// at once, and peak memory is budgeted at 64 MB for a 1M-receipt bundle).
-const BATCH: usize = 1024;
+use crate::receipt::TenantId;
 
 /// Members every v1 bundle has.
 const REQUIRED: [&str; 4] = [RECEIPTS, CHAIN_METADATA, PUBLIC_KEY, MANIFEST];
-
-/// Progress of a bundle verification, for a progress bar.
-#[derive(Clone, Copy, Debug)]
-#[non_exhaustive]
-pub struct Progress {
-    /// Bytes of `receipts.jsonl` read so far.
-    pub bytes: u64,
-    /// Its size as the archive declares it (untrusted).
-    pub declared_bytes: u64,
-    /// Receipts checked so far.
-    pub receipts: u64,
-}
 
 /// The outcome of [`verify_bundle`].
 #[must_use]
@@ -63,13 +63,7 @@ impl BundleReport {
     /// Pass, fail, or unpinned.
     #[must_use]
     pub fn verdict(&self) -> Verdict {
-        if self.chain.findings_total > 0 {
-            Verdict::Fail
-        } else if !self.pinned {
-            Verdict::Unpinned
-        } else {
-            Verdict::Pass
-        }
+        Verdict::rule(self.chain.findings_total, self.pinned)
     }
 
     /// Whether the verdict is [`Verdict::Pass`].
@@ -88,35 +82,6 @@ impl BundleReport {
     #[must_use]
     pub fn first(&self, kind: FindingKind) -> Option<&Finding> {
         self.chain.first(kind)
-    }
-}
-
-/// A finding about a whole bundle member (no receipt index).
-pub(super) fn finding(
-    kind: FindingKind,
-    file: &str,
-    computed: Option<String>,
-    claimed: Option<String>,
-    message: impl Into<String>,
-) -> Finding {
-    Finding {
-        kind,
-        file: Some(file.to_owned()),
-        index: None,
-        receipt_id: None,
-        computed,
-        claimed,
-        message: message.into(),
-    }
-}
-
-/// Findings about the bundle as a whole, kept in full (their number is bounded by the members).
-#[derive(Debug, Default)]
-struct Findings(Vec<Finding>);
-
-impl Findings {
-    fn push(&mut self, f: Finding) {
-        self.0.push(f);
     }
 }
 
@@ -146,378 +111,284 @@ pub fn verify_bundle_with_progress<R: Read + Seek>(
     opts: &VerifyOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<BundleReport, VerifyError> {
-    let mut zip = EvidenceReader::open(input, opts.bundle_limits.clone())?;
-    let members: Vec<String> = zip.names().map(str::to_owned).collect();
-    let mut pre = Findings::default();
-    for name in REQUIRED {
-        if !zip.contains(name) {
-            pre.push(finding(
-                FindingKind::MissingMember,
-                name,
-                None,
-                None,
-                format!("the bundle has no {name}"),
-            ));
-        }
-    }
-
-    // The bundle's key, and the key everything is checked against.
-    let bundle_key = if zip.contains(PUBLIC_KEY) {
-        let text = zip.read_small(PUBLIC_KEY)?;
-        match std::str::from_utf8(&text)
-            .ok()
-            .map(|t| VerifyingKey::from_hex(t.trim()))
-        {
-            Some(Ok(k)) => Some(k),
-            Some(Err(e)) => {
-                pre.push(finding(
-                    FindingKind::Encoding,
-                    PUBLIC_KEY,
-                    None,
-                    Some(lossy_prefix(&text)),
-                    format!("public_key.hex is not an Ed25519 public key: {e}"),
-                ));
-                None
-            }
-            None => {
-                pre.push(finding(
-                    FindingKind::Encoding,
-                    PUBLIC_KEY,
-                    None,
-                    Some(lossy_prefix(&text)),
-                    "public_key.hex is not UTF-8 text",
-                ));
-                None
-            }
-        }
-    } else {
-        None
-    };
-    let pinned = opts.key.is_some();
-    let key = opts.key.or(bundle_key);
-    if let (Some(p), Some(b)) = (opts.key, bundle_key)
-        && p != b
-    {
-        pre.push(finding(
-            FindingKind::KeyMismatch,
-            PUBLIC_KEY,
-            Some(p.fingerprint()),
-            Some(b.fingerprint()),
-            format!(
-                "the bundle carries key {}, not the pinned key {}: it was signed by someone else",
-                b.fingerprint(),
-                p.fingerprint()
-            ),
-        ));
-    }
-
-    // The manifest.
-    let manifest = if zip.contains(MANIFEST) {
-        let bytes = zip.read_small(MANIFEST)?;
-        match Manifest::parse(&bytes) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                pre.push(finding(
-                    FindingKind::Manifest,
-                    MANIFEST,
-                    None,
-                    None,
-                    e.to_string(),
-                ));
-                None
-            }
-        }
-    } else {
-        None
-    };
-    let mut checksums: BTreeMap<String, Option<String>> = BTreeMap::new();
+    // Findings about the bundle as a whole, kept in full (their number is bounded by the
+    // members): those found before the receipts are read, and those after.
+    let (mut pre, mut post) = (Vec::new(), Vec::new());
+    let mut bundle = OpenedBundle::open(input, &opts.bundle_limits, &mut pre)?;
+    let key = ResolvedKey::resolve(bundle.read(PUBLIC_KEY)?.as_deref(), opts.key, &mut pre);
+    let manifest = CheckedManifest::check(bundle.read(MANIFEST)?.as_deref(), key.key, &mut pre);
     if let Some(m) = &manifest {
-        check_manifest(m, key, &mut pre, &mut checksums);
+        check_membership(&bundle.members, m, &mut pre);
     }
-
-    // Members the manifest does not list are refused (not read); listed ones must exist.
-    if manifest.is_some() {
-        for name in &members {
-            if name != MANIFEST && !checksums.contains_key(name) {
-                pre.push(finding(
-                    FindingKind::UnlistedMember,
-                    name,
-                    None,
-                    None,
-                    format!("{name} is not listed in the signed manifest; it was added afterwards"),
-                ));
-            }
-        }
-        for name in checksums.keys() {
-            if !zip.contains(name) {
-                pre.push(finding(
-                    FindingKind::MissingMember,
-                    name,
-                    None,
-                    None,
-                    format!("the manifest lists {name}, but the bundle has no such member"),
-                ));
-            }
-        }
-        for name in [RECEIPTS, CHAIN_METADATA, PUBLIC_KEY] {
-            if zip.contains(name) && !checksums.contains_key(name) {
-                pre.push(finding(
-                    FindingKind::Checksum,
-                    name,
-                    None,
-                    None,
-                    format!("{name} is not covered by the manifest's checksums"),
-                ));
-            }
-        }
-    }
-    let listed = |name: &str| manifest.is_none() || checksums.contains_key(name);
-
-    // The anchor of a partial export (only if the signed manifest covers it).
-    let mut anchor = None;
-    let mut anchor_unreadable = false;
-    if zip.contains(ANCHOR) && listed(ANCHOR) {
-        let bytes = zip.read_small(ANCHOR)?;
-        match Anchor::parse(&bytes) {
-            Ok(a) => anchor = Some(a),
-            Err(e) => {
-                anchor_unreadable = true;
-                pre.push(finding(
-                    FindingKind::Anchor,
-                    ANCHOR,
-                    None,
-                    None,
-                    // The archive is fine; the member's content is not.
-                    match e {
-                        ExportError::Malformed { what } => what.to_owned(),
-                        e => e.to_string(),
-                    },
-                ));
-            }
-        }
-    }
-
-    // The checkpoint, and for a partial export the prefix that ties its anchor to it.
-    let mut tree_findings = Vec::new();
-    let mut checkpoint = None;
-    let mut start = None;
-    if zip.contains(CHECKPOINT) && listed(CHECKPOINT) {
-        let bytes = zip.read_small(CHECKPOINT)?;
-        checkpoint = super::tree::read_checkpoint(&bytes, key.as_ref(), &mut tree_findings);
-        let prefix = if zip.contains(TREE_PREFIX) && listed(TREE_PREFIX) {
-            Some(zip.read_small(TREE_PREFIX)?)
-        } else {
-            None
-        };
-        start = super::tree::start_frontier(
-            prefix.as_deref(),
-            anchor.as_ref(),
-            key.as_ref(),
-            opts.accept_checkpointed,
-            &mut tree_findings,
-        );
-    } else if opts.since.is_some() {
-        tree_findings.push(finding(
-            FindingKind::Consistency,
-            CHECKPOINT,
-            None,
-            None,
-            "the bundle carries no checkpoint, so it cannot prove it extends the earlier one",
-        ));
-    }
-
-    let mut computed: BTreeMap<String, String> = BTreeMap::new();
-    // The small members, hashed as read.
-    let metadata = if zip.contains(CHAIN_METADATA) {
-        let bytes = zip.read_small(CHAIN_METADATA)?;
-        computed.insert(CHAIN_METADATA.into(), hex::encode(Sha256::digest(&bytes)));
-        Some(bytes)
-    } else {
-        None
+    let listed = |name: &str| manifest.as_ref().is_none_or(|m| m.lists(name));
+    let anchor_bytes = bundle.read_if(ANCHOR, listed(ANCHOR))?;
+    let anchor = AnchorStage::read(anchor_bytes.as_deref(), bundle.has(ANCHOR), &mut pre);
+    let checkpoint = bundle.read_if(CHECKPOINT, listed(CHECKPOINT))?;
+    let prefix = match checkpoint {
+        Some(_) => bundle.read_if(TREE_PREFIX, listed(TREE_PREFIX))?,
+        None => None,
     };
-
-    // The receipts, streamed.
-    let mut chain_opts = opts.clone();
-    chain_opts.key = key;
-    chain_opts.anchor = anchor
-        .as_ref()
-        .map(|a| a.prev_receipt_hash.clone())
-        .unwrap_or_default();
-    // An anchor the caller holds (the tip of the previous export, say): the bundle must start
-    // there, as its own anchor.json (or its genesis) says.
-    if !opts.anchor.is_empty() && !anchor_unreadable && opts.anchor != chain_opts.anchor {
-        let starts = if anchor.is_some() {
-            format!("after receipt hash {} (its anchor.json)", chain_opts.anchor)
-        } else if zip.contains(ANCHOR) {
-            "at the chain's genesis (its anchor.json is not covered by the manifest, so it is not used)".to_owned()
-        } else {
-            "at the chain's genesis (it has no anchor.json)".to_owned()
-        };
-        pre.push(finding(
-            FindingKind::Anchor,
-            if anchor.is_some() { ANCHOR } else { RECEIPTS },
-            Some(chain_opts.anchor.clone()),
-            Some(opts.anchor.clone()),
-            format!(
-                "the bundle starts {starts}, not after the anchor given ({}): it does not continue that chain where expected",
-                opts.anchor
-            ),
-        ));
+    let tree = TreeStart::read(
+        checkpoint.as_deref(),
+        prefix.as_deref(),
+        &anchor,
+        key.key,
+        opts,
+        &mut post,
+    );
+    let mut hashes = MemberHashes::default();
+    let metadata = bundle.read(CHAIN_METADATA)?;
+    if let Some(bytes) = &metadata {
+        hashes.add(CHAIN_METADATA, bytes);
     }
+    let chain_opts = chain_options(opts, &anchor, key.key, &mut pre);
     let mut verifier = ChainVerifier::new(chain_opts);
-    if anchor_unreadable {
+    if anchor.unreadable {
         verifier.start_unknown();
     }
-    if let Some(f) = start.clone() {
+    if let Some(f) = tree.start.clone() {
         verifier.track_tree(f, opts.since.as_ref().map(|c| c.size));
     }
-    if zip.contains(RECEIPTS) {
-        let declared = zip.declared_size(RECEIPTS).unwrap_or(0);
-        let member = zip.open_member(RECEIPTS)?;
-        let mut hashing = HashingReader::new(member);
-        stream_lines(&mut hashing, &mut verifier, opts, declared, progress)?;
-        computed.insert(RECEIPTS.into(), hashing.finish());
+    stream_receipts(&mut bundle, &mut verifier, opts, &mut hashes, progress)?;
+    if let Some(m) = &manifest {
+        hash_listed(&mut bundle, m, &mut hashes)?;
     }
-
-    // Every other listed member: hashed as a stream.
-    for name in checksums.keys() {
-        if computed.contains_key(name) || !zip.contains(name) {
-            continue;
-        }
-        let member = zip.open_member(name)?;
-        let mut hashing = HashingReader::new(member);
-        std::io::copy(&mut hashing, &mut std::io::sink()).map_err(ExportError::from_io)?;
-        computed.insert(name.clone(), hashing.finish());
-    }
-
-    let (mut chain, tree_outcome) = verifier.finish_with_tree();
-    if let (Some(a), Some(t)) = (
-        anchor.as_ref().and_then(|a| a.tenant.as_ref()),
-        &chain.tenant,
-    ) && a != t
-    {
-        pre.push(finding(
-            FindingKind::Anchor,
-            ANCHOR,
-            Some(t.as_str().to_owned()),
-            Some(a.as_str().to_owned()),
-            format!(
-                "anchor.json names tenant {:?}, but the receipts are tenant {:?}: the anchor belongs to another chain",
-                a.as_str(),
-                t.as_str()
-            ),
-        ));
-    }
-    let mut covered = false;
-    if let Some(cp) = &checkpoint
-        && start.is_some()
-    {
-        covered = super::tree::check(
-            cp,
-            &tree_outcome,
-            chain.tenant.as_ref(),
-            opts.since.as_ref(),
-            &mut tree_findings,
-        );
-    }
+    let (mut chain, outcome) = verifier.finish_with_tree();
+    pre.extend(crosscheck::anchor_tenant(
+        anchor.anchor.as_ref(),
+        chain.tenant.as_ref(),
+    ));
+    let covered = tree.check(
+        &outcome,
+        chain.tenant.as_ref(),
+        opts.since.as_ref(),
+        &mut post,
+    );
     // Unsigned (Checkpointed) receipts are authenticated only by the verified checkpoint.
-    tree_outcome.settle_unsigned(
+    outcome.settle_unsigned(
         &mut chain,
         covered,
         opts.accept_checkpointed,
         opts.max_findings,
     );
-    for f in &mut chain.findings {
-        if f.file.is_none() {
-            f.file = Some(RECEIPTS.to_owned());
-        }
-    }
-    let mut post = Findings::default();
-    for f in tree_findings {
-        post.push(f);
-    }
-    for (name, claimed) in &checksums {
-        let Some(c) = computed.get(name) else {
-            continue;
-        };
-        if claimed.as_deref() != Some(c.as_str()) {
-            post.push(finding(
-                FindingKind::Checksum,
-                name,
-                Some(c.clone()),
-                claimed.clone(),
-                format!("the SHA-256 of {name} differs from the manifest's checksum: the member was changed after signing"),
-            ));
-        }
+    crosscheck::name_receipts_member(&mut chain);
+    if let Some(m) = &manifest {
+        post.extend(crosscheck::checksums(&m.checksums, &hashes));
     }
     if let Some(bytes) = metadata {
-        check_metadata(&bytes, &chain, key, &mut post);
+        crosscheck::check_metadata(&bytes, &chain, key.key, &mut post);
     }
-
-    // Bundle-level findings first, kept in full; then the receipts' findings.
-    let receipt_findings = std::mem::take(&mut chain.findings);
-    let receipt_total = chain.findings_total;
-    let receipt_counts = std::mem::take(&mut chain.counts);
-    chain.findings_total = 0;
-    for f in pre.0.into_iter().chain(post.0) {
-        chain.add(f, usize::MAX);
-    }
-    chain.findings.extend(receipt_findings);
-    chain.findings_total += receipt_total;
-    for (k, v) in receipt_counts {
-        *chain.counts.entry(k).or_insert(0) += v;
-    }
+    crosscheck::merge(&mut chain, pre, post);
     Ok(BundleReport {
         chain,
-        pinned,
-        bundle_key,
-        anchor,
-        members,
-        checkpoint,
+        pinned: key.pinned,
+        bundle_key: key.bundle,
+        anchor: anchor.anchor,
+        members: bundle.members,
+        checkpoint: tree.checkpoint,
     })
+}
+
+/// Stage 1: the archive, opened as hostile input.
+struct OpenedBundle<R> {
+    zip: EvidenceReader<R>,
+    /// The archive's members, in central-directory order.
+    members: Vec<String>,
+}
+
+impl<R: Read + Seek> OpenedBundle<R> {
+    /// Opens the archive and vets its index; a member every bundle has and this one lacks is a
+    /// finding.
+    fn open(input: R, limits: &ReadLimits, out: &mut Vec<Finding>) -> Result<Self, VerifyError> {
+        let zip = EvidenceReader::open(input, limits.clone())?;
+        let members: Vec<String> = zip.names().map(str::to_owned).collect();
+        out.extend(missing_required(&members));
+        Ok(Self { zip, members })
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.zip.contains(name)
+    }
+
+    /// Member `name` read whole, if the archive has it.
+    fn read(&mut self, name: &str) -> Result<Option<Vec<u8>>, VerifyError> {
+        self.read_if(name, true)
+    }
+
+    /// Member `name` read whole, if the archive has it and `wanted`.
+    fn read_if(&mut self, name: &str, wanted: bool) -> Result<Option<Vec<u8>>, VerifyError> {
+        if wanted && self.has(name) {
+            Ok(Some(self.zip.read_small(name)?))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// The members every bundle has that `members` lacks, as findings.
+fn missing_required(members: &[String]) -> Vec<Finding> {
+    REQUIRED
+        .into_iter()
+        .filter(|name| !members.iter().any(|m| m == name))
+        .map(|name| {
+            Finding::member(
+                FindingKind::MissingMember,
+                name,
+                format!("the bundle has no {name}"),
+            )
+        })
+        .collect()
+}
+
+/// Stage 2: the bundle's key, and the key everything is checked against.
+#[derive(Clone, Copy, Debug)]
+struct ResolvedKey {
+    /// The key in `public_key.hex`, if it is a valid key.
+    bundle: Option<VerifyingKey>,
+    /// The pinned key, else the bundle's.
+    key: Option<VerifyingKey>,
+    /// Whether a key was pinned.
+    pinned: bool,
+}
+
+impl ResolvedKey {
+    /// Reads `public_key.hex` (`None`: the bundle has none) and compares it with the `pinned`
+    /// key.
+    fn resolve(
+        public_key_hex: Option<&[u8]>,
+        pinned: Option<VerifyingKey>,
+        out: &mut Vec<Finding>,
+    ) -> Self {
+        let bundle = public_key_hex.and_then(|text| bundle_key(text, out));
+        if let (Some(p), Some(b)) = (pinned, bundle)
+            && p != b
+        {
+            out.push(
+                Finding::member(
+                    FindingKind::KeyMismatch,
+                    PUBLIC_KEY,
+                    format!(
+                        "the bundle carries key {}, not the pinned key {}: it was signed by someone else",
+                        b.fingerprint(),
+                        p.fingerprint()
+                    ),
+                )
+                .with_values(Some(p.fingerprint()), Some(b.fingerprint())),
+            );
+        }
+        Self {
+            bundle,
+            key: pinned.or(bundle),
+            pinned: pinned.is_some(),
+        }
+    }
+}
+
+/// The key `public_key.hex` holds, if it holds one.
+fn bundle_key(text: &[u8], out: &mut Vec<Finding>) -> Option<VerifyingKey> {
+    let why = match std::str::from_utf8(text).map(|t| VerifyingKey::from_hex(t.trim())) {
+        Ok(Ok(k)) => return Some(k),
+        Ok(Err(e)) => format!("public_key.hex is not an Ed25519 public key: {e}"),
+        Err(_) => "public_key.hex is not UTF-8 text".to_owned(),
+    };
+    out.push(
+        Finding::member(FindingKind::Encoding, PUBLIC_KEY, why)
+            .with_values(None, Some(lossy_prefix(text))),
+    );
+    None
 }
 
 fn lossy_prefix(b: &[u8]) -> String {
     String::from_utf8_lossy(b.get(..80).unwrap_or(b)).into_owned()
 }
 
-fn check_manifest(
-    m: &Manifest,
-    key: Option<VerifyingKey>,
-    out: &mut Findings,
-    checksums: &mut BTreeMap<String, Option<String>>,
-) {
+/// Stage 3: a manifest that parses, its checks done (each failure a finding).
+#[derive(Debug)]
+struct CheckedManifest {
+    /// The members it lists and the SHA-256 it claims for each (`None`: not a string); empty
+    /// if its checksums are unreadable.
+    checksums: BTreeMap<String, Option<String>>,
+}
+
+impl CheckedManifest {
+    /// Parses `manifest.json` (`None`: the bundle has none) and checks its format, its
+    /// signature and key fingerprint under `key`, and its checksums.
+    fn check(
+        bytes: Option<&[u8]>,
+        key: Option<VerifyingKey>,
+        out: &mut Vec<Finding>,
+    ) -> Option<Self> {
+        let manifest = match Manifest::parse(bytes?) {
+            Ok(m) => m,
+            Err(e) => {
+                out.push(Finding::member(
+                    FindingKind::Manifest,
+                    MANIFEST,
+                    e.to_string(),
+                ));
+                return None;
+            }
+        };
+        check_manifest_format(&manifest, out);
+        check_manifest_signature(&manifest, key, out);
+        let checksums = match manifest.checksums() {
+            Ok(c) => c,
+            Err(e) => {
+                out.push(Finding::member(
+                    FindingKind::Manifest,
+                    MANIFEST,
+                    e.to_string(),
+                ));
+                BTreeMap::new()
+            }
+        };
+        Some(Self { checksums })
+    }
+
+    /// Whether the manifest lists `name`.
+    fn lists(&self, name: &str) -> bool {
+        self.checksums.contains_key(name)
+    }
+}
+
+fn check_manifest_format(m: &Manifest, out: &mut Vec<Finding>) {
     if m.str_field("format") != Some("ai-audit-evidence-package")
         || m.str_field("version") != Some("1.0")
     {
-        out.push(finding(
-            FindingKind::Manifest,
-            MANIFEST,
-            None,
-            m.str_field("format").map(str::to_owned),
-            "the manifest is not a v1 ai-audit-evidence-package manifest (format/version)",
-        ));
+        out.push(
+            Finding::member(
+                FindingKind::Manifest,
+                MANIFEST,
+                "the manifest is not a v1 ai-audit-evidence-package manifest (format/version)",
+            )
+            .with_values(None, m.str_field("format").map(str::to_owned)),
+        );
     }
+}
+
+fn check_manifest_signature(m: &Manifest, key: Option<VerifyingKey>, out: &mut Vec<Finding>) {
     match (m.signature(), key) {
-        (None, _) => out.push(finding(
-            FindingKind::ManifestSignature,
-            MANIFEST,
-            None,
-            m.signature_value().map(|v| format!("{v:?}")),
-            "the manifest has no signature of 128 hex characters",
-        )),
+        (None, _) => out.push(
+            Finding::member(
+                FindingKind::ManifestSignature,
+                MANIFEST,
+                "the manifest has no signature of 128 hex characters",
+            )
+            .with_values(None, m.signature_value().map(|v| format!("{v:?}"))),
+        ),
         (Some(sig), Some(k)) => {
             if !k.verify_strict(&m.signing_bytes(), &sig) {
-                out.push(finding(
-                    FindingKind::ManifestSignature,
-                    MANIFEST,
-                    None,
-                    Some(hex::encode(sig)),
-                    format!(
-                        "the manifest's signature does not verify under the key {}: the manifest was altered or signed by another key",
-                        k.fingerprint()
-                    ),
-                ));
+                out.push(
+                    Finding::member(
+                        FindingKind::ManifestSignature,
+                        MANIFEST,
+                        format!(
+                            "the manifest's signature does not verify under the key {}: the manifest was altered or signed by another key",
+                            k.fingerprint()
+                        ),
+                    )
+                    .with_values(None, Some(hex::encode(sig))),
+                );
             }
         }
         (Some(_), None) => {}
@@ -526,311 +397,462 @@ fn check_manifest(
         && let Some(fp) = m.str_field("key_fingerprint")
         && fp != k.fingerprint()
     {
-        out.push(finding(
-            FindingKind::KeyMismatch,
-            MANIFEST,
-            Some(k.fingerprint()),
-            Some(fp.to_owned()),
-            "the manifest's key_fingerprint is not the fingerprint of the key it is checked against",
-        ));
-    }
-    match m.checksums() {
-        Ok(c) => *checksums = c,
-        Err(e) => out.push(finding(
-            FindingKind::Manifest,
-            MANIFEST,
-            None,
-            None,
-            e.to_string(),
-        )),
+        out.push(
+            Finding::member(
+                FindingKind::KeyMismatch,
+                MANIFEST,
+                "the manifest's key_fingerprint is not the fingerprint of the key it is checked against",
+            )
+            .with_values(Some(k.fingerprint()), Some(fp.to_owned())),
+        );
     }
 }
 
-fn check_metadata(
-    bytes: &[u8],
-    chain: &VerificationReport,
-    key: Option<VerifyingKey>,
-    out: &mut Findings,
-) {
-    let Ok(Value::Object(meta)) = json::parse(bytes) else {
-        out.push(finding(
-            FindingKind::Metadata,
-            CHAIN_METADATA,
-            None,
-            None,
-            "chain_metadata.json is not a JSON object (strict: UTF-8, no duplicate keys)",
-        ));
-        return;
-    };
-    let s = |v: Option<String>| v.map_or(Value::Null, Value::from);
-    let expect: [(&str, Value); 7] = [
-        ("total_receipts", Value::from(chain.receipts)),
-        ("first_receipt_id", s(chain.first_receipt_id.clone())),
-        ("last_receipt_id", s(chain.last_receipt_id.clone())),
-        (
-            "first_timestamp",
-            s(chain.first_timestamp.map(|t| t.to_isoformat())),
-        ),
-        (
-            "last_timestamp",
-            s(chain.last_timestamp.map(|t| t.to_isoformat())),
-        ),
-        (
-            "tenant_id",
-            s(chain.tenant.as_ref().map(|t| t.as_str().to_owned())),
-        ),
-        ("key_fingerprint", s(key.map(|k| k.fingerprint()))),
-    ];
-    // Unreadable lines are findings of their own; the ids and timestamps compared are then
-    // those of the readable receipts, so a mismatch may only repeat them.
-    let unreadable: u64 = [FindingKind::Parse, FindingKind::LineTooLong]
-        .iter()
-        .filter_map(|k| chain.counts.get(k))
-        .sum();
-    for (name, want) in expect {
-        if name == "tenant_id" && chain.tenant.is_none() {
-            continue; // no receipt to compare with; the count already tells
+/// Stage 4: members the manifest does not list are refused (not read); listed ones must exist,
+/// and the manifest must cover the members every bundle has.
+fn check_membership(members: &[String], manifest: &CheckedManifest, out: &mut Vec<Finding>) {
+    let has = |name: &str| members.iter().any(|m| m == name);
+    for name in members {
+        if name != MANIFEST && !manifest.lists(name) {
+            out.push(Finding::member(
+                FindingKind::UnlistedMember,
+                name,
+                format!("{name} is not listed in the signed manifest; it was added afterwards"),
+            ));
         }
-        let have = meta.get(name);
-        if have != Some(&want) {
-            let why = if name == "key_fingerprint" {
-                "is not the fingerprint of the key the receipts are verified under: the metadata was written for another key, or altered".to_owned()
-            } else if unreadable > 0 && name != "total_receipts" {
-                format!(
-                    "disagrees with the readable receipts ({unreadable} line(s) could not be read; see those findings), or the metadata was altered"
-                )
-            } else {
-                "disagrees with the receipts: receipts were removed or added, or the metadata was altered".to_owned()
-            };
-            out.push(finding(
-                FindingKind::Metadata,
-                CHAIN_METADATA,
-                Some(json_text(&want)),
-                Some(have.map_or_else(|| "(missing)".to_owned(), json_text)),
-                format!("chain_metadata.json's {name} {why}"),
+    }
+    for name in manifest.checksums.keys() {
+        if !has(name) {
+            out.push(Finding::member(
+                FindingKind::MissingMember,
+                name,
+                format!("the manifest lists {name}, but the bundle has no such member"),
+            ));
+        }
+    }
+    for name in [RECEIPTS, CHAIN_METADATA, PUBLIC_KEY] {
+        if has(name) && !manifest.lists(name) {
+            out.push(Finding::member(
+                FindingKind::Checksum,
+                name,
+                format!("{name} is not covered by the manifest's checksums"),
             ));
         }
     }
 }
 
-fn json_text(v: &Value) -> String {
-    let mut out = Vec::new();
-    canonical::write_ordered_value(v, &mut out);
-    let mut t = String::from_utf8_lossy(&out).into_owned();
-    if t.len() > 140 {
-        let cut = (0..=140)
-            .rev()
-            .find(|&i| t.is_char_boundary(i))
-            .unwrap_or(0);
-        t.truncate(cut);
-        t.push('…');
+/// Stage 5: the anchor of a partial export.
+#[derive(Debug, Default)]
+struct AnchorStage {
+    /// The anchor, if the bundle carries a readable one that its manifest covers.
+    anchor: Option<Anchor>,
+    /// The bundle carries one that cannot be read (itself a finding): where the chain starts
+    /// is unknown.
+    unreadable: bool,
+    /// The bundle has an `anchor.json`, covered by its manifest or not.
+    present: bool,
+}
+
+impl AnchorStage {
+    /// Reads `anchor.json` (`bytes`: `None` if the bundle has none or its manifest does not
+    /// cover it; `present`: whether the bundle has one).
+    fn read(bytes: Option<&[u8]>, present: bool, out: &mut Vec<Finding>) -> Self {
+        let mut stage = Self {
+            present,
+            ..Self::default()
+        };
+        match bytes.map(Anchor::parse) {
+            None => {}
+            Some(Ok(a)) => stage.anchor = Some(a),
+            Some(Err(e)) => {
+                stage.unreadable = true;
+                // The archive is fine; the member's content is not.
+                let why = match e {
+                    ExportError::Malformed { what } => what.to_owned(),
+                    e => e.to_string(),
+                };
+                out.push(Finding::member(FindingKind::Anchor, ANCHOR, why));
+            }
+        }
+        stage
     }
-    t
+
+    /// The `prev_receipt_hash` the first receipt must have: the anchor's, or genesis (`""`).
+    fn start(&self) -> String {
+        self.anchor
+            .as_ref()
+            .map(|a| a.prev_receipt_hash.clone())
+            .unwrap_or_default()
+    }
 }
 
-/// SHA-256 of everything read through it.
-struct HashingReader<R> {
-    inner: R,
-    sha: Sha256,
-    bytes: u64,
+/// Stage 6: the checkpoint, and the tree the bundle's first receipt continues.
+#[derive(Debug, Default)]
+struct TreeStart {
+    /// The checkpoint, if the bundle carries one signed by the key it is checked against.
+    checkpoint: Option<Checkpoint>,
+    /// The frontier the receipts continue, when it is established; `None` when the bundle has
+    /// no checkpoint (the tree is then not recomputed).
+    start: Option<Frontier>,
 }
 
-impl<R: Read> HashingReader<R> {
-    fn new(inner: R) -> Self {
-        Self {
-            inner,
-            sha: Sha256::new(),
-            bytes: 0,
+impl TreeStart {
+    /// Reads `checkpoint.txt` (`None`: absent or not covered by the manifest) under `key`, and
+    /// for a partial export `tree_prefix.json`. Without a checkpoint, a `--since` checkpoint
+    /// cannot be extended: a finding.
+    fn read(
+        checkpoint: Option<&[u8]>,
+        prefix: Option<&[u8]>,
+        anchor: &AnchorStage,
+        key: Option<VerifyingKey>,
+        opts: &VerifyOptions,
+        out: &mut Vec<Finding>,
+    ) -> Self {
+        let Some(bytes) = checkpoint else {
+            if opts.since.is_some() {
+                out.push(Finding::member(
+                    FindingKind::Consistency,
+                    CHECKPOINT,
+                    "the bundle carries no checkpoint, so it cannot prove it extends the earlier one",
+                ));
+            }
+            return Self::default();
+        };
+        let checkpoint = tree::read_checkpoint(bytes, key.as_ref(), out);
+        let start = tree::start_frontier(
+            prefix,
+            anchor.anchor.as_ref(),
+            key.as_ref(),
+            opts.accept_checkpointed,
+            out,
+        );
+        Self { checkpoint, start }
+    }
+
+    /// Compares the checkpoint with the tree recomputed from the receipts (and with `since`).
+    /// Returns whether it covers exactly the receipts.
+    fn check(
+        &self,
+        outcome: &TreeOutcome,
+        tenant: Option<&TenantId>,
+        since: Option<&Checkpoint>,
+        out: &mut Vec<Finding>,
+    ) -> bool {
+        match (&self.checkpoint, &self.start) {
+            (Some(cp), Some(_)) => tree::check(cp, outcome, tenant, since, out),
+            _ => false,
         }
     }
+}
 
-    fn finish(self) -> String {
-        hex::encode(self.sha.finalize())
+/// Stage 7: the options the receipts are verified under: the resolved key, and the start the
+/// bundle's anchor names. An anchor the caller holds (the tip of the previous export, say) is
+/// where the bundle must start, as its own `anchor.json` (or its genesis) says.
+fn chain_options(
+    opts: &VerifyOptions,
+    anchor: &AnchorStage,
+    key: Option<VerifyingKey>,
+    out: &mut Vec<Finding>,
+) -> VerifyOptions {
+    let mut chain_opts = opts.clone();
+    chain_opts.key = key;
+    chain_opts.anchor = anchor.start();
+    if !opts.anchor.is_empty() && !anchor.unreadable && opts.anchor != chain_opts.anchor {
+        let starts = if anchor.anchor.is_some() {
+            format!("after receipt hash {} (its anchor.json)", chain_opts.anchor)
+        } else if anchor.present {
+            "at the chain's genesis (its anchor.json is not covered by the manifest, so it is not used)".to_owned()
+        } else {
+            "at the chain's genesis (it has no anchor.json)".to_owned()
+        };
+        out.push(
+            Finding::member(
+                FindingKind::Anchor,
+                if anchor.anchor.is_some() { ANCHOR } else { RECEIPTS },
+                format!(
+                    "the bundle starts {starts}, not after the anchor given ({}): it does not continue that chain where expected",
+                    opts.anchor
+                ),
+            )
+            .with_values(Some(chain_opts.anchor.clone()), Some(opts.anchor.clone())),
+        );
     }
+    chain_opts
 }
 
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.sha.update(buf.get(..n).unwrap_or_default());
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
-/// What the reading thread hands to the checking thread.
-enum Piece {
-    Lines(Vec<Vec<u8>>),
-    TooLong,
-}
-
-/// A batch as a worker checked it, in reading order by its sequence number.
-enum Checked {
-    Lines(Vec<super::LineCheck>),
-    TooLong,
-}
-
-/// Reads lines on this thread (inflate, SHA-256, split) while one worker per core checks whole
-/// batches (parse, hash, batch signature verification) and one more thread applies the results
-/// to the chain in reading order. Nothing waits for the slowest worker of a batch, so reading,
-/// checking and chaining all overlap.
-fn stream_lines<R: Read>(
-    hashing: &mut HashingReader<R>,
+/// Stage 8: the receipts, streamed through `verifier` and hashed as read.
+fn stream_receipts<R: Read + Seek>(
+    bundle: &mut OpenedBundle<R>,
     verifier: &mut ChainVerifier,
     opts: &VerifyOptions,
-    declared: u64,
+    hashes: &mut MemberHashes,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), VerifyError> {
-    let workers = verifier.threads.max(1);
-    let key = opts.key;
-    // At most one batch waits for a worker, and at most `in_flight` batches are read but not yet
-    // applied to the chain (a credit is taken before each is sent and given back when it is
-    // applied): however fast the workers reject lines, memory stays bounded by a few batches.
-    let (to_workers, from_reader) = std::sync::mpsc::sync_channel::<(u64, Piece)>(1);
-    let in_flight = 2 * workers + 2;
-    let (take_credit, give_back) = std::sync::mpsc::sync_channel::<()>(in_flight);
-    let from_reader = std::sync::Arc::new(std::sync::Mutex::new(from_reader));
-    let (to_chain, checked) = std::sync::mpsc::channel::<(u64, Checked)>();
-    let (to_reader, recycled) = std::sync::mpsc::channel::<Vec<Vec<u8>>>();
-    let max_line = opts.max_line_bytes;
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            let (from_reader, to_chain, to_reader) = (
-                std::sync::Arc::clone(&from_reader),
-                to_chain.clone(),
-                to_reader.clone(),
-            );
-            s.spawn(move || {
-                loop {
-                    let next = from_reader
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .recv();
-                    let Ok((seq, piece)) = next else { break };
-                    let done = match piece {
-                        Piece::Lines(mut batch) => {
-                            let c = super::check_lines(&batch, key.as_ref());
-                            let mut spare = Vec::new();
-                            recycle(&mut batch, &mut spare);
-                            let _ = to_reader.send(spare);
-                            Checked::Lines(c)
-                        }
-                        Piece::TooLong => Checked::TooLong,
-                    };
-                    if to_chain.send((seq, done)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        // The workers own the queue's receiving end now: if they all stop, reading stops too.
-        drop(from_reader);
-        drop((to_chain, to_reader));
-        let chain = s.spawn(move || {
-            let mut next = 0u64;
-            let mut waiting: BTreeMap<u64, Checked> = BTreeMap::new();
-            for (seq, done) in checked {
-                waiting.insert(seq, done);
-                while let Some(done) = waiting.remove(&next) {
-                    next += 1;
-                    // Its credit was taken before it was sent, so one is there to give back.
-                    let _ = give_back.try_recv();
-                    match done {
-                        Checked::Lines(lines) => {
-                            for c in lines {
-                                verifier.absorb(c);
-                            }
-                        }
-                        Checked::TooLong => verifier.push_unreadable(
-                            FindingKind::LineTooLong,
-                            format!(
-                                "the line is longer than the {max_line} byte limit; it was skipped unread (`ai-audit verify --max-line-bytes` raises the limit)"
-                            ),
-                        ),
-                    }
-                }
-            }
-        });
-        let mut seq = 0u64;
-        let mut send = |p: Piece| {
-            let ok = take_credit.send(()).is_ok() && to_workers.send((seq, p)).is_ok();
-            seq += 1;
-            ok
-        };
-        let result = read_batches(hashing, &mut send, &recycled, max_line, declared, progress);
-        drop(to_workers);
-        // A panic while checking is a bug; re-raise it rather than report a partial verification.
-        chain
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        result
-    })
-}
-
-fn read_batches<R: Read>(
-    hashing: &mut HashingReader<R>,
-    send: &mut dyn FnMut(Piece) -> bool,
-    recycled: &std::sync::mpsc::Receiver<Vec<Vec<u8>>>,
-    max_line: usize,
-    declared: u64,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<(), VerifyError> {
-    let mut reader = BufReader::with_capacity(1 << 20, hashing);
-    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
-    let mut spare: Vec<Vec<u8>> = Vec::new();
-    let mut buf = Vec::new();
-    let mut receipts = 0u64;
-    // The checkers only stop early by panicking; a failed send then ends reading too.
-    loop {
-        buf.clear();
-        let got =
-            read_line_bounded(&mut reader, &mut buf, max_line).map_err(ExportError::from_io)?;
-        match got {
-            LineRead::Eof => break,
-            LineRead::Line => {
-                if spare.is_empty() {
-                    spare.extend(recycled.try_iter().flatten());
-                }
-                let next = spare.pop().unwrap_or_default();
-                batch.push(std::mem::replace(&mut buf, next));
-            }
-            LineRead::TooLong => {
-                receipts += batch.len() as u64 + 1;
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                if !send(Piece::Lines(full)) || !send(Piece::TooLong) {
-                    break;
-                }
-            }
-        }
-        if batch.len() >= BATCH {
-            receipts += batch.len() as u64;
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-            if !send(Piece::Lines(full)) {
-                break;
-            }
-            progress(Progress {
-                bytes: reader.get_ref().bytes,
-                declared_bytes: declared,
-                receipts,
-            });
-        }
+    if !bundle.has(RECEIPTS) {
+        return Ok(());
     }
-    receipts += batch.len() as u64;
-    let _ = send(Piece::Lines(batch));
-    progress(Progress {
-        bytes: reader.get_ref().bytes,
-        declared_bytes: declared,
-        receipts,
-    });
+    let declared = bundle.zip.declared_size(RECEIPTS).unwrap_or(0);
+    let member = bundle.zip.open_member(RECEIPTS)?;
+    let mut hashing = HashingReader::new(member);
+    stream_lines(&mut hashing, verifier, opts, declared, progress)?;
+    hashes.insert(RECEIPTS, hashing.finish());
     Ok(())
 }
 
-/// Keeps the line buffers for reuse (bounded: one batch of them).
-fn recycle(batch: &mut Vec<Vec<u8>>, spare: &mut Vec<Vec<u8>>) {
-    for mut b in batch.drain(..) {
-        if b.capacity() <= 64 << 10 {
-            b.clear();
-            spare.push(b);
+/// Stage 8, continued: every other listed member, hashed as a stream.
+fn hash_listed<R: Read + Seek>(
+    bundle: &mut OpenedBundle<R>,
+    manifest: &CheckedManifest,
+    hashes: &mut MemberHashes,
+) -> Result<(), VerifyError> {
+    for name in manifest.checksums.keys() {
+        if hashes.contains(name) || !bundle.has(name) {
+            continue;
         }
+        let member = bundle.zip.open_member(name)?;
+        let mut hashing = HashingReader::new(member);
+        std::io::copy(&mut hashing, &mut std::io::sink()).map_err(ExportError::from_io)?;
+        hashes.insert(name, hashing.finish());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[expect(clippy::indexing_slicing, reason = "tests fail loudly")]
+mod tests {
+    use super::*;
+    use crate::json::Object;
+    use crate::keys::SigningKey;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_seed(&[seed; 32])
+    }
+
+    fn kinds(findings: &[Finding]) -> Vec<(FindingKind, &str)> {
+        findings
+            .iter()
+            .map(|f| (f.kind, f.file.as_deref().unwrap_or("")))
+            .collect()
+    }
+
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().map(|&n| n.to_owned()).collect()
+    }
+
+    /// A signed manifest over `members` (all with the same claimed checksum).
+    fn manifest_bytes(signer: &SigningKey, members: &[&str]) -> Vec<u8> {
+        let mut checksums = Object::new();
+        for name in members {
+            checksums.insert(*name, "00".repeat(32));
+        }
+        let m = Manifest::new(checksums, &signer.verifying_key(), "2026-01-01T00:00:00");
+        let sig = signer.sign(&m.signing_bytes());
+        m.with_signature(&sig).to_file_bytes()
+    }
+
+    #[test]
+    fn opening_names_every_required_member_the_bundle_lacks() {
+        let found = missing_required(&names(&[RECEIPTS, PUBLIC_KEY]));
+        assert_eq!(
+            kinds(&found),
+            [
+                (FindingKind::MissingMember, CHAIN_METADATA),
+                (FindingKind::MissingMember, MANIFEST)
+            ]
+        );
+    }
+
+    #[test]
+    fn resolving_checks_against_the_pinned_key_and_reports_the_bundles_other_key() {
+        let (pinned, other) = (key(1).verifying_key(), key(2).verifying_key());
+        let mut out = Vec::new();
+        let k = ResolvedKey::resolve(Some(other.to_hex().as_bytes()), Some(pinned), &mut out);
+        assert_eq!(
+            (k.key, k.bundle, k.pinned),
+            (Some(pinned), Some(other), true)
+        );
+        assert_eq!(kinds(&out), [(FindingKind::KeyMismatch, PUBLIC_KEY)]);
+        assert_eq!(out[0].computed, Some(pinned.fingerprint()));
+    }
+
+    #[test]
+    fn resolving_without_a_pin_uses_the_bundles_key() {
+        let own = key(2).verifying_key();
+        let mut out = Vec::new();
+        let k = ResolvedKey::resolve(
+            Some(format!("{}\n", own.to_hex()).as_bytes()),
+            None,
+            &mut out,
+        );
+        assert_eq!((k.key, k.pinned), (Some(own), false));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn resolving_reports_a_public_key_that_is_not_a_key_or_not_text() {
+        for bytes in [&b"not hex"[..], &[0xff, 0xfe][..]] {
+            let mut out = Vec::new();
+            let k = ResolvedKey::resolve(Some(bytes), None, &mut out);
+            assert_eq!((k.key, k.bundle), (None, None));
+            assert_eq!(kinds(&out), [(FindingKind::Encoding, PUBLIC_KEY)]);
+        }
+    }
+
+    #[test]
+    fn a_manifest_signed_by_the_key_passes_its_checks() {
+        let signer = key(1);
+        let bytes = manifest_bytes(&signer, &[RECEIPTS]);
+        let mut out = Vec::new();
+        let m = CheckedManifest::check(Some(&bytes), Some(signer.verifying_key()), &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        assert!(m.unwrap().lists(RECEIPTS));
+    }
+
+    #[test]
+    fn a_manifest_signed_by_another_key_fails_its_signature_and_fingerprint() {
+        let bytes = manifest_bytes(&key(1), &[RECEIPTS]);
+        let mut out = Vec::new();
+        let m = CheckedManifest::check(Some(&bytes), Some(key(2).verifying_key()), &mut out);
+        assert!(
+            m.is_some(),
+            "a manifest that parses is still used for its checksums"
+        );
+        assert_eq!(
+            kinds(&out),
+            [
+                (FindingKind::ManifestSignature, MANIFEST),
+                (FindingKind::KeyMismatch, MANIFEST)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_manifest_that_does_not_parse_is_a_finding_and_no_manifest() {
+        let mut out = Vec::new();
+        assert!(CheckedManifest::check(Some(b"[1]"), None, &mut out).is_none());
+        assert_eq!(kinds(&out), [(FindingKind::Manifest, MANIFEST)]);
+        assert!(CheckedManifest::check(None, None, &mut out).is_none());
+        assert_eq!(
+            out.len(),
+            1,
+            "a missing manifest is the opening stage's finding"
+        );
+    }
+
+    #[test]
+    fn membership_reports_unlisted_missing_and_uncovered_members() {
+        let signer = key(1);
+        let bytes = manifest_bytes(&signer, &[RECEIPTS, "extra.txt"]);
+        let mut out = Vec::new();
+        let m =
+            CheckedManifest::check(Some(&bytes), Some(signer.verifying_key()), &mut out).unwrap();
+        let members = names(&[RECEIPTS, PUBLIC_KEY, MANIFEST, "added.txt"]);
+        check_membership(&members, &m, &mut out);
+        assert_eq!(
+            kinds(&out),
+            [
+                (FindingKind::UnlistedMember, PUBLIC_KEY),
+                (FindingKind::UnlistedMember, "added.txt"),
+                (FindingKind::MissingMember, "extra.txt"),
+                (FindingKind::Checksum, PUBLIC_KEY),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unreadable_anchor_leaves_the_start_unknown() {
+        let mut out = Vec::new();
+        let stage = AnchorStage::read(Some(b"{\"sequence\": -1}"), true, &mut out);
+        assert!(stage.unreadable && stage.anchor.is_none());
+        assert_eq!(kinds(&out), [(FindingKind::Anchor, ANCHOR)]);
+        assert_eq!(
+            out[0].message,
+            "anchor.json is not {\"prev_receipt_hash\": hex, \"sequence\": n}"
+        );
+    }
+
+    #[test]
+    fn a_readable_anchor_is_where_the_chain_starts() {
+        let mut out = Vec::new();
+        let bytes = br#"{"prev_receipt_hash": "ab", "sequence": 7}"#;
+        let stage = AnchorStage::read(Some(bytes), true, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(stage.start(), "ab");
+        assert_eq!(AnchorStage::read(None, false, &mut out).start(), "");
+    }
+
+    #[test]
+    fn without_a_checkpoint_the_tree_is_not_recomputed_and_since_cannot_be_proven() {
+        let mut out = Vec::new();
+        let anchor = AnchorStage::default();
+        let start = TreeStart::read(
+            None,
+            None,
+            &anchor,
+            None,
+            &VerifyOptions::default(),
+            &mut out,
+        );
+        assert!(start.checkpoint.is_none() && start.start.is_none() && out.is_empty());
+
+        let since = Checkpoint::new("example.com/log", 1, [0; 32]);
+        let opts = VerifyOptions::default().with_since(since);
+        let start = TreeStart::read(None, None, &anchor, None, &opts, &mut out);
+        assert!(start.start.is_none());
+        assert_eq!(kinds(&out), [(FindingKind::Consistency, CHECKPOINT)]);
+        assert!(!start.check(&TreeOutcome::default(), None, opts.since.as_ref(), &mut out));
+        assert_eq!(out.len(), 1, "no checkpoint, nothing to compare");
+    }
+
+    #[test]
+    fn a_checkpoint_without_a_key_to_check_it_is_a_finding() {
+        let mut out = Vec::new();
+        let opts = VerifyOptions::default();
+        let start = TreeStart::read(
+            Some(b"x"),
+            None,
+            &AnchorStage::default(),
+            None,
+            &opts,
+            &mut out,
+        );
+        assert!(start.checkpoint.is_none());
+        assert_eq!(start.start.map(|f| f.size()), Some(0), "from genesis");
+        assert_eq!(kinds(&out), [(FindingKind::Checkpoint, CHECKPOINT)]);
+    }
+
+    #[test]
+    fn the_receipts_start_at_the_bundles_anchor_and_must_continue_the_callers() {
+        let mut out = Vec::new();
+        let bytes = br#"{"prev_receipt_hash": "ab", "sequence": 7}"#;
+        let anchor = AnchorStage::read(Some(bytes), true, &mut out);
+        let pinned = key(1).verifying_key();
+        let opts = VerifyOptions::default().with_anchor("cd");
+        let chain = chain_options(&opts, &anchor, Some(pinned), &mut out);
+        assert_eq!((chain.anchor.as_str(), chain.key), ("ab", Some(pinned)));
+        assert_eq!(kinds(&out), [(FindingKind::Anchor, ANCHOR)]);
+        assert_eq!(
+            (out[0].computed.as_deref(), out[0].claimed.as_deref()),
+            (Some("ab"), Some("cd"))
+        );
+
+        let mut out = Vec::new();
+        let genesis = AnchorStage::read(None, false, &mut out);
+        chain_options(&opts, &genesis, None, &mut out);
+        assert_eq!(kinds(&out), [(FindingKind::Anchor, RECEIPTS)]);
+        assert!(out[0].message.contains("it has no anchor.json"));
+    }
+
+    #[test]
+    fn an_unreadable_anchor_is_not_compared_with_the_callers() {
+        let mut out = Vec::new();
+        let anchor = AnchorStage::read(Some(b"{}"), true, &mut out);
+        let opts = VerifyOptions::default().with_anchor("cd");
+        chain_options(&opts, &anchor, None, &mut out);
+        assert_eq!(
+            kinds(&out),
+            [(FindingKind::Anchor, ANCHOR)],
+            "only the unreadable anchor"
+        );
     }
 }

@@ -2,7 +2,6 @@
 //! exactly its receipts (the root recomputed from them, continuing the prefix of a partial
 //! export), and, given an earlier checkpoint (`--since`), its history must extend that one.
 
-use super::bundle::finding;
 use super::{Finding, FindingKind, TreeOutcome, verify_covered_line, verify_line};
 use crate::bundle::{Anchor, CHECKPOINT, TREE_PREFIX};
 use crate::keys::VerifyingKey;
@@ -22,21 +21,17 @@ pub(super) fn read_checkpoint(
     out: &mut Vec<Finding>,
 ) -> Option<Checkpoint> {
     let Some(key) = key else {
-        out.push(finding(
+        out.push(Finding::member(
             FindingKind::Checkpoint,
             CHECKPOINT,
-            None,
-            None,
             "no key to check the checkpoint's signature against",
         ));
         return None;
     };
     let Ok(note) = std::str::from_utf8(bytes) else {
-        out.push(finding(
+        out.push(Finding::member(
             FindingKind::Checkpoint,
             CHECKPOINT,
-            None,
-            None,
             "checkpoint.txt is not UTF-8 text",
         ));
         return None;
@@ -44,11 +39,9 @@ pub(super) fn read_checkpoint(
     match note::verify_note(note, key) {
         Ok(cp) => Some(cp),
         Err(e) => {
-            out.push(finding(
+            out.push(Finding::member(
                 FindingKind::Checkpoint,
                 CHECKPOINT,
-                None,
-                None,
                 e.to_string(),
             ));
             None
@@ -70,13 +63,10 @@ pub(super) fn start_frontier(
         return Some(Frontier::new());
     };
     let fail = |out: &mut Vec<Finding>, computed, claimed, msg: String| {
-        out.push(finding(
-            FindingKind::Checkpoint,
-            TREE_PREFIX,
-            computed,
-            claimed,
-            msg,
-        ));
+        out.push(
+            Finding::member(FindingKind::Checkpoint, TREE_PREFIX, msg)
+                .with_values(computed, claimed),
+        );
         None
     };
     let Some(bytes) = prefix else {
@@ -162,34 +152,23 @@ pub(super) fn check(
     if let Some(t) = tenant {
         let want = note::origin_under(cp, t);
         if cp.origin != want {
-            out.push(finding(
-                FindingKind::Checkpoint,
-                CHECKPOINT,
-                Some(want),
-                Some(cp.origin.clone()),
-                "the checkpoint is of another tenant's log than the bundle's receipts",
-            ));
+            out.push(
+                Finding::member(
+                    FindingKind::Checkpoint,
+                    CHECKPOINT,
+                    "the checkpoint is of another tenant's log than the bundle's receipts",
+                )
+                .with_values(Some(want), Some(cp.origin.clone())),
+            );
             origin_ok = false;
         }
     }
     match &outcome.frontier {
-        None => out.push(finding(
-            FindingKind::Checkpoint,
-            CHECKPOINT,
-            None,
-            Some(format!("{} {}", cp.size, b64(&cp.root))),
-            "the tree could not be recomputed (a receipt line is unreadable, or the prefix is invalid)",
-        )),
+        None => out.push(Finding::member(FindingKind::Checkpoint, CHECKPOINT, "the tree could not be recomputed (a receipt line is unreadable, or the prefix is invalid)").with_values(None, Some(format!("{} {}", cp.size, b64(&cp.root))))),
         Some(f) => {
             covers = f.size() == cp.size && f.root() == cp.root;
             if !covers {
-                out.push(finding(
-                    FindingKind::Checkpoint,
-                    CHECKPOINT,
-                    Some(format!("{} {}", f.size(), b64(&f.root()))),
-                    Some(format!("{} {}", cp.size, b64(&cp.root))),
-                    "the checkpoint does not cover exactly the bundle's receipts (size and root recomputed from them differ): receipts were removed, added or changed",
-                ));
+                out.push(Finding::member(FindingKind::Checkpoint, CHECKPOINT, "the checkpoint does not cover exactly the bundle's receipts (size and root recomputed from them differ): receipts were removed, added or changed").with_values(Some(format!("{} {}", f.size(), b64(&f.root()))), Some(format!("{} {}", cp.size, b64(&cp.root)))));
             }
         }
     }
@@ -198,13 +177,12 @@ pub(super) fn check(
         return covers;
     };
     let mut fail = |computed: Option<String>, message: String| {
-        out.push(finding(
-            FindingKind::Consistency,
-            CHECKPOINT,
-            computed,
-            Some(format!("{} {} {}", old.origin, old.size, b64(&old.root))),
-            message,
-        ));
+        out.push(
+            Finding::member(FindingKind::Consistency, CHECKPOINT, message).with_values(
+                computed,
+                Some(format!("{} {} {}", old.origin, old.size, b64(&old.root))),
+            ),
+        );
     };
     if old.origin != cp.origin {
         fail(

@@ -64,6 +64,13 @@ pub fn read_line_bounded<R: BufRead>(
     }
 }
 
+/// The finding's message for a line longer than `max` bytes.
+pub(super) fn too_long_message(max: usize) -> String {
+    format!(
+        "the line is longer than the {max} byte limit; it was skipped unread (`ai-audit verify --max-line-bytes` raises the limit)"
+    )
+}
+
 #[cfg(test)]
 #[expect(clippy::indexing_slicing, reason = "test assertions")]
 mod tests {
