@@ -30,6 +30,9 @@ use sha2::{Digest as _, Sha512};
 use super::ed25519::verify_batch_one_key;
 use super::{SMALL_ORDER_R, SigningKey, VerifyingKey};
 
+/// A batch item: message and signature.
+type Item<'a> = (&'a [u8], [u8; 64]);
+
 /// Runs of every randomized batch check.
 const RUNS: usize = 32;
 
@@ -52,7 +55,7 @@ fn dalek_strict(public: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> bool {
 
 /// The batch verifier as the crate calls it (with the small-order `R` list), `RUNS` times:
 /// `Some(answer)` if every run gave the same answer, `None` if runs disagreed.
-fn batch(key: &ed25519_dalek::VerifyingKey, items: &[(&[u8], [u8; 64])]) -> Option<bool> {
+fn batch(key: &ed25519_dalek::VerifyingKey, items: &[Item<'_>]) -> Option<bool> {
     let first = verify_batch_one_key(key, items, &SMALL_ORDER_R);
     (1..RUNS)
         .all(|_| verify_batch_one_key(key, items, &SMALL_ORDER_R) == first)
@@ -61,7 +64,7 @@ fn batch(key: &ed25519_dalek::VerifyingKey, items: &[(&[u8], [u8; 64])]) -> Opti
 
 /// What the chain verifier concludes for each item: all valid if the batch passes, else each
 /// one by `verify_strict`.
-fn chain_rule(key: &ed25519_dalek::VerifyingKey, items: &[(&[u8], [u8; 64])]) -> Vec<bool> {
+fn chain_rule(key: &ed25519_dalek::VerifyingKey, items: &[Item<'_>]) -> Vec<bool> {
     let all = verify_batch_one_key(key, items, &SMALL_ORDER_R);
     items
         .iter()
@@ -251,7 +254,7 @@ fn rfc8032_vectors_pass_and_fail_mixed_into_batches_under_their_key() {
         let sig: [u8; 64] = array(v.sig);
         let others: Vec<Vec<u8>> = (0..23u8).map(|i| vec![i; usize::from(i) * 7]).collect();
         for at in [0usize, 11, 23] {
-            let mut items: Vec<(&[u8], [u8; 64])> =
+            let mut items: Vec<Item<'_>> =
                 others.iter().map(|m| (&m[..], sk.sign(m))).collect();
             items.insert(at, (&msg[..], sig));
             assert_eq!(batch(&dalek, &items), Some(true), "{} at {at}", v.name);
@@ -429,14 +432,14 @@ fn taming_the_many_eddsas_cases_agree_with_verify_strict_in_batches_under_their_
             .map(|e| (e, bytes(e.msg), array(e.sig)))
             .collect();
         for subset in 1..(1u32 << cases.len()) {
-            let mut picked: Vec<(&Edge, (&[u8], [u8; 64]))> = cases
+            let mut picked: Vec<(&Edge, Item<'_>)> = cases
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| subset & (1 << i) != 0)
                 .map(|(_, (e, m, s))| (*e, (&m[..], *s)))
                 .collect();
             for _ in 0..2 {
-                let items: Vec<(&[u8], [u8; 64])> = picked.iter().map(|(_, it)| *it).collect();
+                let items: Vec<Item<'_>> = picked.iter().map(|(_, it)| *it).collect();
                 let want: Vec<bool> = picked.iter().map(|(e, _)| e.strict).collect();
                 let all_valid = want.iter().all(|v| *v);
                 let got = batch(&dalek, &items);
@@ -489,7 +492,7 @@ fn taming_shapes_under_a_key_we_hold_are_refused_among_valid_signatures() {
     let sk = SigningKey::from_seed(&seed);
     let dalek = ed25519_dalek::VerifyingKey::from_bytes(&sk.verifying_key().to_bytes()).unwrap();
     let msgs: Vec<Vec<u8>> = (0..16u8).map(|i| vec![i ^ 0x5a; 40]).collect();
-    let valid: Vec<(&[u8], [u8; 64])> = msgs.iter().map(|m| (&m[..], sk.sign(m))).collect();
+    let valid: Vec<Item<'_>> = msgs.iter().map(|m| (&m[..], sk.sign(m))).collect();
     let mut shapes: Vec<(String, [u8; 64])> = Vec::new();
     for r_enc in SMALL_ORDER_R {
         shapes.push((

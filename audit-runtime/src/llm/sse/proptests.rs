@@ -68,9 +68,9 @@ proptest! {
     ) {
         let whole = run([&bytes[..]]);
         let pieces = split(&bytes, &cuts);
-        prop_assert_eq!(run(pieces.iter().map(Vec::as_slice)), whole.clone());
+        prop_assert_eq!(&run(pieces.iter().map(Vec::as_slice)), &whole);
         let bytewise: Vec<&[u8]> = bytes.chunks(1).collect();
-        prop_assert_eq!(run(bytewise), whole.clone());
+        prop_assert_eq!(&run(bytewise), &whole);
         for e in &whole.0 {
             prop_assert!(!e.data.contains('\r'));
             prop_assert!(e.event.as_ref().is_none_or(|n| !n.contains(['\r', '\n'])));
