@@ -254,8 +254,7 @@ fn rfc8032_vectors_pass_and_fail_mixed_into_batches_under_their_key() {
         let sig: [u8; 64] = array(v.sig);
         let others: Vec<Vec<u8>> = (0..23u8).map(|i| vec![i; usize::from(i) * 7]).collect();
         for at in [0usize, 11, 23] {
-            let mut items: Vec<Item<'_>> =
-                others.iter().map(|m| (&m[..], sk.sign(m))).collect();
+            let mut items: Vec<Item<'_>> = others.iter().map(|m| (&m[..], sk.sign(m))).collect();
             items.insert(at, (&msg[..], sig));
             assert_eq!(batch(&dalek, &items), Some(true), "{} at {at}", v.name);
             assert!(vk.verify_strict_batch(&items), "{} at {at}", v.name);
@@ -282,11 +281,13 @@ struct Edge {
     strict: bool,
 }
 
-/// The edge cases, in the order of ed25519-speccheck's `cases.txt`. What each exercises (the
-/// paper's table): 0–1 small-order A and small-order R (0 has S = 0); 2 small-order R, mixed A;
-/// 3–5 mixed-order A and R (3 passes cofactorless, 4–5 only cofactored); 6 S ≥ L; 7 S ≫ L
-/// (high bits set); 8–9 non-canonical R (y = −1 with the sign bit: x = −0); 10–11
-/// non-canonical A (the same encoding).
+/// The edge cases, in the order of ed25519-speccheck's `cases.txt`. What each exercises
+/// ("small": of order dividing 8; "mixed": a torsion component plus a prime-order one; checked
+/// by decoding the points): 0 small A, small R, S = 0; 1 small A, mixed R; 2 mixed A, small R;
+/// 3 and 4 mixed A and R (3 satisfies the cofactorless equation, 4 only the cofactored one);
+/// 5 mixed A, prime-order R (the paper's pre-reduced-scalar case); 6 S ≥ L; 7 S ≫ L (top bits
+/// set); 8 and 9 mixed A, small R spelled non-canonically (y = −1 with the sign bit set, i.e.
+/// x = −0); 10 and 11 small A spelled that way, mixed R.
 const TAMING: [Edge; 14] = [
     Edge {
         case: "0",
