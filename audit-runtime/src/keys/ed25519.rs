@@ -114,7 +114,8 @@ fn non_canonical_y(r: &[u8; 32]) -> bool {
 /// signature (a bad one passes with probability about 2⁻¹²⁵), but torsion components of the `Rᵢ`
 /// cancel whenever `Σ zᵢ·Tᵢ = 0`, which for one `R` with a component of order 2 is an even
 /// `zᵢ`: such a signature (`verify_strict` refuses it; only the key holder can make one) would
-/// pass every other run. So the key must be torsion-free, and [`torsion_free`] checks the `Rᵢ`
+/// pass every other run. So the key must be torsion-free (and not of small order, which leaves
+/// out the identity: `k·A` would vanish), and [`torsion_free`] checks the `Rᵢ`
 /// in [`TORSION_TESTS`] random subset sums: such a signature then passes with probability at
 /// most 2⁻³², whatever else the batch holds.
 ///
@@ -134,8 +135,10 @@ pub(super) fn verify_batch_one_key(
     let (z_bytes, mask_bytes) = random.split_at(n * 16);
     let public = key.to_bytes();
     let big_a = key.to_edwards();
-    if !big_a.is_torsion_free() {
-        // A key with a torsion component: its signatures are checked one by one.
+    if big_a.is_small_order() || !big_a.is_torsion_free() {
+        // A key with a torsion component: its signatures are checked one by one. A key of small
+        // order is refused too, as `verify_strict` refuses it: the identity is torsion-free, and
+        // under it `R = r·B`, `s = r` satisfies the equation for any message.
         return false;
     }
     let mut scalars = Vec::with_capacity(n + 2);

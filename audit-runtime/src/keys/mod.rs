@@ -9,6 +9,8 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 mod ed25519;
+#[cfg(test)]
+mod ed25519_vectors;
 
 /// Why a key could not be generated or loaded.
 #[derive(Debug, thiserror::Error)]
