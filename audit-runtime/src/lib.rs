@@ -62,7 +62,7 @@ pub mod json;
 pub mod keys;
 pub mod merkle;
 pub mod note;
-mod platform;
+pub mod platform;
 pub mod receipt;
 pub mod seal;
 pub mod verify;
@@ -105,7 +105,6 @@ pub mod tracker;
 pub use canonical::CanonicalError;
 pub use chain::{Chain, ChainError, MemoryLedger};
 pub use keys::{KeyError, KeyId, SigningKey, VerifyingKey};
-pub use platform::{CpuFeatures, cpu_features};
 pub use receipt::{
     Action, CheckRecord, Receipt, ReceiptId, SessionId, TenantId, TenantIdError, Timestamp,
     TimestampError, TraceId, UtcOffset,

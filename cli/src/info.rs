@@ -3,7 +3,7 @@
 use crate::common::EXIT_PASS;
 
 pub(crate) fn run() -> u8 {
-    let f = audit_runtime::cpu_features();
+    let f = audit_runtime::platform::cpu_features();
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     out!("ai-audit {}", env!("CARGO_PKG_VERSION"));
     out!("receipt format: v1 (byte-compatible with ai-audit-trail 0.4.x)");

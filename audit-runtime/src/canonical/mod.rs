@@ -224,7 +224,7 @@ pub fn write_ordered_value(v: &Value, out: &mut Vec<u8>) {
 ///
 /// # Errors
 /// [`CanonicalError::NonFinite`].
-pub fn check_finite(r: &Receipt) -> Result<(), CanonicalError> {
+pub(crate) fn check_finite(r: &Receipt) -> Result<(), CanonicalError> {
     for (i, c) in r.checks.iter().enumerate() {
         for (name, x) in [("score", c.score), ("threshold", c.threshold)] {
             if !x.is_finite() {

@@ -158,7 +158,7 @@ fn reduce(bytes: &[u8]) -> Result<Hash, StoreError> {
 /// # Errors
 /// [`StoreError::Corrupt`] if the tree does not hold `start` leaves (it lags the chain: run
 /// [`sync_from_lines`]) or a tile is damaged; backend failures.
-pub fn append_leaves(
+pub(crate) fn append_leaves(
     w: &mut dyn TreeWrite,
     tenant: &TenantId,
     start: u64,
