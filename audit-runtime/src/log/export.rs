@@ -15,6 +15,8 @@
 //! (receipts removed after they were checkpointed) and proven consistent with the latest stored
 //! checkpoint, and its root must be the root of the very receipts just verified (continuing the
 //! tree prefix of a partial export).
+// Export code is held to the same limit as verify/ and bundle/ (issue 24).
+#![deny(clippy::too_many_lines)]
 
 use std::io::Write;
 use std::ops::Range;
