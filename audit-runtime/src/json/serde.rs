@@ -42,7 +42,7 @@ impl ser::Error for SerializeError {
 /// use audit_runtime::canonical::{hash_json, sha256_hex};
 /// use audit_runtime::json::to_value;
 /// let m: BTreeMap<u32, f64> = [(2, 0.5), (10, 1.0)].into();
-/// assert_eq!(hash_json(&to_value(&m)?), br#"{"10":1.0,"2":0.5}"#);
+/// assert_eq!(hash_json(&to_value(&m)?), sha256_hex(br#"{"10":1.0,"2":0.5}"#));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
