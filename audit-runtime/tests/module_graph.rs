@@ -38,13 +38,9 @@ const RUNNING: &[&str] = &[
     "tracker",
 ];
 
-/// Sibling edges that are known cycles being removed on another branch; each is ignored until
-/// then. Entries: (parent module, from, to).
-const KNOWN: &[(&str, &str, &str)] = &[
-    // `verify::bundle` <-> `verify::tree`: a helper in the wrong file (issue 24, the `stages`
-    // refactoring of verify/ moves it).
-    ("verify", "tree", "bundle"),
-];
+/// Sibling edges that are known cycles being removed; each is ignored until then. Entries:
+/// (parent module, from, to). None are left.
+const KNOWN: &[(&str, &str, &str)] = &[];
 
 type ModPath = Vec<String>;
 

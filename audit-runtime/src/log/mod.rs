@@ -28,13 +28,11 @@
 #![deny(clippy::indexing_slicing)]
 
 mod auth;
-mod bundle;
 mod export;
 mod gap;
 
 pub(crate) use auth::{Known, LineKey, is_authentic};
 
-pub use bundle::bundle_meta;
 pub use export::{StoreExportError, export_from_store};
 pub use gap::{GapError, RecordedGap, record_gap};
 

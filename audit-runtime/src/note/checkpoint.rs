@@ -64,7 +64,7 @@ pub enum CheckpointError {
 /// Why `name` cannot be a signed-note key name, if it cannot: it must be non-empty and hold no
 /// whitespace, no control character and no `+` (C2SP `signed-note`).
 #[must_use]
-pub fn key_name_problem(name: &str) -> Option<&'static str> {
+pub(crate) fn key_name_problem(name: &str) -> Option<&'static str> {
     if name.is_empty() {
         Some("it is empty")
     } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {

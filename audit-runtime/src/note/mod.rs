@@ -11,7 +11,8 @@ mod checkpoint;
 mod prefix;
 mod proof;
 
-pub use checkpoint::{Checkpoint, CheckpointError, MAX_NOTE, key_name_problem};
+pub(crate) use checkpoint::key_name_problem;
+pub use checkpoint::{Checkpoint, CheckpointError, MAX_NOTE};
 pub use prefix::{PrefixError, TreePrefix};
 pub use proof::{HEADER as TLOG_PROOF_HEADER, MAX_PROOF, ProofError, TlogProof};
 
@@ -90,7 +91,7 @@ pub fn origin_under(checkpoint: &Checkpoint, tenant: &TenantId) -> String {
 
 /// The key name a checkpoint is signed under: the log name, i.e. its origin up to the first `/`.
 #[must_use]
-pub fn key_name_of(origin: &str) -> &str {
+pub(crate) fn key_name_of(origin: &str) -> &str {
     origin.split_once('/').map_or(origin, |(name, _)| name)
 }
 

@@ -23,7 +23,7 @@ use std::ops::Range;
 
 pub use fault::TenantFault;
 pub use memory::MemoryStore;
-pub use range::{Bound, RangeError, anchor_hash, select_range};
+pub use range::{Bound, RangeError, select_range};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{ENV_DATA_DIR, SqliteStore, default_data_dir};
 

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use super::{Store, StoreError, receipts, receipts_in_time};
+use super::{Store, StoreError, receipts_in_time};
 use crate::receipt::{TenantId, Timestamp, TimestampError};
 
 /// One end of an export range: a sequence number, or a time in microseconds since the epoch.
@@ -99,25 +99,4 @@ pub fn select_range(
         return Err(RangeError::Empty { len });
     }
     Ok(start..end)
-}
-
-/// The `receipt_hash` of the receipt before `start` (the anchor of a partial export), or
-/// `None` for a range from genesis.
-///
-/// # Errors
-/// [`StoreError`]; [`StoreError::Corrupt`] if that receipt is missing.
-pub fn anchor_hash(
-    store: &dyn Store,
-    tenant: &TenantId,
-    start: u64,
-) -> Result<Option<[u8; 32]>, StoreError> {
-    let Some(prev) = start.checked_sub(1) else {
-        return Ok(None);
-    };
-    match receipts(store, tenant, prev..start).next() {
-        Some(e) => Ok(Some(e?.receipt_hash)),
-        None => Err(StoreError::Corrupt {
-            what: format!("receipt {prev} of tenant {:?} is missing", tenant.as_str()),
-        }),
-    }
 }

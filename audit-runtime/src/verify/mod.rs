@@ -42,7 +42,8 @@ pub use finding::{Finding, FindingKind};
 pub use line::{VerifiedReceipt, verify_covered_line, verify_line};
 pub use options::{DEFAULT_MAX_FINDINGS, DEFAULT_MAX_LINE_BYTES, VerifyOptions};
 pub use proof::CheckedProof;
-pub use read_line::{LineRead, read_line_bounded};
+pub use read_line::LineRead;
+pub(crate) use read_line::read_line_bounded;
 pub use report::{ChainOrder, GapNotice, Verdict, VerificationReport};
 pub use stream::Progress;
 

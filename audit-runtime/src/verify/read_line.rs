@@ -19,7 +19,7 @@ pub enum LineRead {
 ///
 /// # Errors
 /// I/O errors of the reader.
-pub fn read_line_bounded<R: BufRead>(
+pub(crate) fn read_line_bounded<R: BufRead>(
     reader: &mut R,
     buf: &mut Vec<u8>,
     max: usize,
